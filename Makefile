@@ -1,0 +1,30 @@
+# The README's commands. Everything installs itself into .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+WEIGHTS ?= torchvision
+DEMO_OUT ?= runs/demo
+
+.PHONY: setup test demo bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $@
+
+test: setup
+	$(BIN)/python -m pytest -n 2 tests
+
+demo: setup
+	$(BIN)/timelapse-nst render examples/tubingen.jpg examples/starry_night.jpg \
+	    --preset demo --weights $(WEIGHTS) --out $(DEMO_OUT) --force-new
+
+bench: setup
+	$(BIN)/timelapse-nst bench --weights random
+
+clean:
+	rm -rf $(VENV) runs build dist .pytest_cache

@@ -1,0 +1,24 @@
+"""timelapse-nst: neural style transfer that paints a picture and a timelapse of it being painted.
+
+The heavy parts (torch) load lazily, so `timelapse_nst.assemble` works without torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "render", "resume", "assemble"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("render", "resume"):
+        from timelapse_nst import api
+
+        return getattr(api, name)
+    if name == "assemble":
+        from timelapse_nst.assemble import assemble_run
+
+        return assemble_run
+    raise AttributeError(name)

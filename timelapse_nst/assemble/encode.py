@@ -1,0 +1,151 @@
+"""Stream RGB frames into imageio-ffmpeg's bundled ffmpeg and write the video safely.
+
+We run the bundled ffmpeg ourselves instead of `imageio_ffmpeg.write_frames` so that stderr goes
+to a file (its tail becomes the error message, and nothing scribbles over a rich progress bar)
+and so the sound track can be muxed in the same pass.
+
+Safety: the video is written to `<name>.partial` beside the target and renamed only after ffmpeg
+exits cleanly, so a Ctrl-C, a kill or a crash never leaves a broken `timelapse.mp4` (an old one
+stays intact).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import imageio_ffmpeg
+from PIL import Image
+
+from timelapse_nst.assemble.settings import VideoSettings
+from timelapse_nst.errors import UserError
+
+# x264/x265 preset names mapped to the speed knobs of the other encoders (fast <-> slow).
+_PRESET_SPEED = {
+    "ultrafast": 0, "superfast": 1, "veryfast": 2, "faster": 3, "fast": 4,
+    "medium": 5, "slow": 6, "slower": 7, "veryslow": 8,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EncodeJob:
+    """Everything ffmpeg needs besides the frames."""
+
+    out: Path
+    size: tuple[int, int]  # (width, height), even
+    fps: int
+    duration: float  # seconds; the audio is cut to it
+    settings: VideoSettings
+
+
+def encode(frames: Iterable[Image.Image], job: EncodeJob) -> Path:
+    """Encode `frames` (RGB, exactly `job.size`) into `job.out`; returns `job.out`.
+
+    Frames are pulled one at a time and written straight to ffmpeg's stdin, so memory stays flat
+    whatever their number. Raises UserError (one line, with ffmpeg's last words) on failure.
+    """
+    job.out.parent.mkdir(parents=True, exist_ok=True)
+    partial = job.out.with_name(job.out.name + ".partial")
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            ffmpeg_command(job, partial), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log
+        )
+        try:
+            _feed(process, frames, job.size)
+            code = process.wait()
+        except BaseException:
+            process.kill()
+            process.wait()
+            partial.unlink(missing_ok=True)
+            raise
+        if code != 0:
+            partial.unlink(missing_ok=True)
+            raise UserError(f"ffmpeg failed (exit {code}) writing {job.out}: {_tail(log)}")
+    os.replace(partial, job.out)
+    return job.out
+
+
+def ffmpeg_command(job: EncodeJob, target: Path) -> list[str]:
+    """The ffmpeg command line: raw RGB on stdin (+ optional audio) -> `target` as MP4."""
+    width, height = job.size
+    settings = job.settings
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    command += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", str(job.fps)]
+    command += ["-i", "pipe:0"]
+    if settings.audio is not None:
+        # Loop the track forever and cut it at the video's end with -t: trimmed or looped.
+        command += ["-stream_loop", "-1", "-i", str(settings.audio)]
+    command += ["-map", "0:v:0"]
+    command += _video_options(settings, job.fps)
+    if settings.audio is not None:
+        command += ["-map", "1:a:0"] + _audio_options(settings, job.duration)
+    # Constant frame rate and moov atom first (+faststart): what YouTube and browsers want.
+    command += ["-fps_mode", "cfr", "-t", f"{job.duration:.6f}", "-movflags", "+faststart"]
+    command += ["-f", "mp4", str(target)]
+    return command
+
+
+def _video_options(settings: VideoSettings, fps: int) -> list[str]:
+    speed = _PRESET_SPEED[settings.preset]
+    # RGB -> YUV with the BT.709 matrix (swscale defaults to BT.601) and tags that say so,
+    # so players don't shift the colours.
+    # (setparams: newer ffmpeg takes the tags from the frames, not only from the options.)
+    options = ["-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
+               "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv"]
+    options += ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv"]
+    gop = max(1, fps // 2)  # YouTube: closed GOP of half the frame rate
+    if settings.codec == "h264":
+        # High profile needs 8x8 transforms, which the fastest presets switch off.
+        options += ["-c:v", "libx264", "-preset", settings.preset, "-profile:v", "high"]
+        options += ["-x264-params", "8x8dct=1", "-bf", "2", "-g", str(gop), "-flags", "+cgop"]
+    elif settings.codec == "h265":
+        options += ["-c:v", "libx265", "-preset", settings.preset, "-tag:v", "hvc1"]
+        options += ["-x265-params", f"log-level=error:keyint={gop}:bframes=2:open-gop=0"]
+    elif settings.codec == "vp9":
+        options += ["-c:v", "libvpx-vp9", "-deadline", "good", "-cpu-used", str(max(0, 5 - speed))]
+        options += ["-row-mt", "1", "-g", str(gop)]
+    else:
+        options += ["-c:v", "libsvtav1", "-preset", str(12 - speed), "-g", str(gop)]
+    if settings.bitrate is not None:
+        options += ["-b:v", settings.bitrate]
+    else:
+        crf = min(settings.crf, 51) if settings.codec in ("h264", "h265") else settings.crf
+        options += ["-crf", str(crf)]
+        if settings.codec == "vp9":
+            options += ["-b:v", "0"]  # constant quality mode needs bitrate 0
+    return options
+
+
+def _audio_options(settings: VideoSettings, duration: float) -> list[str]:
+    # YouTube: AAC-LC, 48 kHz, stereo, 384 kbps.
+    options = ["-c:a", "aac", "-profile:a", "aac_low", "-ar", "48000", "-ac", "2", "-b:a", "384k"]
+    fade = min(settings.audio_fade_out, duration)
+    if fade > 0:
+        options += ["-af", f"afade=t=out:st={duration - fade:.6f}:d={fade:.6f}"]
+    return options
+
+
+def _feed(process: subprocess.Popen[bytes], frames: Iterable[Image.Image], size: tuple[int, int]) -> None:
+    assert process.stdin is not None
+    try:
+        for frame in frames:
+            if frame.size != size or frame.mode != "RGB":
+                raise ValueError(f"frame is {frame.mode} {frame.size}, expected RGB {size}")
+            process.stdin.write(frame.tobytes())
+        process.stdin.close()
+    except BrokenPipeError:
+        # ffmpeg stopped reading (it failed): its exit code and stderr tell why.
+        pass
+
+
+def _tail(log: object, limit: int = 400) -> str:
+    """The last lines of ffmpeg's stderr, on one line."""
+    log.seek(0)  # type: ignore[attr-defined]
+    text = log.read().decode("utf-8", errors="replace")  # type: ignore[attr-defined]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    joined = " | ".join(lines[-4:]) or "no message"
+    return joined if len(joined) <= limit else "..." + joined[-limit:]

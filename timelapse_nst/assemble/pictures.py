@@ -1,0 +1,99 @@
+"""Pictures for people: contact_sheet.png (frames in a labelled grid) and losses.png (curves)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from timelapse_nst.assemble.layouts import MUTED, TEXT, font, resize_to_fit
+from timelapse_nst.assemble.runfolder import Frame, LogEntry, load_rgb
+
+
+def pick_evenly(count: int, wanted: int) -> list[int]:
+    """`wanted` indices spread evenly over range(count), first and last included."""
+    if count <= wanted:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / (wanted - 1)) for i in range(wanted)})
+
+
+def contact_sheet(
+    frames: Sequence[Frame],
+    out: Path,
+    *,
+    total_iterations: int,
+    cells: int = 24,
+    columns: int = 6,
+    cell_width: int = 256,
+    background: str = "#101010",
+) -> Path:
+    """A grid of up to `cells` frames, evenly picked, each labelled with its iteration."""
+    chosen = [frames[i] for i in pick_evenly(len(frames), cells)]
+    first = load_rgb(chosen[-1].path)  # the last frame has the final (largest) size
+    cell = (cell_width, max(1, round(cell_width * first.height / first.width)))
+    columns = min(columns, len(chosen))
+    rows = math.ceil(len(chosen) / columns)
+    gap, label = 12, 30
+    sheet = Image.new("RGB", (columns * (cell[0] + gap) + gap, rows * (cell[1] + label + gap) + gap), background)
+    draw = ImageDraw.Draw(sheet)
+    label_font = font(16)
+    for number, frame in enumerate(chosen):
+        x = gap + (number % columns) * (cell[0] + gap)
+        y = gap + (number // columns) * (cell[1] + label + gap)
+        picture = resize_to_fit(load_rgb(frame.path), cell)
+        sheet.paste(picture, (x + (cell[0] - picture.width) // 2, y + (cell[1] - picture.height) // 2))
+        draw.text((x, y + cell[1] + 22), f"iteration {frame.iteration}", font=label_font, fill=TEXT, anchor="ls")
+        draw.text((x + cell[0], y + cell[1] + 22), f"/ {total_iterations}", font=label_font, fill=MUTED, anchor="rs")
+    return _save_png(sheet, out)
+
+
+def losses_plot(entries: Sequence[LogEntry], out: Path, *, title: str = "losses") -> Path | None:
+    """Loss curves over iterations on a log scale; None (nothing written) when the log is empty."""
+    if not entries:
+        return None
+    # The object-oriented API with the Agg canvas: no pyplot, no global backend switch.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 5.6), dpi=128)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    iterations = [entry.iteration for entry in entries]
+    names = sorted({name for entry in entries for name in entry.losses}, key=_loss_order)
+    for name in names:
+        pairs = [(e.iteration, e.losses[name]) for e in entries if e.losses.get(name, 0) > 0 and math.isfinite(e.losses[name])]
+        if pairs:
+            xs, ys = zip(*pairs, strict=True)
+            axes.plot(xs, ys, label=name, linewidth=2.2 if name == "total" else 1.4)
+    for previous, entry in zip(entries, entries[1:], strict=False):
+        if entry.scale != previous.scale:  # multi-scale renders: mark where the size changed
+            axes.axvline(entry.iteration, color="grey", linestyle=":", linewidth=1)
+    axes.set_yscale("log")
+    axes.set_xlim(min(iterations), max(max(iterations), min(iterations) + 1))
+    axes.set_xlabel("iteration")
+    axes.set_ylabel("loss (log scale)")
+    axes.set_title(title)
+    axes.grid(True, which="major", alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend()
+    figure.tight_layout()
+    partial = out.with_name(out.name + ".partial")
+    figure.savefig(partial, format="png")
+    os.replace(partial, out)
+    return out
+
+
+def _loss_order(name: str) -> tuple[int, str]:
+    order = {"content": 0, "style": 1, "tv": 2, "total": 3}
+    return order.get(name, 2), name
+
+
+def _save_png(image: Image.Image, out: Path) -> Path:
+    # Written beside and renamed: a reader never sees half a PNG.
+    partial = out.with_name(out.name + ".partial")
+    image.save(partial, format="PNG")
+    os.replace(partial, out)
+    return out

@@ -1,0 +1,84 @@
+"""Turn the timeline's shots into video frames, one at a time (a generator: memory stays flat).
+
+Only the captured frames in use are kept, already resized to the layout (the two neighbours
+being blended plus one), so a 2000-frame 2160p video needs no more memory than a short one.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from timelapse_nst.assemble.layouts import Comparison, Layout
+from timelapse_nst.assemble.runfolder import load_rgb
+from timelapse_nst.assemble.timeline import Shot
+
+
+class FittedFrames:
+    """Captured frames decoded and resized to the layout on demand, the last few kept."""
+
+    def __init__(self, paths: Sequence[Path], layout: Layout, *, keep: int = 3) -> None:
+        self._paths, self._layout, self._keep = paths, layout, keep
+        self._cache: OrderedDict[int, Image.Image] = OrderedDict()
+
+    def __getitem__(self, index: int) -> Image.Image:
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        image = load_rgb(self._paths[index])
+        fitted = image.resize(self._layout.fit(image.size), Image.Resampling.LANCZOS)
+        self._cache[index] = fitted
+        if len(self._cache) > self._keep:
+            self._cache.popitem(last=False)
+        return fitted
+
+    def blend(self, first: int, second: int, weight: float) -> Image.Image:
+        """Crossfade of two captured frames; `weight` is that of `second`."""
+        a = self[first]
+        if weight <= 0.0 or first == second:
+            return a
+        b = self[second]
+        if b.size != a.size:  # frames of neighbouring scales may round to sizes a pixel apart
+            b = b.resize(a.size, Image.Resampling.LANCZOS)
+        return Image.blend(a, b, weight)
+
+
+def video_frames(
+    shots: Sequence[Shot],
+    layout: Layout,
+    frames: FittedFrames,
+    final: Image.Image,
+    comparison: Comparison | None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[Image.Image]:
+    """Yield one RGB image of `layout.size` per shot. `final` is the finished painting, fitted."""
+    background = Image.new("RGB", layout.size, layout.background)
+    intro_card: Image.Image | None = None
+    first_frame: Image.Image | None = None
+    hold: Image.Image | None = None
+    for done, shot in enumerate(shots, start=1):
+        if shot.segment == "painting":
+            image = layout.frame(frames.blend(shot.first, shot.second, shot.blend), shot.iteration)
+        elif shot.segment == "intro":
+            intro_card = intro_card or layout.intro()
+            first_frame = first_frame or layout.frame(frames[0], shot.iteration)
+            image = _mix(intro_card, first_frame, shot.fade)
+            image = _mix(background, image, shot.opacity)
+        else:
+            hold = hold or layout.frame(final, shot.iteration)
+            image = hold if shot.segment == "hold" or comparison is None else _mix(hold, comparison.frame(shot.phase), shot.fade)
+        yield image
+        if progress is not None:
+            progress(done, len(shots))
+
+
+def _mix(a: Image.Image, b: Image.Image, weight: float) -> Image.Image:
+    if weight <= 0.0:
+        return a
+    if weight >= 1.0:
+        return b
+    return Image.blend(a, b, weight)

@@ -1,0 +1,259 @@
+"""The ``timelapse-nst`` command: a thin typer shell over the Python API.
+
+torch is imported only by the commands that paint, so ``assemble``, ``status`` and
+``presets`` start fast and work where torch is absent.
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+from rich.console import Console
+
+from timelapse_nst import __version__
+from timelapse_nst.assemble.command import assemble_command
+from timelapse_nst.errors import UserError
+
+app = typer.Typer(
+    name="timelapse-nst",
+    help="Paint a photo in the style of a painting (Gatys et al. neural style transfer, VGG19) "
+    "and make a timelapse video of it being painted.\n\n"
+    "Example: timelapse-nst render photo.jpg painting.jpg --preset quick-preview --out runs/first",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+presets_app = typer.Typer(help="List, show and check render presets.", no_args_is_help=True)
+weights_app = typer.Typer(help="The VGG19 ImageNet weights: where they are, fetch them once.", no_args_is_help=True)
+app.add_typer(presets_app, name="presets")
+app.add_typer(weights_app, name="weights")
+
+err = Console(stderr=True, highlight=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_errors(command: F) -> F:
+    """User errors become one line on stderr and their exit code (2; 130 for a stop), no traceback."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            err.print(str(exc) if exc.exit_code == 130 else f"[red]error:[/red] {exc}", soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return run  # type: ignore[return-value]
+
+
+def _command(app_: typer.Typer, name: str | None = None) -> Callable[[F], F]:
+    def register(command: F) -> F:
+        app_.command(name)(_user_errors(command))
+        return command
+
+    return register
+
+
+_command(app, "assemble")(assemble_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"timelapse-nst {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Paint a photo in the style of a painting, and a timelapse video of the painting being made."""
+
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes (errors still print).")]
+NoVideo = Annotated[bool, typer.Option("--no-video", help="Skip the video; make it later with `assemble`.")]
+
+
+def _notify(quiet: bool):  # type: ignore[no-untyped-def]
+    def notify(message: str) -> None:
+        if message.startswith("warning:"):
+            err.print(f"[yellow]{message}[/yellow]")
+        elif not quiet:
+            err.print(message)
+
+    return notify
+
+
+def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+    if quiet:
+        return None
+    from timelapse_nst.progress import ProgressBar
+
+    return lambda total, done: ProgressBar(total, done, console=err)
+
+
+@_command(app)
+def render(
+    content: Annotated[Path, typer.Argument(help="The photo to paint.")],
+    style: Annotated[Path, typer.Argument(help="The painting whose style to use.")],
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/<content>-<style>).")
+    ] = None,
+    preset: Annotated[
+        str, typer.Option("--preset", "-p", help="Built-in preset name or YAML file (see `presets list`).")
+    ] = "classic",
+    set_: Annotated[
+        Optional[list[str]],
+        typer.Option("--set", help="Override a preset key, e.g. --set weights.style=1e5 (repeatable)."),
+    ] = None,
+    size: Annotated[Optional[int], typer.Option(help="Long edge of the painting in pixels.")] = None,
+    iterations: Annotated[Optional[int], typer.Option(help="Iterations at full size.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (a CPU render is reproducible).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or mps.")] = None,
+    title: Annotated[Optional[str], typer.Option(help="Title shown in the video.")] = None,
+    weights: Annotated[
+        str, typer.Option(help="VGG19 weights: torchvision (ImageNet, downloaded once), a .pth PATH, or random.")
+    ] = "torchvision",
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Start over: move an existing run folder aside (never deleted).")
+    ] = False,
+    no_video: NoVideo = False,
+    quiet: Quiet = False,
+) -> None:
+    """Paint CONTENT in the style of STYLE; write frames, final.png and timelapse.mp4 to the run folder.
+
+    A run folder that already holds this render is continued where it stopped.
+
+    Example: timelapse-nst render photo.jpg starry_night.jpg --preset slow-reveal --size 384 --out runs/night
+    """
+    from timelapse_nst import api
+
+    overrides = list(set_ or [])
+    shortcuts = {"size": size, "optimizer.iterations": iterations, "seed": seed, "device": device}
+    overrides += [f"{key}={value}" for key, value in shortcuts.items() if value is not None]
+    if title is not None:
+        overrides.append(f"video.title={_yaml_string(title)}")
+    out = out or Path("runs") / f"{content.stem}-{style.stem}"
+    result = api.render(
+        content, style, out=out, preset=preset, overrides=overrides, weights=weights, restart=restart,
+        make_video=not no_video, notify=_notify(quiet), progress_factory=_progress(quiet),
+    )  # fmt: skip
+    if not quiet:
+        err.print(f"[green]done[/green] in {result.seconds:.0f} s: {result.final}"
+                  + (f" and {result.video}" if result.video else ""))  # fmt: skip
+
+
+def _yaml_string(text: str) -> str:
+    import json
+
+    return json.dumps(text)  # JSON strings are YAML strings: quotes and colons stay literal
+
+
+@_command(app)
+def resume(
+    run: Annotated[Path, typer.Argument(help="The run folder of an interrupted render.")],
+    no_video: NoVideo = False,
+    quiet: Quiet = False,
+) -> None:
+    """Continue an interrupted render exactly where it stopped, from its run folder alone.
+
+    Example: timelapse-nst resume runs/night
+    """
+    from timelapse_nst import api
+
+    result = api.resume(run, make_video=not no_video, notify=_notify(quiet), progress_factory=_progress(quiet))
+    if not quiet:
+        err.print(f"[green]done[/green]: {result.final}" + (f" and {result.video}" if result.video else ""))
+
+
+@_command(app)
+def status(run: Annotated[Path, typer.Argument(help="A run folder.")]) -> None:
+    """Show how far a render got, its latest losses, and the command to continue it.
+
+    Example: timelapse-nst status runs/night
+    """
+    from timelapse_nst.status import describe
+
+    print(describe(run))
+
+
+@_command(presets_app, "list")
+def presets_list() -> None:
+    """List the built-in presets with a one-line description.
+
+    Example: timelapse-nst presets list
+    """
+    from timelapse_nst import presets
+
+    rows = presets.list_builtins()
+    width = max(len(name) for name, _ in rows)
+    for name, description in rows:
+        print(f"{name:<{width}}  {description}")
+
+
+@_command(presets_app, "show")
+def presets_show(name: Annotated[str, typer.Argument(help="Preset name or YAML file.")]) -> None:
+    """Print a preset fully resolved (extends and defaults applied) as YAML.
+
+    Example: timelapse-nst presets show slow-reveal
+    """
+    from timelapse_nst import presets
+
+    print(presets.to_yaml(presets.resolve(name)), end="")
+
+
+@_command(presets_app, "validate")
+def presets_validate(file: Annotated[Path, typer.Argument(help="A preset YAML file.")]) -> None:
+    """Check a preset file; prints 'ok' or the first problem with its line.
+
+    Example: timelapse-nst presets validate my-preset.yaml
+    """
+    from timelapse_nst import presets
+
+    config = presets.resolve(str(file))
+    print(f"ok: {file} ({config.name}, {config.optimizer.iterations} iterations at {config.size} px)")
+
+
+@_command(weights_app, "status")
+def weights_status() -> None:
+    """Say whether the ImageNet VGG19 weights are cached, and where.
+
+    Example: timelapse-nst weights status
+    """
+    from timelapse_nst.weights import weights_status as describe
+
+    print(describe())
+
+
+@_command(weights_app, "fetch")
+def weights_fetch() -> None:
+    """Download the ImageNet VGG19 weights once through torchvision and cache the features.
+
+    Example: timelapse-nst weights fetch
+    """
+    from timelapse_nst.weights import fetch_imagenet_weights
+
+    print(fetch_imagenet_weights(progress=True))
+
+
+def main() -> None:
+    """Entry point of the ``timelapse-nst`` script."""
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit becomes EFBIG, handled
+    app(prog_name="timelapse-nst")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

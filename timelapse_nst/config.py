@@ -1,0 +1,170 @@
+"""One frozen, validated render configuration: the schema every preset, flag and run folder shares.
+
+Only the schema lives here; reading preset files, ``extends:`` and ``--set`` overrides live in
+``presets.py``. YAML key, CLI flag and field share one name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from timelapse_nst.assemble.settings import VideoSettings
+from timelapse_nst.schedules import Schedule
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+# torchvision's VGG19 `features`, named the way the papers name them.
+VGG19_LAYERS: tuple[str, ...] = (
+    "conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1",
+    "conv2_1", "relu2_1", "conv2_2", "relu2_2", "pool2",
+    "conv3_1", "relu3_1", "conv3_2", "relu3_2", "conv3_3", "relu3_3", "conv3_4", "relu3_4", "pool3",
+    "conv4_1", "relu4_1", "conv4_2", "relu4_2", "conv4_3", "relu4_3", "conv4_4", "relu4_4", "pool4",
+    "conv5_1", "relu5_1", "conv5_2", "relu5_2", "conv5_3", "relu5_3", "conv5_4", "relu5_4", "pool5",
+)  # fmt: skip
+
+DEFAULT_STYLE_LAYERS = {name: 1.0 for name in ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")}
+
+
+def _check_layer(name: str) -> str:
+    if name not in VGG19_LAYERS:
+        import difflib
+
+        near = difflib.get_close_matches(name, VGG19_LAYERS, n=1)
+        hint = f"; did you mean '{near[0]}'?" if near else f"; valid: {VGG19_LAYERS[0]}..{VGG19_LAYERS[-1]}"
+        raise ValueError(f"unknown VGG19 layer '{name}'{hint}")
+    return name
+
+
+class Layers(BaseModel):
+    """Which VGG19 layers carry content and style, and how much each style layer counts."""
+
+    model_config = _FROZEN
+    content: list[str] = Field(default_factory=lambda: ["conv4_2"], min_length=1)
+    style: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        default_factory=lambda: dict(DEFAULT_STYLE_LAYERS), min_length=1
+    )
+
+    @field_validator("content")
+    @classmethod
+    def _content_names(cls, names: list[str]) -> list[str]:
+        return [_check_layer(n) for n in names]
+
+    @field_validator("style", mode="before")
+    @classmethod
+    def _style_names(cls, style: Any) -> Any:
+        if isinstance(style, list):  # a plain list means equal weights
+            style = {name: 1.0 for name in style}
+        if isinstance(style, dict):
+            for name in style:
+                _check_layer(str(name))
+            if not any(float(w) > 0 for w in style.values() if isinstance(w, (int, float))):
+                raise ValueError("at least one style layer needs a weight greater than 0")
+        return style
+
+    def deepest(self) -> str:
+        return max([*self.content, *self.style], key=VGG19_LAYERS.index)
+
+
+class Optimizer(BaseModel):
+    """The optimiser of the pixels. Iterations are true iterations (not L-BFGS function evaluations)."""
+
+    model_config = _FROZEN
+    name: Literal["lbfgs", "adam"] = "lbfgs"
+    iterations: int = Field(300, ge=1, le=1_000_000, description="iterations at full size")
+    learning_rate: Schedule | None = Field(
+        None, description="step size; default 1.0 for L-BFGS, 10.0 for Adam (pixels are 0..255)"
+    )
+    history_size: int = Field(10, ge=1, le=200, description="L-BFGS memory (checkpoint size grows with it)")
+    line_search: Literal["none", "strong_wolfe"] = Field(
+        "none", description="L-BFGS line search: 'none' costs one evaluation per iteration"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_learning_rate(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("learning_rate") is None:
+            data = {**data, "learning_rate": 10.0 if data.get("name") == "adam" else 1.0}
+        return data
+
+    @field_validator("learning_rate")
+    @classmethod
+    def _positive_rate(cls, rate: Any) -> Any:
+        if rate is not None and rate.extremes()[0] <= 0:
+            raise ValueError("the learning rate must stay greater than 0")
+        return rate
+
+
+class LossWeights(BaseModel):
+    """Weights of the three terms (each may be a schedule). The seed's defaults."""
+
+    model_config = _FROZEN
+    content: Schedule = 1.0e5
+    style: Schedule = 3.0e4
+    tv: Schedule = 1.0
+
+    @field_validator("content", "style", "tv")
+    @classmethod
+    def _not_negative(cls, schedule: Any) -> Any:
+        if schedule.extremes()[0] < 0:
+            raise ValueError("a loss weight must not be negative")
+        return schedule
+
+
+class Scales(BaseModel):
+    """Coarse-to-fine: start small, carry the image up by `factor` until full size."""
+
+    model_config = _FROZEN
+    start: float = Field(0.25, gt=0, lt=1, description="first scale as a fraction of size")
+    factor: float = Field(2**0.5, gt=1, le=4, description="size ratio between neighbouring scales")
+    iterations: int = Field(100, ge=1, description="iterations at each scale below full size")
+
+
+class Capture(BaseModel):
+    """Which iterations become frames. Iteration 0 and the last one are always kept."""
+
+    model_config = _FROZEN
+    spacing: Literal["every", "eased"] = Field(
+        "eased", description="'every': each `every`-th iteration; 'eased': dense early, sparse late"
+    )
+    every: int = Field(1, ge=1)
+    density: float = Field(8.0, gt=0, description="eased: about density*sqrt(iterations) frames")
+    compress_level: int = Field(1, ge=0, le=9, description="PNG compression (speed vs disk)")
+
+
+class Checkpoint(BaseModel):
+    """When to save a checkpoint (besides Ctrl-C, SIGTERM and the end)."""
+
+    model_config = _FROZEN
+    every_iterations: int | None = Field(50, ge=1)
+    every_seconds: float | None = Field(120.0, gt=0)
+
+
+class RenderConfig(BaseModel):
+    """Everything a render needs besides the two input images."""
+
+    model_config = _FROZEN
+    name: str = "custom"
+    description: str = ""
+    size: int = Field(512, ge=16, le=8192, description="long edge of the painting, pixels")
+    style_scale: float = Field(1.0, gt=0, le=8, description="style image size relative to the content")
+    seed: int = Field(0, ge=0)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    init: Literal["content", "style", "noise"] = "content"
+    pooling: Literal["max", "avg"] = "max"
+    layers: Layers = Layers()
+    optimizer: Optimizer = Optimizer()
+    weights: LossWeights = LossWeights()
+    scales: Scales | None = None
+    capture: Capture = Capture()
+    checkpoint: Checkpoint = Checkpoint()
+    video: VideoSettings = VideoSettings()
+
+    def render_hash(self) -> str:
+        """Hash of what decides the pixels (not name, description, checkpoint or video)."""
+        data = self.model_dump(mode="json", exclude={"name", "description", "checkpoint", "video"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,240 @@
+"""Load any common image safely, resize it, and move it between Pillow, torch and PNG files.
+
+Pixel convention of the whole project: an image tensor is float32, shape (1, 3, H, W), RGB,
+range 0..255 (the seed notebook's pixel scale, so its loss weights carry over unchanged).
+Everything that reads a user's file goes through `load_image`, which turns every way a file
+can be bad into one `UserError` line naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import struct
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from timelapse_nst.errors import UserError
+
+__all__ = [
+    "MAX_PIXELS",
+    "file_sha256",
+    "load_image",
+    "resize_long_edge",
+    "resize_style",
+    "save_png",
+    "to_tensor",
+    "to_uint8",
+]
+
+MAX_PIXELS: int = 100_000_000
+"""Largest image (width × height) `load_image` accepts: 100 megapixels, ~300 MB decoded."""
+
+MIN_STYLE_EDGE: int = 16
+"""Smallest style long edge: VGG19 pools four times before conv5, so 16 px keeps it >= 1 px."""
+
+# Alpha is composited onto white: transparent regions of logos and paintings on canvas read
+# as paper, not as the black that dropping the channel would give.
+_BACKGROUND = (255, 255, 255, 255)
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "La", "RGBa"})
+# Pillow keeps these in more than 8 bits; their range is 0..65535 (16-bit PNG, TIFF).
+_WIDE_INTEGER_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+# What Pillow raises while parsing or decoding a damaged file.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
+
+
+def load_image(path: Path) -> Image.Image:
+    """Read an image file into an 8-bit RGB Pillow image, upright and fully decoded.
+
+    Handles JPEG (also CMYK), PNG (8/16-bit, grayscale, palette, alpha), WebP, and whatever
+    else Pillow reads; applies the EXIF orientation; composites alpha onto white.
+    Raises `UserError` (one line naming the file) for a missing, empty, truncated, corrupt,
+    non-image or too large file.
+    """
+    path = Path(path)
+    try:
+        _check_file(path)
+    except OSError as error:  # e.g. a name too long for the file system
+        raise UserError(f"cannot read image {_quote(path)}: {error.strerror or error}") from None
+    image = _decode(path)
+    try:
+        image = ImageOps.exif_transpose(image)
+    except _DECODE_ERRORS:
+        pass  # A broken EXIF block leaves the pixels usable; show them as stored.
+    try:
+        return _to_rgb(image)
+    except ValueError as error:  # e.g. a LAB TIFF, which Pillow cannot convert
+        message = f"image {_quote(path)} has an unsupported colour mode ({image.mode}): {error}"
+        raise UserError(message) from None
+
+
+def resize_long_edge(image: Image.Image, size: int) -> Image.Image:
+    """Scale `image` so its longer side is `size` px, keeping the aspect ratio (Lanczos).
+
+    Each side stays at least 1 px. Returns `image` itself when it already has that size.
+    """
+    if size < 1:
+        raise ValueError(f"size must be >= 1, got {size}")
+    width, height = image.size
+    scale = size / max(width, height)
+    # The long side is set exactly so rounding never gives size ± 1.
+    if width >= height:
+        target = (size, max(1, round(height * scale)))
+    else:
+        target = (max(1, round(width * scale)), size)
+    if target == image.size:
+        return image
+    # reducing_gap: a box pre-shrink before Lanczos for big downscales (a 24 MP photo to 512 px);
+    # at 3.0 the result is indistinguishable from plain Lanczos, and many times faster.
+    return image.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def resize_style(
+    style: Image.Image, content_size: tuple[int, int], style_scale: float
+) -> Image.Image:
+    """Scale the style image so its long edge is `style_scale` × the content's long edge.
+
+    `content_size` is (width, height) as Pillow gives it. Brush strokes come out at the scale
+    of the style image as the network sees it, so this is the knob for stroke size. The long
+    edge never drops below `MIN_STYLE_EDGE`.
+    """
+    if not style_scale > 0:
+        raise ValueError(f"style_scale must be > 0, got {style_scale}")
+    long_edge = max(MIN_STYLE_EDGE, round(style_scale * max(content_size)))
+    return resize_long_edge(style, long_edge)
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """An RGB image as a contiguous float32 tensor, shape (1, 3, H, W), range 0..255."""
+    if image.mode != "RGB":
+        raise ValueError(f"expected an RGB image (use load_image), got mode {image.mode}")
+    pixels = np.array(image, dtype=np.float32)  # (H, W, 3), a writable copy
+    return torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def to_uint8(tensor: torch.Tensor) -> np.ndarray:
+    """A (1, 3, H, W) or (3, H, W) 0..255 image tensor as an (H, W, 3) uint8 array.
+
+    Clamps to [0, 255], then rounds half to even (torch.round), so the same tensor always gives
+    the same bytes. NaN becomes 0 rather than whatever the cast happens to produce.
+    """
+    if tensor.dim() == 4 and tensor.shape[0] == 1:
+        tensor = tensor[0]
+    if tensor.dim() != 3 or tensor.shape[0] != 3:
+        raise ValueError(f"expected shape (1, 3, H, W) or (3, H, W), got {tuple(tensor.shape)}")
+    pixels = torch.nan_to_num(tensor.detach().float(), nan=0.0).clamp(0, 255).round()
+    # Cast before the copy to the CPU: a quarter of the bytes to move.
+    return pixels.to(torch.uint8).permute(1, 2, 0).cpu().contiguous().numpy()
+
+
+def save_png(array: np.ndarray, path: Path, *, compress_level: int = 1) -> None:
+    """Write an (H, W, 3) uint8 array as a PNG, atomically: readers see the old file or the new.
+
+    The same array always gives the same bytes (no timestamps or metadata are written).
+    Level 1 is the default because frames are written during the render, where speed matters
+    more than the ~10% of size that level 9 saves.
+    """
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) uint8 array, got {array.dtype} {array.shape}")
+    path = Path(path)
+    temporary = path.with_suffix(".png.tmp")
+    image = Image.fromarray(np.ascontiguousarray(array))
+    try:
+        with open(temporary, "wb") as file:
+            image.save(file, format="PNG", compress_level=compress_level)
+            file.flush()
+            os.fsync(file.fileno())  # the bytes are on disk before the name points at them
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of a file's bytes (recorded in render.yaml to identify the inputs)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
+    except OSError as error:
+        raise UserError(f"cannot read {_quote(path)}: {error.strerror or error}") from None
+
+
+# --- loading, step by step ------------------------------------------------------------------
+
+
+def _quote(path: Path) -> str:
+    """The path in quotes; repr() also escapes a newline in a name, keeping messages one line."""
+    return repr(str(path))
+
+
+def _check_file(path: Path) -> None:
+    """The cheap checks first, so their messages are plain rather than a decoder's complaint."""
+    if not path.exists():
+        raise UserError(f"image {_quote(path)} not found")
+    if not path.is_file():
+        kind = "a directory" if path.is_dir() else "not a regular file"
+        raise UserError(f"image {_quote(path)} is {kind}, not an image file")
+    if path.stat().st_size == 0:
+        raise UserError(f"image {_quote(path)} is empty (0 bytes)")
+
+
+def _decode(path: Path) -> Image.Image:
+    """Open, check the size from the header, then decode every pixel (truncation shows here)."""
+    try:
+        # Our own MAX_PIXELS check replaces Pillow's warning, which would otherwise print
+        # for images between Pillow's limit (~89 MP) and ours.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:  # closing the file keeps the decoded pixels
+                _check_pixel_count(path, image.size)
+                image.load()
+                return image
+    except Image.DecompressionBombError as error:
+        # Pillow refuses twice its own limit before we see the size; its message has the count.
+        count = re.search(r"\((\d+) pixels\)", str(error))
+        pixels = f"{int(count.group(1)):,} pixels" if count else "too many pixels"
+        limit = f"the limit is {MAX_PIXELS:,} pixels"
+        raise UserError(f"image {_quote(path)} is too large ({pixels}; {limit})") from None
+    except UnidentifiedImageError:
+        raise UserError(
+            f"{_quote(path)} is not an image file this tool can read "
+            "(expected JPEG, PNG, WebP, ...)"
+        ) from None
+    except PermissionError as error:
+        raise UserError(f"cannot read image {_quote(path)}: {error.strerror}") from None
+    except _DECODE_ERRORS as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"image {_quote(path)} is truncated or corrupt ({reason})") from None
+
+
+def _check_pixel_count(path: Path, size: tuple[int, int]) -> None:
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise UserError(
+            f"image {_quote(path)} is too large "
+            f"({width}×{height} pixels; the limit is {MAX_PIXELS:,} pixels)"
+        )
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB, keeping the tonal range and flattening alpha onto white."""
+    if image.mode in _WIDE_INTEGER_MODES:
+        # Pillow's own convert("L") clips 16-bit values at 255 (almost all white); scale instead.
+        wide = np.asarray(image).astype(np.float64)
+        eight_bit = np.round(np.clip(wide, 0, 65535) / 257).astype(np.uint8)
+        return Image.fromarray(eight_bit).convert("RGB")
+    if image.mode == "F":
+        eight_bit = np.round(np.clip(np.asarray(image), 0, 255)).astype(np.uint8)
+        return Image.fromarray(eight_bit).convert("RGB")
+    # A palette or RGB/L PNG can carry transparency as a tRNS entry rather than as a mode.
+    if image.mode in _ALPHA_MODES or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, _BACKGROUND), rgba).convert("RGB")
+    # Covers RGB (a no-op copy), L, 1, P, CMYK (Pillow undoes Adobe's inverted CMYK JPEGs), YCbCr.
+    return image.convert("RGB")

@@ -1,0 +1,206 @@
+"""The optimisation loop: one true iteration per step, hooks told about each one. No file I/O.
+
+Image tensors are (1, 3, H, W) float32, RGB, 0..255 (the seed's pixel scale).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from timelapse_nst.config import LossWeights, Optimizer, RenderConfig
+from timelapse_nst.objective import Objective
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a hook sees after each iteration. Hooks observe; they must not modify ``image``.
+
+    ``image`` is the image after this iteration (a detached view of the live tensor: copy it
+    to keep it). ``losses`` were measured on the image the iteration started from (the
+    evaluation that drove the update); iteration 0 is the initial image, with no losses.
+    """
+
+    iteration: int
+    total: int
+    scale: int
+    image: torch.Tensor
+    losses: Mapping[str, float] = field(default_factory=dict)
+    weights: Mapping[str, float] = field(default_factory=dict)
+    learning_rate: float = 0.0
+    evaluations: int = 0
+
+
+Hook = Callable[[Step], None]
+Snapshot = Callable[[], dict[str, Any]]
+"""Returns the loop state needed to continue exactly: scale, iteration, image, optimizer."""
+
+
+class RenderInterrupted(Exception):
+    """Raised after the iteration in which a stop was requested (Ctrl-C, SIGTERM)."""
+
+    def __init__(self, iteration: int) -> None:
+        super().__init__(f"stopped after iteration {iteration}")
+        self.iteration = iteration
+
+
+@dataclass(frozen=True)
+class ScalePlan:
+    """One scale of a coarse-to-fine render: long edge and its global iterations first..last."""
+
+    index: int
+    size: int
+    first: int
+    last: int
+
+
+def plan_scales(config: RenderConfig) -> list[ScalePlan]:
+    """Sizes and iteration ranges; a single full-size scale unless ``scales`` is set."""
+    sizes: list[int] = []
+    if config.scales is not None:
+        k = 0
+        while (s := round(config.size * config.scales.start * config.scales.factor**k)) < config.size:
+            sizes.append(max(s, 16))
+            k += 1
+    plans, first = [], 1
+    for index, size in enumerate([*sizes, config.size]):
+        count = config.optimizer.iterations if index == len(sizes) else config.scales.iterations  # type: ignore[union-attr]
+        plans.append(ScalePlan(index, size, first, first + count - 1))
+        first += count
+    return plans
+
+
+def weights_at(weights: LossWeights, iteration: int, total: int) -> dict[str, float]:
+    return {name: getattr(weights, name).at(iteration, total) for name in ("content", "style", "tv")}
+
+
+def make_optimizer(image: torch.Tensor, settings: Optimizer) -> torch.optim.Optimizer:
+    if settings.name == "adam":
+        return torch.optim.Adam([image], lr=1.0)
+    # max_iter=1: one true iteration per step(); the history lives on in optimizer.state.
+    # Tolerances at 0: never skip an iteration silently because the gradient got small.
+    return torch.optim.LBFGS(
+        [image],
+        lr=1.0,
+        max_iter=1,
+        history_size=settings.history_size,
+        tolerance_grad=0.0,
+        tolerance_change=0.0,
+        line_search_fn=None if settings.line_search == "none" else "strong_wolfe",
+    )
+
+
+def resize_to(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Carry the painting to the next scale (bicubic, the classic choice for upsampling)."""
+    if image.shape[-2:] == (height, width):
+        assert image is not None
+    return image
+    return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False)
+
+
+class Painter:
+    """Optimises one image at one scale; each ``step()`` is one true iteration."""
+
+    def __init__(self, objective: Objective, image: torch.Tensor, config: RenderConfig, total: int) -> None:
+        self.objective = objective
+        self.image = image.detach().clone().requires_grad_(True)
+        self.config = config
+        self.total = total
+        self.optimizer = make_optimizer(self.image, config.optimizer)
+
+    def step(self, iteration: int, scale: int) -> Step:
+        """Iteration number ``iteration`` (1-based, global): evaluate, update, report."""
+        weights = weights_at(self.config.weights, iteration - 1, self.total)
+        rate = self.config.optimizer.learning_rate.at(iteration - 1, self.total)  # type: ignore[union-attr]
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
+        first: dict[str, float] = {}
+        evaluations = 0
+
+        def closure() -> torch.Tensor:
+            nonlocal evaluations
+            self.optimizer.zero_grad(set_to_none=False)
+            total, parts = self.objective(self.image, weights)
+            total.backward()
+            if not first:  # report the evaluation at the iterate, not at line-search trials
+                first.update({k: float(v.detach()) for k, v in parts.items()}, total=float(total.detach()))
+            evaluations += 1
+            return total
+
+        self.optimizer.step(closure)
+        if self.config.optimizer.name == "adam":
+            with torch.no_grad():
+                self.image.clamp_(0.0, 255.0)  # Adam overshoots; L-BFGS is left unclamped (line search)
+        if not all(math.isfinite(v) for v in first.values()):
+            raise FloatingPointError(f"the loss became {first['total']} at iteration {iteration}")
+        return Step(iteration, self.total, scale, self.image.detach(), first, weights, rate, evaluations)
+
+    def snapshot(self, iteration: int, scale: int) -> dict[str, Any]:
+        return {
+            "scale": scale,
+            "iteration": iteration,
+            "image": self.image.detach().cpu().clone(),
+            "optimizer": self.optimizer.state_dict(),
+        }
+
+
+def initial_image(config: RenderConfig, objective: Objective) -> torch.Tensor:
+    """Where the painting starts: the photo, the painting stretched to it, or seeded noise."""
+    if config.init == "content":
+        return objective.content_image.clone()
+    height, width = objective.content_size
+    if config.init == "style":
+        return F.interpolate(objective.style_image, size=(height, width), mode="bicubic",
+                             align_corners=False, antialias=True).clamp(0, 255)
+    generator = torch.Generator().manual_seed(config.seed)
+    noise = torch.randn((1, 3, height, width), generator=generator) * 90.0  # the seed's noise
+    return (noise + objective.features.mean.cpu()).to(objective.content_image.device)
+
+
+def paint(
+    config: RenderConfig,
+    make_objective: Callable[[ScalePlan], Objective],
+    image: torch.Tensor | None = None,
+    *,
+    hooks: Sequence[Hook] = (),
+    after_step: Callable[[Step, Snapshot, bool], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    scale: int = 0,
+    iteration: int = 0,
+    optimizer_state: dict[str, Any] | None = None,
+) -> torch.Tensor:
+    """Run (or continue) a render; returns the final image.
+
+    A fresh render passes no image (it starts from ``config.init``); a resumed one passes a
+    snapshot's image, scale, iteration and optimizer state.
+    """
+    plans = plan_scales(config)
+    total = plans[-1].last
+    for plan in plans[scale:]:
+        objective = make_objective(plan)
+        height, width = objective.content_size
+        if image is None:
+            image = initial_image(config, objective)
+            for hook in hooks:
+                hook(Step(0, total, 0, image.detach()))
+        painter = Painter(objective, resize_to(image.detach(), height, width), config, total)
+        if optimizer_state is not None:
+            painter.optimizer.load_state_dict(optimizer_state)
+            optimizer_state = None
+        for number in range(max(iteration, plan.first - 1) + 1, plan.last + 1):
+            step = painter.step(number, plan.index)
+            for hook in hooks:
+                hook(step)
+            stopping = number < total and should_stop()  # read once: checkpoint and stop agree
+            if after_step is not None:
+                after_step(step, lambda n=number, s=plan.index, p=painter: p.snapshot(n, s), stopping)
+            if stopping:
+                raise RenderInterrupted(number)
+        image = painter.image.detach()
+    assert image is not None
+    return image

@@ -1,0 +1,239 @@
+"""Preset files → one validated ``RenderConfig``: built-ins, ``extends:``, ``--set`` overrides.
+
+Errors name the file, the line and the key path, and suggest the nearest valid key.
+YAML is read with ``yaml.safe_load`` / ``yaml.compose`` only: nothing in a preset runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from timelapse_nst.config import RenderConfig
+from timelapse_nst.errors import UserError
+
+# Mappings that a child preset replaces whole instead of merging key by key.
+_REPLACED_WHOLE = {("layers", "style"), ("layers", "content")}
+_MAX_EXTENDS_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a layer of configuration came from, for error messages."""
+
+    label: str
+    node: yaml.Node | None = None
+
+
+def builtin_dir() -> Path:
+    """The built-in presets: inside the installed package, or the checkout's ``presets/``."""
+    packaged = resources.files("timelapse_nst") / "presets"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "presets"
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in builtin_dir().glob("*.yaml"))
+
+
+def list_builtins() -> list[tuple[str, str]]:
+    """(name, one-line description) of every built-in preset."""
+    out = []
+    for name in builtin_names():
+        data, _ = _read_yaml(builtin_dir() / f"{name}.yaml")
+        lines = str(data.get("description", "")).strip().splitlines()
+        out.append((name, lines[0] if lines else ""))
+    return out
+
+
+def _locate(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
+    text = str(name_or_path)
+    if text in builtin_names():
+        return builtin_dir() / f"{text}.yaml"
+    path = Path(text).expanduser()
+    if relative_to is not None and not path.is_absolute():
+        path = relative_to / path
+    if path.is_file():
+        return path
+    near = difflib.get_close_matches(text, builtin_names(), n=1)
+    hint = f"; did you mean '{near[0]}'?" if near else f"; built-in presets: {', '.join(builtin_names())}"
+    raise UserError(f"preset '{name_or_path}' is neither a built-in preset nor a file{hint}")
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except OSError as exc:
+        raise UserError(f"cannot read preset {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"preset {path} is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UserError(f"{path}{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a preset must be a mapping of keys, not {type(data).__name__}")
+    return data, node
+
+
+def deep_merge(base: dict[str, Any], top: dict[str, Any], path: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``top`` over ``base``; mappings merge, anything else (and schedule mappings) replaces."""
+    merged = dict(base)
+    for key, value in top.items():
+        old = merged.get(key)
+        here = (*path, str(key))
+        mergeable = (
+            isinstance(old, dict)
+            and isinstance(value, dict)
+            and here not in _REPLACED_WHOLE
+            and "schedule" not in value
+            and "schedule" not in old
+        )
+        merged[key] = deep_merge(old, value, here) if mergeable else value
+    return merged
+
+
+def _load_chain(name_or_path: str | Path, depth: int = 0) -> tuple[dict[str, Any], list[_Source]]:
+    """A preset with its ``extends:`` chain merged in; sources listed child first."""
+    if depth > _MAX_EXTENDS_DEPTH:
+        raise UserError(f"preset '{name_or_path}': 'extends' goes deeper than {_MAX_EXTENDS_DEPTH} (a loop?)")
+    path = _locate(name_or_path)
+    data, node = _read_yaml(path)
+    sources = [_Source(str(path), node)]
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data, sources
+    if not isinstance(parent, str):
+        raise UserError(f"{path}: 'extends' must be a preset name or file path")
+    parent_path = parent if parent in builtin_names() else _locate(parent, path.parent)
+    base, base_sources = _load_chain(parent_path, depth + 1)
+    return deep_merge(base, data), sources + base_sources
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``optimizer.iterations=50`` → ``{"optimizer": {"iterations": 50}}`` (value read as YAML)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set '{text}': expected KEY.PATH=VALUE, e.g. --set optimizer.iterations=200")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    parts = [p for p in key.strip().split(".")]
+    if any(not p for p in parts):
+        raise UserError(f"--set '{text}': empty part in key path '{key}'")
+    for part in reversed(parts):
+        value = {part: value}
+    return value
+
+
+def resolve(
+    preset: str | Path | None = None,
+    *,
+    overrides: list[str] | tuple[str, ...] = (),
+    extra: dict[str, Any] | None = None,
+) -> RenderConfig:
+    """The validated config: built-in/file preset (default ``classic``) + ``--set`` + ``extra``."""
+    data, sources = _load_chain(preset if preset is not None else "classic")
+    for text in overrides:
+        data = deep_merge(data, parse_override(text))
+    if extra:
+        data = deep_merge(data, extra)
+    return validate(data, sources, overrides=overrides)
+
+
+def validate(
+    data: dict[str, Any], sources: list[_Source], *, overrides: tuple[str, ...] | list[str] = ()
+) -> RenderConfig:
+    try:
+        return RenderConfig.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(_explain(exc, sources, overrides)) from None
+
+
+def _explain(exc: ValidationError, sources: list[_Source], overrides: tuple[str, ...] | list[str]) -> str:
+    """The first error as one line: where it is, what is wrong, the nearest valid key."""
+    error = exc.errors()[0]
+    loc = tuple(str(p) for p in error["loc"] if not _is_union_tag(p))
+    key = ".".join(loc)
+    where = _where(loc, sources, overrides)
+    if error["type"] == "extra_forbidden":
+        valid = _valid_keys(loc[:-1])
+        near = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
+        hint = f"; did you mean '{'.'.join((*loc[:-1], near[0]))}'?" if near else ""
+        listing = f" (valid keys here: {', '.join(valid)})" if valid and not near else ""
+        return f"{where}: unknown key '{key}'{hint}{listing}"
+    value = error.get("input")
+    shown = f" (got {value!r})" if not isinstance(value, (dict, list)) else ""
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {key or 'preset'}: {message}{shown}"
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic inserts the discriminator tag ("linear", "constant", ...) into error locations.
+    return part in ("constant", "linear", "cosine", "exponential", "keyframes", "function-before[...]")
+
+
+def _where(loc: tuple[str, ...], sources: list[_Source], overrides: tuple[str, ...] | list[str]) -> str:
+    dotted = ".".join(loc)
+    for text in reversed(overrides):
+        key = text.partition("=")[0].strip()
+        if dotted == key or dotted.startswith(key + ".") or key.startswith(dotted + "."):
+            return f"--set {text}"
+    for source in sources:
+        line = _line_of(source.node, loc)
+        if line is not None:
+            return f"{source.label} line {line}"
+    return sources[0].label if sources else "config"
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[str, ...]) -> int | None:
+    """1-based line of the deepest key of ``loc`` found in a composed YAML tree."""
+    line = None
+    for part in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for key_node, value_node in node.value:
+            if str(key_node.value) == part:
+                line, node = key_node.start_mark.line + 1, value_node
+                break
+        else:
+            break
+    return line
+
+
+def _valid_keys(loc: tuple[str, ...]) -> list[str]:
+    model: Any = RenderConfig
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = _model_in(field.annotation)
+    return list(getattr(model, "model_fields", {}))
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def to_yaml(config: RenderConfig) -> str:
+    """The resolved config as YAML (what `presets show` prints and render.yaml embeds)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

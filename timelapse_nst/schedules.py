@@ -1,0 +1,147 @@
+"""A value as a function of the iteration: the loss weights and Adam's learning rate.
+
+In a preset a schedule is either a plain number (constant) or a mapping with a ``schedule`` key::
+
+    style: 3.0e4                                              # constant
+    style: {schedule: linear, start: 1.0e2, end: 3.0e4}       # over the whole render
+    style: {schedule: cosine, start: 1.0e2, end: 3.0e4}       # eased start and end
+    style: {schedule: exponential, start: 1.0e2, end: 3.0e4}  # geometric: equal ratios per step
+    style: {schedule: keyframes, points: [[0, 1.0e2], [200, 3.0e4]], easing: smooth}
+
+``start``/``end`` schedules run from iteration 0 to the render's last iteration; keyframes use
+absolute iterations and hold their first/last value outside the points.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Constant(BaseModel):
+    model_config = _FROZEN
+    schedule: Literal["constant"] = "constant"
+    value: Finite
+
+    def at(self, iteration: int, total: int) -> float:
+        return self.value
+
+    def extremes(self) -> tuple[float, float]:
+        return self.value, self.value
+
+
+class _Ramp(BaseModel):
+    """Shared shape of the start→end schedules; subclasses define the easing of t in [0, 1]."""
+
+    model_config = _FROZEN
+    start: Finite
+    end: Finite
+
+    def at(self, iteration: int, total: int) -> float:
+        t = min(max(iteration / max(total, 1), 0.0), 1.0)
+        return self._interpolate(t)
+
+    def _interpolate(self, t: float) -> float:
+        return self.start + (self.end - self.start) * self._ease(t)
+
+    def _ease(self, t: float) -> float:
+        return t
+
+    def extremes(self) -> tuple[float, float]:
+        return min(self.start, self.end), max(self.start, self.end)
+
+
+class Linear(_Ramp):
+    schedule: Literal["linear"]
+
+
+class Cosine(_Ramp):
+    schedule: Literal["cosine"]
+
+    def _ease(self, t: float) -> float:
+        return (1.0 - math.cos(math.pi * t)) / 2.0
+
+
+class Exponential(_Ramp):
+    schedule: Literal["exponential"]
+
+    @model_validator(mode="after")
+    def _positive(self) -> Exponential:
+        if self.start <= 0 or self.end <= 0:
+            raise ValueError("an exponential schedule needs start and end greater than 0")
+        return self
+
+    def _interpolate(self, t: float) -> float:
+        return self.start * (self.end / self.start) ** t
+
+
+def smoothstep(t: float) -> float:
+    """Eased 0→1 (zero slope at both ends)."""
+    return t * t * (3.0 - 2.0 * t)
+
+
+class Keyframes(BaseModel):
+    model_config = _FROZEN
+    schedule: Literal["keyframes"]
+    points: list[tuple[Annotated[int, Field(ge=0)], Finite]] = Field(min_length=1)
+    easing: Literal["linear", "smooth"] = "linear"
+
+    @field_validator("points")
+    @classmethod
+    def _increasing(cls, points: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        iterations = [i for i, _ in points]
+        if any(b <= a for a, b in zip(iterations, iterations[1:])):
+            raise ValueError(f"keyframe iterations must increase strictly, got {iterations}")
+        return points
+
+    def at(self, iteration: int, total: int) -> float:
+        points = self.points
+        if iteration <= points[0][0]:
+            return points[0][1]
+        for (i0, v0), (i1, v1) in zip(points, points[1:]):
+            if iteration <= i1:
+                t = (iteration - i0) / (i1 - i0)
+                if self.easing == "smooth":
+                    t = smoothstep(t)
+                return v0 + (v1 - v0) * t
+        return points[-1][1]
+
+    def extremes(self) -> tuple[float, float]:
+        values = [v for _, v in self.points]
+        return min(values), max(values)
+
+
+def _number_to_constant(value: Any) -> Any:
+    if isinstance(value, str):  # YAML 1.1 reads "1.0e5" (no sign in the exponent) as a string
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"schedule": "constant", "value": value}
+    return value
+
+
+def _constant_to_number(schedule: Any) -> Any:
+    # Constants are written back as plain numbers, so a resolved preset reads like the input.
+    if isinstance(schedule, Constant):
+        return schedule.value
+    return schedule.model_dump(mode="json")
+
+
+_Tagged = Annotated[Union[Constant, Linear, Cosine, Exponential, Keyframes], Field(discriminator="schedule")]
+Schedule = Annotated[_Tagged, BeforeValidator(_number_to_constant), PlainSerializer(_constant_to_number)]
+"""A number or a schedule mapping; call ``.at(iteration, total)`` for its value."""
