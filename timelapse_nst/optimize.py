@@ -98,8 +98,7 @@ def make_optimizer(image: torch.Tensor, settings: Optimizer) -> torch.optim.Opti
 def resize_to(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Carry the painting to the next scale (bicubic, the classic choice for upsampling)."""
     if image.shape[-2:] == (height, width):
-        assert image is not None
-    return image
+        return image
     return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False)
 
 

@@ -131,6 +131,8 @@ def parse_override(text: str) -> dict[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, (dict, list)) and not raw.strip().startswith(("{", "[")):
+        value = raw  # "Title: subtitle" is text; mappings and lists need {…} or […]
     parts = [p for p in key.strip().split(".")]
     if any(not p for p in parts):
         raise UserError(f"--set '{text}': empty part in key path '{key}'")

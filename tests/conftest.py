@@ -1,0 +1,45 @@
+"""Shared fixtures: tiny real images and seeded random VGG19 weights (never a download)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+
+# Tests run single-threaded torch per worker: stable timings on 2 cores, and the same
+# thread count for an interrupted run and its resume.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def content_path() -> Path:
+    return EXAMPLES / "tubingen.jpg"
+
+
+@pytest.fixture(scope="session")
+def style_path() -> Path:
+    return EXAMPLES / "starry_night.jpg"
+
+
+@pytest.fixture(scope="session")
+def random_vgg():
+    from timelapse_nst.weights import load_vgg19_features
+
+    return load_vgg19_features("random", seed=0)
+
+
+def make_image(path: Path, size: tuple[int, int] = (48, 32), seed: int = 0) -> Path:
+    """A small real picture with structure (gradients + blocks), saved by Pillow."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w]
+    pixels = np.stack([x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), (x + y) * 127 // max(w + h - 2, 1)], -1)
+    pixels = (pixels + rng.integers(0, 40, pixels.shape)).clip(0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path

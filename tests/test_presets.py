@@ -1,0 +1,130 @@
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from timelapse_nst import presets
+from timelapse_nst.errors import UserError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(*args, **kwargs) -> str:
+    with pytest.raises(UserError) as info:
+        presets.resolve(*args, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_builtins_exist_validate_and_differ_visibly():
+    names = presets.builtin_names()
+    for required in ("quick-preview", "classic", "slow-reveal", "from-noise", "adam", "high-detail"):
+        assert required in names
+    configs = {name: presets.resolve(name) for name in names}
+    assert all(description for _, description in presets.list_builtins())
+    classic = configs["classic"]
+    assert (classic.weights.content.at(0, 1), classic.weights.style.at(0, 1), classic.weights.tv.at(0, 1)) == (
+        1e5, 3e4, 1.0)
+    assert classic.optimizer.name == "lbfgs" and classic.init == "content" and classic.optimizer.iterations == 1000
+    quick = configs["quick-preview"]
+    assert quick.size < classic.size and quick.optimizer.iterations < classic.optimizer.iterations
+    reveal = configs["slow-reveal"].weights.style
+    assert reveal.at(0, 600) < reveal.at(600, 600) / 100  # the style weight rises: photo dissolves
+    assert configs["from-noise"].init == "noise"
+    assert configs["adam"].optimizer.name == "adam"
+    assert configs["high-detail"].size > classic.size and configs["high-detail"].scales is not None
+    hashes = {config.render_hash() for config in configs.values()}
+    assert len(hashes) == len(configs)  # no two built-ins render the same thing
+
+
+def test_unknown_key_names_file_line_and_nearest_key(tmp_path):
+    path = write(tmp_path / "p.yaml", "extends: classic\nsize: 64\noptimizer:\n  iteratons: 20\n")
+    message = error_of(str(path))
+    assert str(path) in message and "line 4" in message
+    assert "unknown key 'optimizer.iteratons'" in message and "did you mean 'optimizer.iterations'" in message
+
+
+def test_unknown_top_level_key_lists_valid_ones(tmp_path):
+    message = error_of(str(write(tmp_path / "p.yaml", "zzzz: 1\n")))
+    assert "unknown key 'zzzz'" in message and "size" in message
+
+
+def test_wrong_type_and_value_name_the_key_path(tmp_path):
+    message = error_of(str(write(tmp_path / "p.yaml", "optimizer: {iterations: lots}\n")))
+    assert "line 1" in message and "optimizer.iterations" in message and "'lots'" in message
+    message = error_of(str(write(tmp_path / "q.yaml", "weights:\n  style: {schedule: linear, start: -1, end: 5}\n")))
+    assert "line 2" in message and "weights.style" in message and "negative" in message
+    message = error_of(str(write(tmp_path / "r.yaml", "layers: {content: [conv4_3x]}\n")))
+    assert "did you mean 'conv4_3'" in message
+
+
+def test_bad_yaml_and_missing_preset(tmp_path):
+    message = error_of(str(write(tmp_path / "bad.yaml", "size: [1, 2\n")))
+    assert "bad.yaml" in message and "line" in message
+    assert "did you mean 'classic'" in error_of("clasic")
+    assert "mapping" in error_of(str(write(tmp_path / "list.yaml", "- 1\n- 2\n")))
+
+
+def test_yaml_cannot_run_code(tmp_path):
+    path = write(tmp_path / "evil.yaml", "size: !!python/object/apply:os.system ['touch pwned']\n")
+    error_of(str(path))
+    assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+
+
+def test_extends_a_file_and_a_builtin(tmp_path):
+    write(tmp_path / "base.yaml", "extends: slow-reveal\nsize: 200\nvideo: {fps: 24}\n")
+    child = write(tmp_path / "child.yaml", "extends: base.yaml\nname: mine\noptimizer: {iterations: 42}\n")
+    config = presets.resolve(str(child))
+    assert config.name == "mine" and config.size == 200 and config.optimizer.iterations == 42
+    assert config.video.fps == 24 and config.video.layout == "showcase"  # merged, not replaced
+    assert config.weights.style.schedule == "cosine"  # from slow-reveal
+
+
+def test_extends_loop_is_an_error(tmp_path):
+    write(tmp_path / "a.yaml", "extends: b.yaml\n")
+    write(tmp_path / "b.yaml", "extends: a.yaml\n")
+    assert "extends" in error_of(str(tmp_path / "a.yaml"))
+
+
+def test_set_overrides_and_their_errors():
+    config = presets.resolve("classic", overrides=["optimizer.iterations=7", "weights.style={schedule: linear, start: 1, end: 2}", "video.title=Hello: world"])
+    assert config.optimizer.iterations == 7 and config.weights.style.schedule == "linear"
+    assert config.video.title == "Hello: world"
+    assert error_of("classic", overrides=["size=huge"]).startswith("--set size=huge")
+    assert "did you mean 'optimizer.history_size'" in error_of("classic", overrides=["optimizer.history=3"])
+    assert "KEY.PATH=VALUE" in error_of("classic", overrides=["size"])
+
+
+def test_a_schedule_replaces_a_number_and_layers_replace_whole(tmp_path):
+    path = write(tmp_path / "p.yaml", "extends: high-detail\nlayers: {style: [conv1_1, conv2_1]}\n")
+    assert list(presets.resolve(str(path)).layers.style) == ["conv1_1", "conv2_1"]
+
+
+def test_adam_gets_its_own_default_learning_rate():
+    assert presets.resolve("classic", overrides=["optimizer.name=adam"]).optimizer.learning_rate.at(0, 1) == 10.0
+    assert presets.resolve("classic").optimizer.learning_rate.at(0, 1) == 1.0
+
+
+def test_presets_ship_inside_the_wheel(tmp_path):
+    """Built-in presets work from an installed wheel, not only from the checkout."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
+        check=True, capture_output=True,
+    )
+    wheel = next(tmp_path.glob("timelapse_nst-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        assert "timelapse_nst/presets/classic.yaml" in names
+        archive.extractall(tmp_path / "site")
+    code = "from timelapse_nst import presets; print(presets.builtin_dir()); print(len(presets.builtin_names()))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site")},
+                         check=True, capture_output=True, text=True).stdout.split()
+    assert out[0].startswith(str(tmp_path / "site")) and int(out[1]) >= 6
