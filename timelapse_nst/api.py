@@ -96,7 +96,7 @@ def render(
     elif run.root.exists() and any(run.root.iterdir()):
         raise UserError(f"{run.root} is not empty and holds no render; choose another --out")
     # 3. Lay out the run folder and paint.
-    features = _load_features(source, config.seed, notify)
+    features = _load_features(source, config.seed, notify, progress=progress_factory is not None)
     with _locked(run, notify):
         manifest["inputs"]["content"]["file"] = run.copy_input("content", content)
         manifest["inputs"]["style"]["file"] = run.copy_input("style", style)
@@ -119,7 +119,8 @@ def resume(
     config = presets.validate(manifest["config"], [presets._Source(str(run.manifest))])
     for role in ("content", "style"):
         _check_input_copy(run, manifest, role)
-    features = _load_features(manifest.get("weights", "torchvision"), config.seed, notify)
+    features = _load_features(manifest.get("weights", "torchvision"), config.seed, notify,
+                              progress=progress_factory is not None)
     with _locked(run, notify):
         removed = run.remove_partial_files()
         if removed:
@@ -303,10 +304,10 @@ def _weights_source(weights: str) -> str:
     return str(path.resolve())
 
 
-def _load_features(source: str, seed: int, notify: Notify) -> torch.nn.Sequential:
+def _load_features(source: str, seed: int, notify: Notify, *, progress: bool) -> torch.nn.Sequential:
     if source == "random":
         notify("warning: " + RANDOM_WEIGHTS_WARNING)
-    return load_vgg19_features(source, seed=seed)
+    return load_vgg19_features(source, seed=seed, progress=progress)
 
 
 def _features_on(vgg: torch.nn.Sequential, config: RenderConfig, device: torch.device) -> VGGFeatures:

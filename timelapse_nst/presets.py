@@ -62,7 +62,7 @@ def _locate(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
         path = relative_to / path
     if path.is_file():
         return path
-    near = difflib.get_close_matches(text, builtin_names(), n=1)
+    near = [n for n in builtin_names() if n.startswith(text)] or difflib.get_close_matches(text, builtin_names(), n=1)
     hint = f"; did you mean '{near[0]}'?" if near else f"; built-in presets: {', '.join(builtin_names())}"
     raise UserError(f"preset '{name_or_path}' is neither a built-in preset nor a file{hint}")
 

@@ -226,8 +226,10 @@ def _download_and_cache(*, progress: bool) -> dict[str, torch.Tensor]:
 def _download_state_dict(*, progress: bool) -> Mapping[str, Any]:
     weights = torchvision.models.VGG19_Weights.IMAGENET1K_V1
     try:
-        # torch hub writes "Downloading: ..." to stdout; keep stdout for our own output.
-        with _socket_timeout(_DOWNLOAD_TIMEOUT_S), contextlib.redirect_stdout(sys.stderr):
+        # torch hub writes "Downloading: ..." to stdout; keep stdout for our own output, and
+        # say nothing at all when no progress is wanted (--quiet).
+        sink = sys.stderr if progress else open(os.devnull, "w")  # noqa: SIM115
+        with _socket_timeout(_DOWNLOAD_TIMEOUT_S), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             return weights.get_state_dict(progress=progress, map_location="cpu", weights_only=True)
     # HTTPError < URLError < OSError; socket timeouts and refused connections are OSErrors too.
     except (OSError, http.client.HTTPException) as exc:

@@ -1,0 +1,88 @@
+"""The command line as a user meets it: help texts, one-line errors, exit codes."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from timelapse_nst import __version__
+
+COMMANDS = [
+    ["render"], ["resume"], ["assemble"], ["status"], ["presets", "list"], ["presets", "show"],
+    ["presets", "validate"], ["weights", "status"], ["weights", "fetch"], ["bench"],
+]
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "timelapse_nst", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_version():
+    result = cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"timelapse-nst {__version__}"
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help_with_an_example(command):
+    result = cli(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Example" in result.stdout and "timelapse-nst" in result.stdout
+
+
+def test_presets_list_show_validate(tmp_path):
+    listing = cli("presets", "list").stdout
+    assert "quick-preview" in listing and "slow-reveal" in listing
+    shown = cli("presets", "show", "slow-reveal").stdout
+    assert "schedule: cosine" in shown and "extends" not in shown
+    good = tmp_path / "good.yaml"
+    good.write_text("extends: quick-preview\nsize: 96\n")
+    assert cli("presets", "validate", str(good)).stdout.startswith("ok:")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("extends: quick-preview\nvideo:\n  layot: plain\n")
+    assert_one_line_error(cli("presets", "validate", str(bad)), "bad.yaml line 3", "video.layout")
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path, content_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    assert_one_line_error(cli("render", str(tmp_path / "empty.jpg"), str(content_path), "--weights", "random",
+                              "--out", str(tmp_path / "run")), "empty.jpg")
+    assert not (tmp_path / "run").exists()  # nothing created for a failed start
+    assert_one_line_error(cli("render", str(content_path), str(tmp_path / "nope.png"), "--weights", "random"),
+                          "nope.png")
+    assert_one_line_error(cli("render", str(content_path), str(content_path), "--preset", "quick",
+                              "--weights", "random"), "did you mean 'quick-preview'")
+    assert_one_line_error(cli("render", str(content_path), str(content_path), "--weights", str(tmp_path / "w.pth")),
+                          "w.pth")
+    assert_one_line_error(cli("status", str(tmp_path)), "not a run folder")
+    assert_one_line_error(cli("resume", str(tmp_path)), "not a run folder")
+
+
+def test_offline_default_weights_error_names_both_ways_out(tmp_path, content_path, style_path, monkeypatch):
+    env_cache = tmp_path / "cache"
+    result = subprocess.run(
+        [sys.executable, "-m", "timelapse_nst", "render", str(content_path), str(style_path), "--out",
+         str(tmp_path / "run"), "--quiet"],
+        capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "TIMELAPSE_NST_CACHE": str(env_cache), "TORCH_HOME": str(tmp_path / "th"),
+             "HOME": str(tmp_path), "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"},
+    )
+    assert_one_line_error(result, "--weights PATH", "--weights random")
+    assert not (tmp_path / "run").exists()
+
+
+def test_refuses_a_non_empty_folder_without_a_render(tmp_path, content_path, style_path):
+    (tmp_path / "keep.txt").write_text("precious")
+    assert_one_line_error(cli("render", str(content_path), str(style_path), "--weights", "random", "--out",
+                              str(tmp_path)), "not empty")
+    assert (tmp_path / "keep.txt").read_text() == "precious"
