@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 WEIGHTS ?= torchvision
-DEMO_OUT ?= runs/demo
+DEMO_OUT ?= runs/demo-$(notdir $(basename $(WEIGHTS)))
 
 .PHONY: setup test demo bench clean
 
@@ -21,7 +21,7 @@ test: setup
 
 demo: setup
 	$(BIN)/timelapse-nst render examples/tubingen.jpg examples/starry_night.jpg \
-	    --preset demo --weights $(WEIGHTS) --out $(DEMO_OUT) --force-new
+	    --preset demo --weights $(WEIGHTS) --out $(DEMO_OUT)
 
 bench: setup
 	$(BIN)/timelapse-nst bench --weights random

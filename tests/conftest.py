@@ -43,3 +43,31 @@ def make_image(path: Path, size: tuple[int, int] = (48, 32), seed: int = 0) -> P
     pixels = (pixels + rng.integers(0, 40, pixels.shape)).clip(0, 255).astype(np.uint8)
     Image.fromarray(pixels).save(path)
     return path
+
+
+def require_tool(name: str) -> str:
+    """Path of a system tool the test needs; skip without it, unless CI demands it."""
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("TIMELAPSE_NST_REQUIRE_TOOLS") == "1":
+            pytest.fail(f"{name} is required (TIMELAPSE_NST_REQUIRE_TOOLS=1) but not installed")
+        pytest.skip(f"{name} is not installed (apt-get install ffmpeg chromium)")
+    return path
+
+
+def ffprobe_video(path: Path) -> dict:
+    """codec, profile, pixel format, size, frame count and duration of the first video stream."""
+    import json
+    import subprocess
+
+    ffprobe = require_tool("ffprobe")
+    out = subprocess.run(
+        [ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+         "stream=codec_name,profile,pix_fmt,width,height,nb_read_frames,r_frame_rate,avg_frame_rate:format=duration",
+         "-of", "json", str(path)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    data = json.loads(out)
+    return {**data["streams"][0], "duration": float(data["format"]["duration"])}

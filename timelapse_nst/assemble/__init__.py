@@ -21,15 +21,21 @@ __all__ = ["VideoSettings", "assemble_run", "video_settings"]
 DEFAULT_TITLE = "Neural style transfer"
 
 
-def video_settings(base: Mapping[str, object], overrides: Mapping[str, object] | None = None, *, where: str = "video") -> VideoSettings:
+def video_settings(
+    base: Mapping[str, object], overrides: Mapping[str, object] | None = None, *, where: str = "video"
+) -> VideoSettings:
     """Validate `base` (a preset's `video:` mapping) with `overrides` on top; UserError if bad."""
     try:
         return VideoSettings.model_validate({**base, **(overrides or {})})
     except ValidationError as error:
         first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "video"
-        shown = f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], Mapping) else ""
-        raise UserError(f"{where}: {key}: {first['msg']}{shown}") from None
+        key = ".".join(str(part) for part in first["loc"])
+        if key.split(".")[0] in (overrides or {}):
+            where = "option"
+        message = first["msg"].removeprefix("Value error, ")
+        if "input" in first and not isinstance(first["input"], Mapping) and repr(first["input"]) not in message:
+            message += f" (got {first['input']!r})"
+        raise UserError(f"{where}: {key}: {message}" if key else f"{where}: {message}") from None
 
 
 def assemble_run(
@@ -86,6 +92,7 @@ def assemble_run(
     duration = settings.total_frames / settings.fps
     encode(frames, EncodeJob(out=out, size=settings.size, fps=settings.fps, duration=duration, settings=settings))
     # 5. Pictures for people, beside the video.
-    pictures.contact_sheet(run.frames, run.root / "contact_sheet.png", total_iterations=run.total_iterations, background=settings.background)
+    sheet = run.root / "contact_sheet.png"
+    pictures.contact_sheet(run.frames, sheet, total_iterations=run.total_iterations, background=settings.background)
     pictures.losses_plot(log, run.root / "losses.png", title=f"losses: {run.content_name} + {run.style_name}")
     return out

@@ -178,23 +178,22 @@ class Shorts(Showcase):
 
     def _place(self, painting_size: Size) -> Box:
         width, height = self.size
-        margin, gap = self._px(60), self._px(36)
+        margin, gap, label, spacing = self._px(60), self._px(36), self._px(56), self._px(44)
         self._title_lines = self._wrap_title()
-        top = self._px(120) + self._px(84) * len(self._title_lines)
-        inputs_box = ((width - 2 * margin - gap) // 2, self._px(400))
+        title_height = self._px(84) * len(self._title_lines) + (self._px(40) if self._title_lines else 0)
+        inputs_box = ((width - 2 * margin - gap) // 2, self._px(420))
         content = fit(self.inputs.content.size if self.inputs.content else painting_size, inputs_box)
         style = fit(self.inputs.style.size, inputs_box) if self.inputs.style else inputs_box
         row_height = max(content[1], style[1])
-        label = self._px(56)
-        painting_top_max = top + label + row_height + self._px(40) + label
-        shown = fit(painting_size, (width - 2 * margin, height - painting_top_max - self._px(200)))
-        # Centre the whole stack vertically in the space under the title.
-        stack = label + row_height + self._px(40) + label + shown[1] + self._px(110)
-        y = top + max(0, (height - top - stack) // 2)
+        progress_height = self._px(110)
+        above = title_height + label + row_height + spacing + label
+        shown = fit(painting_size, (width - 2 * margin, height - 2 * self._px(60) - above - progress_height))
+        # Title and pictures as one block, centred vertically.
+        self._title_top = max(self._px(60), (height - above - shown[1] - progress_height) // 2)
+        y = self._title_top + title_height
         self.content_box = (margin + (inputs_box[0] - content[0]) // 2, y + label, *content)
         self.style_box = (width - margin - inputs_box[0] + (inputs_box[0] - style[0]) // 2, y + label, *style)
-        painting_y = y + label + row_height + self._px(40) + label
-        return ((width - shown[0]) // 2, painting_y, *shown)
+        return ((width - shown[0]) // 2, y + label + row_height + spacing + label, *shown)
 
     def _wrap_title(self) -> list[str]:
         title = self.inputs.title
@@ -216,7 +215,7 @@ class Shorts(Showcase):
         draw = ImageDraw.Draw(canvas)
         for number, line in enumerate(self._title_lines):
             line_font = _shrink_to_width(draw, line, self.size[0] - self._px(120), self._px(68), bold=True)
-            y = self._px(120) + self._px(84) * number
+            y = self._title_top + self._px(42) + self._px(84) * number
             draw.text((self.size[0] // 2, y), line, font=line_font, fill=TEXT, anchor="mm")
         label_font = font(self._px(34), bold=True)
         for box, text, image in (
@@ -312,7 +311,9 @@ class Comparison:
         return canvas
 
 
-def _paste_with_inset(canvas: Image.Image, content: Image.Image, style: Image.Image | None, box: Box, scale: float) -> None:
+def _paste_with_inset(
+    canvas: Image.Image, content: Image.Image, style: Image.Image | None, box: Box, scale: float
+) -> None:
     """Content photo fitted to `box`, the style painting inset in its lower right corner."""
     left, top, width, height = box
     photo = resize_to_fit(content, (width, height))
@@ -327,14 +328,18 @@ def _paste_with_inset(canvas: Image.Image, content: Image.Image, style: Image.Im
     y = origin[1] + photo.height - inset.height - pad
     draw = ImageDraw.Draw(canvas)
     shadow = max(2, round(8 * scale))
-    draw.rectangle((x - border + shadow, y - border + shadow, x + inset.width + border + shadow - 1,
-                    y + inset.height + border + shadow - 1), fill=(0, 0, 0))
-    draw.rectangle((x - border, y - border, x + inset.width + border - 1, y + inset.height + border - 1), fill=TEXT)
+    frame = (x - border, y - border, x + inset.width + border - 1, y + inset.height + border - 1)
+    draw.rectangle(tuple(value + shadow for value in frame), fill=(0, 0, 0))  # a hard drop shadow
+    draw.rectangle(frame, fill=TEXT)
     canvas.paste(inset, (x, y))
-    _tag(draw, (x + border, y - border - max(2, round(6 * scale))), "style", font(max(10, round(24 * scale)), bold=True), "ld")
+    tag_font = font(max(10, round(24 * scale)), bold=True)
+    _tag(draw, (x + border, y - border - max(2, round(6 * scale))), "style", tag_font, "ld")
 
 
-def _tag(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, tag_font: ImageFont.ImageFont | ImageFont.FreeTypeFont, anchor: str) -> None:
+AnyFont = ImageFont.ImageFont | ImageFont.FreeTypeFont
+
+
+def _tag(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, tag_font: AnyFont, anchor: str) -> None:
     """Text on a dark rounded pill, readable over any picture."""
     left, top, right, bottom = draw.textbbox(xy, text, font=tag_font, anchor=anchor)
     pad = max(3, (bottom - top) // 3)
@@ -342,7 +347,7 @@ def _tag(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, tag_font: Im
     draw.text(xy, text, font=tag_font, fill=TEXT, anchor=anchor)
 
 
-def _shrink_to_width(draw: ImageDraw.ImageDraw, text: str, width: int, size: int, *, bold: bool) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+def _shrink_to_width(draw: ImageDraw.ImageDraw, text: str, width: int, size: int, *, bold: bool) -> AnyFont:
     """The font at `size`, or smaller until `text` fits in `width` (long titles)."""
     while size > 8 and draw.textlength(text, font=font(size, bold=bold)) > width:
         size = int(size * 0.9)

@@ -64,7 +64,8 @@ def losses_plot(entries: Sequence[LogEntry], out: Path, *, title: str = "losses"
     iterations = [entry.iteration for entry in entries]
     names = sorted({name for entry in entries for name in entry.losses}, key=_loss_order)
     for name in names:
-        pairs = [(e.iteration, e.losses[name]) for e in entries if e.losses.get(name, 0) > 0 and math.isfinite(e.losses[name])]
+        # Log scale: zero, negative and non-finite values cannot be drawn.
+        pairs = [(e.iteration, e.losses[name]) for e in entries if 0 < e.losses.get(name, 0) < math.inf]
         if pairs:
             xs, ys = zip(*pairs, strict=True)
             axes.plot(xs, ys, label=name, linewidth=2.2 if name == "total" else 1.4)

@@ -70,7 +70,10 @@ def video_frames(
             image = _mix(background, image, shot.opacity)
         else:
             hold = hold or layout.frame(final, shot.iteration)
-            image = hold if shot.segment == "hold" or comparison is None else _mix(hold, comparison.frame(shot.phase), shot.fade)
+            if shot.segment == "hold" or comparison is None:
+                image = hold
+            else:
+                image = _mix(hold, comparison.frame(shot.phase), shot.fade)
         yield image
         if progress is not None:
             progress(done, len(shots))

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # YouTube's standard 16:9 sizes; `shorts` swaps them to 9:16.
 NAMED_RESOLUTIONS: dict[str, tuple[int, int]] = {
@@ -66,7 +66,8 @@ class VideoSettings(BaseModel):
         12.0,
         gt=0,
         le=3600,
-        description="Total length of the video in seconds, intro, hold and outro included.",
+        description="Total length of the video in seconds, intro, hold and outro included (they are "
+        "shortened in proportion when they would take more than half of it).",
     )
     fps: int = Field(30, ge=1, le=120, description="Frames per second (constant frame rate).")
     resolution: str | None = Field(
@@ -163,20 +164,18 @@ class VideoSettings(BaseModel):
             raise ValueError(f"bitrate {value!r}: expected a number with an optional k or M, like 12M")
         return value
 
-    @model_validator(mode="after")
-    def _check_time_left(self) -> VideoSettings:
-        extras = self.intro + self.hold + self.outro_seconds
-        if self.duration - extras < 1.0 / self.fps:
-            raise ValueError(
-                f"duration {self.duration:g} s leaves no time for the painting after intro "
-                f"{self.intro:g} + hold {self.hold:g} + outro {self.outro_seconds:g} s"
-            )
-        return self
-
     @property
     def outro_seconds(self) -> float:
         """Seconds actually spent on the outro (0 when there is none)."""
         return 0.0 if self.outro == "none" else self.outro_duration
+
+    def segment_seconds(self) -> tuple[float, float, float]:
+        """Seconds of (intro, hold, outro), shrunk together to at most half the duration so the
+        painting always gets the other half, whatever duration is asked for."""
+        extras = (self.intro, self.hold, self.outro_seconds)
+        budget = 0.5 * self.duration
+        factor = min(1.0, budget / sum(extras)) if sum(extras) > 0 else 1.0
+        return extras[0] * factor, extras[1] * factor, extras[2] * factor
 
     @property
     def size(self) -> tuple[int, int]:

@@ -56,7 +56,8 @@ def positions(iterations: Sequence[int], pacing: Pacing, changes: Sequence[float
         return [1.0]
     if pacing == "change":
         if changes is None or len(changes) != count - 1:
-            raise ValueError(f"change pacing needs {count - 1} changes, got {None if changes is None else len(changes)}")
+            got = None if changes is None else len(changes)
+            raise ValueError(f"change pacing needs {count - 1} changes, got {got}")
         steps = np.maximum(np.asarray(changes, dtype=np.float64), 0.0)
     else:
         values = np.asarray(iterations, dtype=np.float64) - iterations[0]
@@ -107,9 +108,10 @@ def plan(
     total = settings.total_frames
     final_iteration = float(total_iterations if total_iterations is not None else iterations[-1])
     # 1. Segment boundaries, in whole video frames; the painting keeps at least one frame.
-    intro_end = min(round(settings.intro * fps), total - 1)
-    outro_start = max(total - round(settings.outro_seconds * fps), intro_end + 1)
-    hold_start = max(outro_start - round(settings.hold * fps), intro_end + 1)
+    intro, hold, outro = settings.segment_seconds()
+    intro_end = min(round(intro * fps), total - 1)
+    outro_start = max(total - round(outro * fps), intro_end + 1)
+    hold_start = max(outro_start - round(hold * fps), intro_end + 1)
     transition = max(1, round(settings.transition * fps))
     # 2. Painting segment: video time -> fractional captured-frame index.
     cumulative = positions(iterations, settings.pacing, changes)

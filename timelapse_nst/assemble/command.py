@@ -1,0 +1,55 @@
+"""`timelapse-nst assemble RUN`: re-make a run's video from its folder alone (no torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from timelapse_nst.assemble import assemble_run
+
+
+def assemble_command(
+    run: Annotated[Path, typer.Argument(help="Run folder written by `render` (has render.yaml and frames/).")],
+    layout: Annotated[str | None, typer.Option(help="plain, showcase or shorts (1080x1920).")] = None,
+    duration: Annotated[float | None, typer.Option(help="Total video length in seconds.")] = None,
+    fps: Annotated[int | None, typer.Option(help="Frames per second.")] = None,
+    resolution: Annotated[str | None, typer.Option(help="720p, 1080p, 1440p, 2160p or WIDTHxHEIGHT.")] = None,
+    pacing: Annotated[str | None, typer.Option(help="linear, eased or change.")] = None,
+    title: Annotated[str | None, typer.Option(help="Title of the showcase and shorts layouts ('' for none).")] = None,
+    audio: Annotated[Path | None, typer.Option(help="Sound track, looped or cut to the video, faded out.")] = None,
+    outro: Annotated[str | None, typer.Option(help="none, wipe or side-by-side before/after comparison.")] = None,
+    codec: Annotated[str | None, typer.Option(help="h264, h265, vp9 or av1.")] = None,
+    crf: Annotated[int | None, typer.Option(help="Quality: lower is better (default 18).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write the video (default RUN/timelapse.mp4).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Make the timelapse video of a finished (or stopped) render from its run folder.
+
+    Settings come from the preset's `video:` section saved in RUN/render.yaml; the options
+    override them. Also writes contact_sheet.png and losses.png into RUN.
+
+    Example: timelapse-nst assemble runs/demo --layout shorts --duration 30 --audio music.mp3
+    """
+    given = {
+        "layout": layout, "duration": duration, "fps": fps, "resolution": resolution, "pacing": pacing,
+        "title": title, "audio": audio, "outro": outro, "codec": codec, "crf": crf,
+    }  # fmt: skip
+    overrides = {key: value for key, value in given.items() if value is not None}
+    console = Console(stderr=True)
+    if quiet:
+        path = assemble_run(run, out=out, overrides=overrides)
+    else:
+        columns = (TextColumn("assembling"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"))
+        with Progress(*columns, TimeRemainingColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("assemble", total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            path = assemble_run(run, out=out, overrides=overrides, progress=advance)
+    if not quiet:
+        console.print(f"wrote {path}")
