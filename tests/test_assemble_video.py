@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -18,6 +17,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 from PIL import Image
+from conftest import require_tool
 from runfolder_factory import make_run
 
 from timelapse_nst.assemble import assemble_run
@@ -26,16 +26,6 @@ from timelapse_nst.errors import UserError
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 FAST = {"preset": "ultrafast", "fps": 10}  # tests favour speed over compression
 TESTS = Path(__file__).parent
-
-
-def require_tool(name: str) -> str:
-    """Path of a system tool; skip without it, unless CI demands it (TIMELAPSE_NST_REQUIRE_TOOLS=1)."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("TIMELAPSE_NST_REQUIRE_TOOLS") == "1":
-            pytest.fail(f"{name} is required (TIMELAPSE_NST_REQUIRE_TOOLS=1) but not installed")
-        pytest.skip(f"{name} not installed (Debian: apt-get install ffmpeg chromium)")
-    return path
 
 
 def probe(path: Path) -> dict:
