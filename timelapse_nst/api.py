@@ -30,8 +30,7 @@ from timelapse_nst.features import VGGFeatures
 from timelapse_nst.images import file_sha256, load_image, resize_long_edge, resize_style, save_png, to_tensor, to_uint8
 from timelapse_nst.objective import Objective
 from timelapse_nst.optimize import Hook, RenderInterrupted, ScalePlan, Snapshot, Step, paint, plan_scales
-from timelapse_nst.checkpoint import write_atomic
-from timelapse_nst.run import PROGRESS, LogWriter, RunFolder
+from timelapse_nst.run import PROGRESS, LogWriter, RunFolder, write_atomic
 from timelapse_nst.weights import RANDOM_WEIGHTS_WARNING, load_vgg19_features
 
 Notify = Callable[[str], None]
@@ -130,6 +129,8 @@ def resume(
             notify(warning)
         if state is not None and state.get("render_hash") != config.render_hash():
             raise UserError(f"the checkpoint in {run.root} belongs to another configuration; start over with --restart")
+        if state is not None and state.get("inputs", _input_hashes(manifest)) != _input_hashes(manifest):
+            raise UserError(f"the checkpoint in {run.root} was made from other input images; start over with --restart")
         return _execute(run, config, features, state, hooks, make_video, notify, progress_factory)
 
 
@@ -174,7 +175,8 @@ def _execute(
     log_bytes = int(state["log"]["bytes"]) if state else 0
     with FrameWriter(run.frames, compress_level=config.capture.compress_level) as writer:
         log = LogWriter(run.log, resume_at_bytes=log_bytes)
-        saver = _Checkpointer(run, config, writer, log, total, elapsed=float(state["elapsed"]) if state else 0.0)
+        saver = _Checkpointer(run, config, writer, log, total, elapsed=float(state["elapsed"]) if state else 0.0,
+                              inputs=_input_hashes(manifest), last_state=state)  # fmt: skip
         all_hooks: list[Hook] = [CaptureHook(writer, config.capture), _log_hook(log), *hooks]
         progress = progress_factory(total, int(state["iteration"]) if state else 0) if progress_factory else None
         if progress is not None:
@@ -230,13 +232,16 @@ class _Checkpointer:
 
     def __init__(
         self, run: RunFolder, config: RenderConfig, writer: FrameWriter, log: LogWriter, total: int,
-        *, elapsed: float,
+        *, elapsed: float, inputs: dict[str, str], last_state: dict[str, Any] | None = None,
     ) -> None:  # fmt: skip
         self.run, self.config, self.writer, self.log, self.total = run, config, writer, log, total
         self.elapsed_before = elapsed
+        self.inputs = inputs
         self.started = time.monotonic()
         self.last_saved = self.started
-        self.last_state: dict[str, Any] | None = None
+        # The loaded checkpoint counts as saved: a resume killed between final.png and the
+        # "complete" checkpoint has no step left to run, yet must still be marked complete.
+        self.last_state: dict[str, Any] | None = last_state
 
     def __call__(self, step: Step, snapshot: Snapshot, stopping: bool) -> None:
         every_n = self.config.checkpoint.every_iterations
@@ -256,6 +261,7 @@ class _Checkpointer:
             format=1,
             version=__version__,
             render_hash=self.config.render_hash(),
+            inputs=self.inputs,
             complete=complete,
             threads=torch.get_num_threads(),
             rng={"torch": torch.get_rng_state()},
@@ -362,6 +368,10 @@ def _config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") 
         elif a != b:
             changes.append((f"{prefix}{key}", a, b))
     return changes
+
+
+def _input_hashes(manifest: dict[str, Any]) -> dict[str, str]:
+    return {role: str(manifest["inputs"][role]["sha256"]) for role in ("content", "style")}
 
 
 def _check_input_copy(run: RunFolder, manifest: dict[str, Any], role: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from timelapse_nst.errors import UserError
+from timelapse_nst.run import fsync_dir, write_atomic
 
 MAGIC = b"TLNSTCK1"
 CURRENT = "checkpoint.pt"
@@ -24,33 +25,6 @@ PREVIOUS = "checkpoint.prev.pt"
 
 class CorruptCheckpoint(Exception):
     """A checkpoint file that is truncated, altered or not ours."""
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (no-op where directories can't be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """temp file → fsync → os.replace → fsync the folder. A crash leaves old or new, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 def encode(state: dict[str, Any]) -> bytes:

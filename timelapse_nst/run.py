@@ -23,12 +23,38 @@ from typing import IO, Any
 
 import yaml
 
-from timelapse_nst.checkpoint import fsync_dir, write_atomic
 from timelapse_nst.errors import UserError
 
 MANIFEST = "render.yaml"
 PROGRESS = "progress.json"  # a small, torch-free summary of the last checkpoint (for `status`)
 LOCK = ".lock"
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (no-op where directories can't be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """temp file → fsync → os.replace → fsync the folder. A crash leaves old or new, never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
 
 
 class RunFolder:
@@ -102,6 +128,9 @@ class RunFolder:
 
     def unlock(self) -> None:
         if self._lock_file is not None:
+            # Forget our pid first: a pid left in the file means "its holder died", and a
+            # clean exit must not make the next run report a take-over.
+            self._lock_file.truncate(0)
             self._lock_file.close()  # closing drops the flock; the file stays (harmless)
             self._lock_file = None
 
@@ -156,7 +185,16 @@ class LogWriter:
         return self._file.tell()
 
     def close(self) -> None:
+        """Flush and close. A write error here is not raised: it only ever hits lines after the
+        last checkpoint, which a resume cuts off and writes again, and raising it (on a full
+        disk, while a UserError is already on its way out) would hide the real message."""
         if not self._file.closed:
-            self._file.flush()
-            self._file.close()
+            try:
+                self._file.flush()
+            except OSError:
+                pass
+            try:
+                self._file.close()
+            except OSError:
+                pass
             fsync_dir(self.path.parent)

@@ -52,8 +52,10 @@ def describe(root: Path) -> str:
     done = int(last["iteration"]) if last else 0
     complete = bool(progress and progress.get("complete"))
     lines = [
-        f"run:        {run.root} ({config.get('name')}, {config.get('size')} px, "
-        f"{config['optimizer']['name']}, weights {manifest.get('weights')})",
+        (
+            f"run:        {run.root} ({config.get('name')}, {config.get('size')} px, "
+            f"{config['optimizer']['name']}, weights {manifest.get('weights')})"
+        ),
         f"iteration:  {done} of {total} ({100 * done / total:.0f}%)" + (" — complete" if complete else ""),
         f"frames:     {len(run.frame_iterations())} captured",
     ]
