@@ -86,3 +86,16 @@ def test_refuses_a_non_empty_folder_without_a_render(tmp_path, content_path, sty
     assert_one_line_error(cli("render", str(content_path), str(style_path), "--weights", "random", "--out",
                               str(tmp_path)), "not empty")
     assert (tmp_path / "keep.txt").read_text() == "precious"
+
+
+def test_the_cli_starts_without_torch_and_the_api_exports_render_resume_assemble():
+    code = (
+        "import sys, timelapse_nst.cli\n"
+        "assert 'torch' not in sys.modules, 'the CLI imported torch at start-up'\n"
+        "from timelapse_nst import assemble\n"
+        "assert 'torch' not in sys.modules, 'assemble imported torch'\n"
+        "from timelapse_nst import render, resume\n"
+        "assert callable(render) and callable(resume) and callable(assemble)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from timelapse_nst import __version__
 from timelapse_nst.assemble.command import assemble_command
+from timelapse_nst.bench import bench_command
 from timelapse_nst.errors import UserError
 
 app = typer.Typer(
@@ -65,6 +66,7 @@ def _command(app_: typer.Typer, name: str | None = None) -> Callable[[F], F]:
 
 
 _command(app, "assemble")(assemble_command)
+_command(app, "bench")(bench_command)
 
 
 def _version(value: bool) -> None:
