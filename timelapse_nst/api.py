@@ -31,6 +31,7 @@ from timelapse_nst.images import file_sha256, load_image, resize_long_edge, resi
 from timelapse_nst.objective import Objective
 from timelapse_nst.optimize import Hook, RenderInterrupted, ScalePlan, Snapshot, Step, paint, plan_scales
 from timelapse_nst.run import PROGRESS, LogWriter, RunFolder, write_atomic
+from timelapse_nst.status import video_state
 from timelapse_nst.weights import RANDOM_WEIGHTS_WARNING, load_vgg19_features
 
 Notify = Callable[[str], None]
@@ -89,7 +90,9 @@ def render(
     elif run.has_render():
         _check_same_render(run, manifest)
         notify(f"{run.root} already holds this render: continuing it")
-        run.write_manifest({**run.read_manifest(), "config": manifest["config"]})  # video may differ
+        old = run.read_manifest()
+        if old["config"] != manifest["config"]:  # only video/checkpoint settings can differ here
+            run.write_manifest({**old, "config": manifest["config"]})
         return resume(run.root, hooks=hooks, make_video=make_video, notify=notify,
                       progress_factory=progress_factory)  # fmt: skip
     elif run.root.exists() and any(run.root.iterdir()):
@@ -152,6 +155,9 @@ def _execute(
     total = plan_scales(config)[-1].last
     if state is not None and state.get("complete") and run.final.exists():
         notify(f"{run.root}: the render is already complete")
+        if video_state(run) == "up to date":
+            notify(f"video: {run.video} (up to date)")
+            return RenderResult(run.root, run.final, run.video, total, time.monotonic() - started)
         return _finish_video(run, total, started, make_video, notify, progress_factory)
     # 1. Devices and determinism: same threads and RNG as before an interruption.
     if state is not None:

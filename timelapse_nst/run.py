@@ -176,6 +176,7 @@ class LogWriter:
 
     def write(self, record: dict[str, Any]) -> None:
         self._file.write((json.dumps(record, separators=(", ", ": ")) + "\n").encode("utf-8"))
+        self._file.flush()  # visible to `status` at once; durability (fsync) comes with checkpoints
         self.lines += 1
 
     def sync(self) -> int:

@@ -38,7 +38,8 @@ def last_log_line(run: RunFolder) -> dict[str, Any] | None:
 def video_state(run: RunFolder) -> str:
     if not run.video.exists():
         return "not made yet"
-    newest = max((p.stat().st_mtime for p in [run.final, *run.frames.glob("*.png")] if p.exists()), default=0.0)
+    sources = [run.final, run.manifest, *run.frames.glob("*.png")]  # the manifest holds the video settings
+    newest = max((p.stat().st_mtime for p in sources if p.exists()), default=0.0)
     return "up to date" if run.video.stat().st_mtime >= newest else "older than the frames (run `assemble`)"
 
 
