@@ -5,6 +5,7 @@ Input: images (N, 3, H, W), RGB, float, 0..255. Output: {layer name: activation}
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 import torch
@@ -41,8 +42,12 @@ class VGGFeatures(nn.Module):
         self.eval()
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = image - self.mean
-        if next(iter(self.body.values())).weight.is_contiguous(memory_format=torch.channels_last):
+        # The mean is subtracted in fp32 (0..255 pixels lose their fractions in bf16), then the
+        # image takes the layout and dtype of the weights: a bf16 copy of the network runs
+        # bf16 convolutions with no per-call weight casts (what autocast would redo each time).
+        first = next(iter(self.body.values()))
+        x = (image - self.mean).to(first.weight.dtype)
+        if first.weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)
         out = {}
         for name, module in self.body.items():
@@ -50,3 +55,25 @@ class VGGFeatures(nn.Module):
             if name in self.layers:
                 out[name] = x
         return out
+
+    def in_dtype(self, dtype: torch.dtype) -> VGGFeatures:
+        """This network with its weights stored in ``dtype`` (made once, then cached).
+
+        Why: under autocast, frozen weights (requires_grad=False) are cast to bf16/fp16 again on
+        every forward call -- 20M parameters each evaluation. A low-precision copy runs the very
+        same bf16/fp16 convolutions without that cost. The mean stays fp32.
+        """
+        weight = next(iter(self.body.values())).weight
+        if weight.dtype == dtype:
+            return self
+        key = (dtype, weight.device, weight.is_contiguous(memory_format=torch.channels_last))
+        cache: dict[tuple[object, ...], VGGFeatures] = self.__dict__.setdefault("_in_dtype", {})
+        if key not in cache:
+            low = VGGFeatures.__new__(VGGFeatures)
+            nn.Module.__init__(low)
+            low.layers = self.layers
+            low.body = copy.deepcopy(self.body).to(dtype)
+            low.register_buffer("mean", self.mean.clone(), persistent=False)
+            low.eval()
+            cache[key] = low
+        return cache[key]
