@@ -99,3 +99,9 @@ def test_the_cli_starts_without_torch_and_the_api_exports_render_resume_assemble
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_too_small_for_the_network_is_a_clear_error(tmp_path, content_path, style_path):
+    assert_one_line_error(cli("render", str(content_path), str(style_path), "--weights", "random", "--size", "16",
+                              "--out", str(tmp_path / "run"), "--quiet", "--no-video"),
+                          "16 px on the short side")

@@ -89,3 +89,13 @@ def test_multi_scale_plan_and_run(random_vgg, content_path, style_path):
     assert [s.iteration for s in steps] == list(range(19))
     assert [s.scale for s in steps[1:]] == [0] * 3 + [1] * 3 + [2] * 12
     assert steps[1].image.shape[-1] == 32 and image.shape[-2:] == (48, 64)
+
+
+def test_first_lbfgs_step_moves_pixels_a_few_levels_not_zero(random_vgg, content_path, style_path):
+    from timelapse_nst.optimize import FIRST_STEP_PIXELS
+
+    config, make_objective, _ = setup(random_vgg, content_path, style_path, "optimizer.iterations=2")
+    steps: list[Step] = []
+    paint(config, make_objective, hooks=[lambda s: steps.append((s.iteration, s.image.clone()))])
+    change = (steps[1][1] - steps[0][1]).abs().max().item()
+    assert change == pytest.approx(FIRST_STEP_PIXELS, rel=1e-3)  # torch's default moves ~1e-6

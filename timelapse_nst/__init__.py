@@ -1,6 +1,6 @@
 """timelapse-nst: neural style transfer that paints a picture and a timelapse of it being painted.
 
-The heavy parts (torch) load lazily, so `timelapse_nst.assemble` works without torch.
+The heavy parts (torch) load lazily, so `timelapse_nst.assembly` works without torch.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name == "assemble":
-        from timelapse_nst.assemble import assemble_run
+        from timelapse_nst.assembly import assemble_run
 
         return assemble_run
     raise AttributeError(name)

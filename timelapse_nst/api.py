@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 from timelapse_nst import __version__, checkpoint, presets
 from timelapse_nst.capture import CaptureHook, FrameWriter
-from timelapse_nst.config import RenderConfig
+from timelapse_nst.config import VGG19_LAYERS, RenderConfig
 from timelapse_nst.devices import autocast_dtype, pick_device, precision_name
 from timelapse_nst.errors import UserError
 from timelapse_nst.features import VGGFeatures
@@ -80,7 +81,7 @@ def render(
     # 1. Check every input before touching the disk.
     config = config or presets.resolve(preset, overrides=overrides)
     content, style = Path(content), Path(style)
-    load_image(content), load_image(style)
+    _check_sizes(config, load_image(content), load_image(style))
     source = _weights_source(weights)
     run = RunFolder(Path(out))
     manifest = _manifest(config, content, style, source)
@@ -177,6 +178,7 @@ def _execute(
         return Objective(features, config.layers, to_tensor(content).to(device), to_tensor(style).to(device),
                          autocast_dtype=dtype)  # fmt: skip
 
+    _check_sizes(config, content_image, style_image)
     # 2. Hooks: frames, log, progress, the caller's; checkpoints get their own callback.
     log_bytes = int(state["log"]["bytes"]) if state else 0
     with FrameWriter(run.frames, compress_level=config.capture.compress_level) as writer:
@@ -220,7 +222,7 @@ def _finish_video(
 ) -> RenderResult:  # fmt: skip
     video = None
     if make_video:
-        from timelapse_nst.assemble import assemble_run
+        from timelapse_nst.assembly import assemble_run
 
         try:
             with _disk_errors(run):
@@ -288,6 +290,22 @@ class _Checkpointer:
             state = dict(self.last_state)
             self.save(state, Step(state["iteration"], self.total, state["scale"], state["image"],
                                   state["losses"]), complete=True)  # fmt: skip
+
+
+def _check_sizes(config: RenderConfig, content: Image.Image, style: Image.Image) -> None:
+    """VGG19 halves the image at each pool: the deepest layer needs a short edge of 2^pools."""
+    deepest = VGG19_LAYERS.index(config.layers.deepest())
+    needed = 2 ** sum(1 for name in VGG19_LAYERS[:deepest] if name.startswith("pool"))
+    for plan in plan_scales(config):
+        scaled = resize_long_edge(content, plan.size)
+        sizes = {"content": scaled.size, "style": resize_style(style, scaled.size, config.style_scale).size}
+        for role, (width, height) in sizes.items():
+            if min(width, height) < needed:
+                raise UserError(
+                    f"the {role} image is only {width}x{height} px at {plan.size} px (scale {plan.index + 1}); "
+                    f"layers down to {config.layers.deepest()} need {needed} px on the short side: "
+                    "use a larger --size, style_scale or scales.start"
+                )
 
 
 def _log_hook(log: LogWriter) -> Hook:

@@ -657,10 +657,9 @@ def _measure_rss(settings: BenchSettings, work: Path) -> dict[str, Any]:
     if done.returncode != 0:
         tail = " ".join((done.stderr or "").strip().splitlines()[-1:])
         return {"size": settings.rss_size, "error": f"the memory run failed: {tail}"}
-    children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     shutil.rmtree(work / "rss-run", ignore_errors=True)
     return {"size": settings.rss_size, "iterations": settings.rss_iterations,
-            "peak_rss_mb": _kb_to_mb(children_kb), "child_reported_mb": json.loads(done.stdout)["peak_rss_mb"]}  # fmt: skip
+            "peak_rss_mb": json.loads(done.stdout)["peak_rss_mb"]}  # fmt: skip
 
 
 def _rss_child(job_json: str) -> None:
@@ -670,7 +669,20 @@ def _rss_child(job_json: str) -> None:
                              content=Path(job["content"]), style=Path(job["style"]))  # fmt: skip
     config = _config(settings, job["size"], checkpoint={"every_iterations": max(1, job["iterations"] // 2)})
     _run_ours(settings, config, Path(job["out"]))
-    print(json.dumps({"peak_rss_mb": _kb_to_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)}))
+    print(json.dumps({"peak_rss_mb": _peak_self_mb()}))
+
+
+def _peak_self_mb() -> float:
+    """This process's own peak RSS. On Linux VmHWM: ru_maxrss would include the parent's peak,
+    which Linux carries across fork+exec into the child's accounting."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return _kb_to_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _kb_to_mb(value: int) -> float:
@@ -684,8 +696,8 @@ def _kb_to_mb(value: int) -> float:
 def _assembly(settings: BenchSettings, run: Path, work: Path) -> dict[str, Any]:
     """Our assembly of a run folder against one plain ffmpeg command with the same output shape."""
     try:
-        from timelapse_nst.assemble import assemble_run
-        from timelapse_nst.assemble.settings import parse_resolution
+        from timelapse_nst.assembly import assemble_run
+        from timelapse_nst.assembly.settings import parse_resolution
     except ImportError as exc:  # assembly is another engineer's module; report, don't fail
         return {"error": f"assembly unavailable: {exc}"}
     overrides: dict[str, object] = {"duration": settings.video_seconds}
@@ -698,7 +710,7 @@ def _assembly(settings: BenchSettings, run: Path, work: Path) -> dict[str, Any]:
         ours = time.perf_counter() - began
     except Exception as exc:  # noqa: BLE001 -- a failing assembly is a figure to report, not a crash
         return {"error": f"assemble_run failed: {type(exc).__name__}: {exc}"}
-    from timelapse_nst.assemble import video_settings
+    from timelapse_nst.assembly import video_settings
     from timelapse_nst.run import RunFolder
 
     video_config = video_settings(RunFolder(run).read_manifest()["config"].get("video", {}), overrides)

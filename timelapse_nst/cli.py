@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from timelapse_nst import __version__
-from timelapse_nst.assemble.command import assemble_command
+from timelapse_nst.assembly.command import assemble_command
 from timelapse_nst.bench import bench_command
 from timelapse_nst.errors import UserError
 
@@ -91,9 +91,9 @@ NoVideo = Annotated[bool, typer.Option("--no-video", help="Skip the video; make 
 def _notify(quiet: bool):  # type: ignore[no-untyped-def]
     def notify(message: str) -> None:
         if message.startswith("warning:"):
-            err.print(f"[yellow]{message}[/yellow]")
+            err.print(f"[yellow]{message}[/yellow]", soft_wrap=True)
         elif not quiet:
-            err.print(message)
+            err.print(message, soft_wrap=True)
 
     return notify
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from timelapse_nst.assemble.settings import VideoSettings
+from timelapse_nst.assembly.settings import VideoSettings
 from timelapse_nst.schedules import Schedule
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -101,7 +101,7 @@ class Optimizer(BaseModel):
 class LossWeights(BaseModel):
     """Weights of the three terms (each may be a schedule). The seed's defaults."""
 
-    model_config = _FROZEN
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)  # numbers → schedules
     content: Schedule = 1.0e5
     style: Schedule = 3.0e4
     tv: Schedule = 1.0

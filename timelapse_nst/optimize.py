@@ -102,6 +102,12 @@ def resize_to(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False)
 
 
+FIRST_STEP_PIXELS = 16.0
+"""Largest pixel change (0..255 scale) of the first L-BFGS step of each scale. Measured on
+128 px renders (40 iterations): 2, 8, 16 and 32 all beat torch's default first step (which
+spiked the objective 40x at iteration 6); larger sizes converged slightly faster."""
+
+
 class Painter:
     """Optimises one image at one scale; each ``step()`` is one true iteration."""
 
@@ -121,7 +127,7 @@ class Painter:
         first: dict[str, float] = {}
         evaluations = 0
 
-        def closure() -> torch.Tensor:
+        def evaluate() -> torch.Tensor:
             nonlocal evaluations
             self.optimizer.zero_grad(set_to_none=False)
             total, parts = self.objective(self.image, weights)
@@ -131,6 +137,15 @@ class Painter:
             evaluations += 1
             return total
 
+        pending = self._first_lbfgs_step(evaluate)
+
+        def closure() -> torch.Tensor:
+            nonlocal pending
+            if pending is not None:  # evaluated already (gradient in place): don't pay twice
+                total, pending = pending, None
+                return total
+            return evaluate()
+
         self.optimizer.step(closure)
         if self.config.optimizer.name == "adam":
             with torch.no_grad():
@@ -138,6 +153,28 @@ class Painter:
         if not all(math.isfinite(v) for v in first.values()):
             raise FloatingPointError(f"the loss became {first['total']} at iteration {iteration}")
         return Step(iteration, self.total, scale, self.image.detach(), first, weights, rate, evaluations)
+
+    def _first_lbfgs_step(self, evaluate: Callable[[], torch.Tensor]) -> torch.Tensor | None:
+        """Size the first step of a fresh L-BFGS (no line search) to move pixels by a few levels.
+
+        Departure from torch's L-BFGS, whose first step is lr·min(1, 1/‖g‖₁): with gradients of
+        ~1e7 that step moves no pixel at all, wasting the first iteration of every render and of
+        every scale, and leaving the second one a curvature pair made of rounding noise. A
+        steepest-descent step whose largest pixel change is FIRST_STEP_PIXELS gives L-BFGS a
+        meaningful first pair. Returns the loss already evaluated (its gradient is in place).
+        """
+        optimizer = self.optimizer
+        if not isinstance(optimizer, torch.optim.LBFGS) or self.config.optimizer.line_search != "none":
+            return None
+        if optimizer.state[self.image].get("n_iter", 0) != 0:
+            return None
+        total = evaluate()
+        grad = self.image.grad
+        assert grad is not None
+        largest, l1 = float(grad.abs().max()), float(grad.abs().sum())
+        if largest > 0 and math.isfinite(largest) and math.isfinite(l1):
+            optimizer.param_groups[0]["lr"] = FIRST_STEP_PIXELS / (min(1.0, 1.0 / l1) * largest)
+        return total
 
     def snapshot(self, iteration: int, scale: int) -> dict[str, Any]:
         return {

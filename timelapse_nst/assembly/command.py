@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from timelapse_nst.assemble import assemble_run
+from timelapse_nst.assembly import assemble_run
 
 
 def assemble_command(

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from timelapse_nst.assemble.layouts import Comparison, Layout
-from timelapse_nst.assemble.runfolder import load_rgb
-from timelapse_nst.assemble.timeline import Shot
+from timelapse_nst.assembly.layouts import Comparison, Layout
+from timelapse_nst.assembly.runfolder import load_rgb
+from timelapse_nst.assembly.timeline import Shot
 
 
 class FittedFrames:

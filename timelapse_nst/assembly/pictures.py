@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from timelapse_nst.assemble.layouts import MUTED, TEXT, font, resize_to_fit
-from timelapse_nst.assemble.runfolder import Frame, LogEntry, load_rgb
+from timelapse_nst.assembly.layouts import MUTED, TEXT, font, resize_to_fit
+from timelapse_nst.assembly.runfolder import Frame, LogEntry, load_rgb
 
 
 def pick_evenly(count: int, wanted: int) -> list[int]:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from timelapse_nst.assemble import layouts, pictures, runfolder, sequence, timeline
-from timelapse_nst.assemble.encode import EncodeJob, encode
-from timelapse_nst.assemble.settings import VideoSettings
+from timelapse_nst.assembly import layouts, pictures, runfolder, sequence, timeline
+from timelapse_nst.assembly.encode import EncodeJob, encode
+from timelapse_nst.assembly.settings import VideoSettings
 from timelapse_nst.errors import UserError
 
 __all__ = ["VideoSettings", "assemble_run", "video_settings"]

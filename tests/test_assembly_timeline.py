@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 from runfolder_factory import make_run
 
-from timelapse_nst.assemble import runfolder, timeline
-from timelapse_nst.assemble.settings import VideoSettings, parse_resolution
+from timelapse_nst.assembly import runfolder, timeline
+from timelapse_nst.assembly.settings import VideoSettings, parse_resolution
 
 
 def settings(**fields: object) -> VideoSettings:

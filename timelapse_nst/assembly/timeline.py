@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from timelapse_nst.assemble.settings import Pacing, VideoSettings
+from timelapse_nst.assembly.settings import Pacing, VideoSettings
 
 Segment = Literal["intro", "painting", "hold", "outro"]
 

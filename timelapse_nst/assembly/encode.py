@@ -21,7 +21,7 @@ from pathlib import Path
 import imageio_ffmpeg
 from PIL import Image
 
-from timelapse_nst.assemble.settings import VideoSettings
+from timelapse_nst.assembly.settings import VideoSettings
 from timelapse_nst.errors import UserError
 
 # x264/x265 preset names mapped to the speed knobs of the other encoders (fast <-> slow).

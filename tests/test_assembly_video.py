@@ -20,7 +20,7 @@ from PIL import Image
 from conftest import require_tool
 from runfolder_factory import make_run
 
-from timelapse_nst.assemble import assemble_run
+from timelapse_nst.assembly import assemble_run
 from timelapse_nst.errors import UserError
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -187,7 +187,7 @@ def assemble_in_subprocess(run: Path, overrides: dict, extra: str = "") -> subpr
         "import sys, json\n"
         "from pathlib import Path\n"
         f"{extra}\n"
-        "from timelapse_nst.assemble import assemble_run\n"
+        "from timelapse_nst.assembly import assemble_run\n"
         f"assemble_run(Path({str(run)!r}), overrides=json.loads({json.dumps(json.dumps(overrides))}),\n"
         "             progress=lambda done, total: print(done, flush=True) if done == 1 else None)\n"
     )
@@ -228,8 +228,8 @@ def test_assembly_never_imports_torch(tmp_path: Path) -> None:
     check = (
         "import sys, json\n"
         "from pathlib import Path\n"
-        "import timelapse_nst.assemble, timelapse_nst.assemble.command\n"
-        "from timelapse_nst.assemble import assemble_run\n"
+        "import timelapse_nst.assembly, timelapse_nst.assembly.command\n"
+        "from timelapse_nst.assembly import assemble_run\n"
         f"assemble_run(Path({str(run)!r}), overrides={{'resolution': '320x180', 'duration': 1, 'preset': 'ultrafast'}})\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision'))))\n"
     )
@@ -246,10 +246,13 @@ def test_memory_stays_flat_for_1000_frames_of_1080p(tmp_path: Path) -> None:
     code = (
         "import resource, sys\n"
         "from pathlib import Path\n"
-        "from timelapse_nst.assemble import assemble_run\n"
+        "from timelapse_nst.assembly import assemble_run\n"
         f"assemble_run(Path({str(run)!r}), overrides={{'layout': 'plain', 'resolution': '1080p', 'fps': 10,\n"
         "    'duration': 100, 'intro': 0, 'hold': 0, 'pacing': 'linear', 'preset': 'ultrafast'})\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        # VmHWM, not RUSAGE_SELF: Linux carries a parent's peak across fork+exec, so a child of a
+        # big pytest worker would report the worker's memory as its own.
+        "hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')).split()[1]\n"
+        "print(hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     python_kib, ffmpeg_kib = map(int, result.stdout.split())
@@ -336,7 +339,7 @@ def test_assemble_command_passes_options_and_lets_user_errors_through(tmp_path: 
     import typer
     from typer.testing import CliRunner
 
-    from timelapse_nst.assemble.command import assemble_command
+    from timelapse_nst.assembly.command import assemble_command
 
     app = typer.Typer()
     app.command("assemble")(assemble_command)
