@@ -119,7 +119,7 @@ def resume(
     """Continue an interrupted render from its run folder alone, exactly where it stopped."""
     run = RunFolder(Path(run_dir))
     manifest = run.read_manifest()
-    config = presets.validate(manifest["config"], [presets._Source(str(run.manifest))])
+    config = presets.validate_file_data(manifest["config"], f"{run.manifest} config")
     for role in ("content", "style"):
         _check_input_copy(run, manifest, role)
     features = _load_features(manifest.get("weights", "torchvision"), config.seed, notify,
@@ -132,9 +132,9 @@ def resume(
         for warning in warnings:
             notify(warning)
         if state is not None and state.get("render_hash") != config.render_hash():
-            raise UserError(f"the checkpoint in {run.root} belongs to another configuration; start over with --restart")
+            raise UserError(f"the checkpoint in {run.root} belongs to another configuration; start over with `render … --restart`")
         if state is not None and state.get("inputs", _input_hashes(manifest)) != _input_hashes(manifest):
-            raise UserError(f"the checkpoint in {run.root} was made from other input images; start over with --restart")
+            raise UserError(f"the checkpoint in {run.root} was made from other input images; start over with `render … --restart`")
         return _execute(run, config, features, state, hooks, make_video, notify, progress_factory)
 
 

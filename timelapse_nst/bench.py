@@ -56,6 +56,8 @@ TARGET_CAPTURE_OVERHEAD = 0.03
 TARGET_REACH_FRACTION = 0.35
 TARGET_RSS_MB = 2048.0
 TARGET_PRECISION_GAP = 0.01
+# Ours may run this many times the baseline's iterations when measuring the time to reach it.
+REACH_BUDGET = 3
 
 Say = Callable[[str], None]
 
@@ -228,7 +230,7 @@ def run_bench(settings: BenchSettings, *, say: Say = lambda message: None) -> Be
         # 4. Coarse-to-fine and time to reach the baseline's objective.
         say("multi-scale render and time to reach the baseline's objective")
         report.convergence = _guard(report, "convergence", lambda: _convergence(
-            settings, work, target_run, target_baseline, evaluator), None)  # fmt: skip
+            settings, work, target_baseline, evaluator), None)  # fmt: skip
         # 5. Capture and checkpoint overheads, interleaved A/B/C runs.
         say(f"capture and checkpoint overheads ({settings.ab_rounds} interleaved rounds)")
         report.overheads = _guard(report, "overheads", lambda: _overheads(settings, work, target_run), {})
@@ -584,9 +586,15 @@ def _bf16() -> torch.dtype:
 
 
 def _convergence(
-    settings: BenchSettings, work: Path, single: _OursRun, baseline: _BaselineRun, evaluator: _Fp32Objective
+    settings: BenchSettings, work: Path, baseline: _BaselineRun, evaluator: _Fp32Objective
 ) -> Convergence:
     from timelapse_nst.optimize import plan_scales
+
+    # What counts is the time to reach the baseline's objective, so ours may run longer than the
+    # baseline's iteration count (it stops mattering once reached).
+    budget = {"iterations": REACH_BUDGET * settings.iterations}
+    single = _run_ours(settings, _config(settings, settings.target_size, optimizer=budget),
+                       work / "ours-reach", record=True)  # fmt: skip
 
     # Fewer than ~5 iterations per scale leaves the fresh L-BFGS of each scale in its unstable
     # first steps (no line search): the loss can jump by orders of magnitude.
@@ -594,7 +602,7 @@ def _convergence(
     # A quarter of the size, as the issue suggests, but never below 64 px: smaller scales cost
     # little, teach little, and below ~24 px VGG19's fourth pooling has nothing left to pool.
     start = min(0.5, max(0.25, 64 / settings.target_size))
-    config = _config(settings, settings.target_size,
+    config = _config(settings, settings.target_size, optimizer=budget,
                      scales={"start": start, "factor": 2**0.5, "iterations": per_scale})  # fmt: skip
     multi = _run_ours(settings, config, work / "ours-multiscale", record=True)
     threshold = evaluator(baseline.image)

@@ -156,6 +156,11 @@ def resolve(
     return validate(data, sources, overrides=overrides)
 
 
+def validate_file_data(data: dict[str, Any], label: str) -> RenderConfig:
+    """Validate a config mapping read from ``label`` (e.g. a run folder's render.yaml)."""
+    return validate(data, [_Source(label)])
+
+
 def validate(
     data: dict[str, Any], sources: list[_Source], *, overrides: tuple[str, ...] | list[str] = ()
 ) -> RenderConfig:
