@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import signal
 import threading
@@ -24,14 +23,15 @@ from PIL import Image
 
 from timelapse_nst import __version__, checkpoint, presets
 from timelapse_nst.capture import CaptureHook, FrameWriter
+from timelapse_nst.checkpoint import Checkpointer
 from timelapse_nst.config import VGG19_LAYERS, RenderConfig
 from timelapse_nst.devices import autocast_dtype, pick_device, precision_name
 from timelapse_nst.errors import UserError
 from timelapse_nst.features import VGGFeatures
 from timelapse_nst.images import file_sha256, load_image, resize_long_edge, resize_style, save_png, to_tensor, to_uint8
 from timelapse_nst.objective import Objective
-from timelapse_nst.optimize import Hook, RenderInterrupted, ScalePlan, Snapshot, Step, paint, plan_scales
-from timelapse_nst.run import PROGRESS, LogWriter, RunFolder, write_atomic
+from timelapse_nst.optimize import Hook, RenderInterrupted, ScalePlan, Step, paint, plan_scales
+from timelapse_nst.run import LogWriter, RunFolder
 from timelapse_nst.status import video_state
 from timelapse_nst.weights import RANDOM_WEIGHTS_WARNING, load_vgg19_features
 
@@ -183,7 +183,7 @@ def _execute(
     log_bytes = int(state["log"]["bytes"]) if state else 0
     with FrameWriter(run.frames, compress_level=config.capture.compress_level) as writer:
         log = LogWriter(run.log, resume_at_bytes=log_bytes)
-        saver = _Checkpointer(run, config, writer, log, total, elapsed=float(state["elapsed"]) if state else 0.0,
+        saver = Checkpointer(run, config, writer, log, total, elapsed=float(state["elapsed"]) if state else 0.0,
                               inputs=_input_hashes(manifest), last_state=state)  # fmt: skip
         all_hooks: list[Hook] = [CaptureHook(writer, config.capture), _log_hook(log), *hooks]
         progress = progress_factory(total, int(state["iteration"]) if state else 0) if progress_factory else None
@@ -233,63 +233,6 @@ def _finish_video(
             ) from None
         notify(f"video: {video}")
     return RenderResult(run.root, run.final, video, total, time.monotonic() - started)
-
-
-class _Checkpointer:
-    """The narrow checkpoint callback: decides when, gathers the state, writes it atomically."""
-
-    def __init__(
-        self, run: RunFolder, config: RenderConfig, writer: FrameWriter, log: LogWriter, total: int,
-        *, elapsed: float, inputs: dict[str, str], last_state: dict[str, Any] | None = None,
-    ) -> None:  # fmt: skip
-        self.run, self.config, self.writer, self.log, self.total = run, config, writer, log, total
-        self.elapsed_before = elapsed
-        self.inputs = inputs
-        self.started = time.monotonic()
-        self.last_saved = self.started
-        # The loaded checkpoint counts as saved: a resume killed between final.png and the
-        # "complete" checkpoint has no step left to run, yet must still be marked complete.
-        self.last_state: dict[str, Any] | None = last_state
-
-    def __call__(self, step: Step, snapshot: Snapshot, stopping: bool) -> None:
-        every_n = self.config.checkpoint.every_iterations
-        every_s = self.config.checkpoint.every_seconds
-        due = (
-            stopping
-            or step.iteration == self.total
-            or (every_n is not None and step.iteration % every_n == 0)
-            or (every_s is not None and time.monotonic() - self.last_saved >= every_s)
-        )
-        if due:
-            self.save(snapshot(), step)
-
-    def save(self, state: dict[str, Any], step: Step, *, complete: bool = False) -> None:
-        self.writer.flush()  # every frame up to this iteration is on disk before we say so
-        state.update(
-            format=1,
-            version=__version__,
-            render_hash=self.config.render_hash(),
-            inputs=self.inputs,
-            complete=complete,
-            threads=torch.get_num_threads(),
-            rng={"torch": torch.get_rng_state()},
-            log={"lines": self.log.lines, "bytes": self.log.sync()},
-            capture={"last_iteration": step.iteration},
-            losses=dict(step.losses),
-            elapsed=self.elapsed_before + time.monotonic() - self.started,
-            saved_at=time.time(),
-        )
-        checkpoint.save(self.run.root, state)
-        summary = {k: state[k] for k in ("iteration", "scale", "complete", "losses", "elapsed", "saved_at")}
-        write_atomic(self.run.root / PROGRESS, json.dumps({**summary, "total": self.total}).encode())
-        self.last_saved = time.monotonic()
-        self.last_state = state
-
-    def mark_complete(self) -> None:
-        if self.last_state is not None:
-            state = dict(self.last_state)
-            self.save(state, Step(state["iteration"], self.total, state["scale"], state["image"],
-                                  state["losses"]), complete=True)  # fmt: skip
 
 
 def _check_sizes(config: RenderConfig, content: Image.Image, style: Image.Image) -> None:

@@ -1,4 +1,5 @@
-"""Checkpoint files: atomic, checksummed, loaded without running code, previous one kept.
+"""Checkpoints: when to take one (``Checkpointer``) and the file: atomic, checksummed, loaded
+without running code, previous one kept.
 
 File format: ``MAGIC`` (8 bytes) + SHA-256 of the payload (32 bytes) + payload (``torch.save``
 of a dict of tensors, numbers, strings and lists). Loading verifies the checksum, then
@@ -9,14 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from timelapse_nst import __version__
+from timelapse_nst.capture import FrameWriter
+from timelapse_nst.config import RenderConfig
 from timelapse_nst.errors import UserError
-from timelapse_nst.run import fsync_dir, write_atomic
+from timelapse_nst.optimize import Snapshot, Step
+from timelapse_nst.run import PROGRESS, LogWriter, RunFolder, fsync_dir, write_atomic
 
 MAGIC = b"TLNSTCK1"
 CURRENT = "checkpoint.pt"
@@ -90,3 +97,60 @@ def load(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
     if best is not None and warnings:
         warnings.append(f"continuing from the checkpoint at iteration {best['iteration']}")
     return best, warnings
+
+
+class Checkpointer:
+    """The narrow checkpoint callback: decides when, gathers the state, writes it atomically."""
+
+    def __init__(
+        self, run: RunFolder, config: RenderConfig, writer: FrameWriter, log: LogWriter, total: int,
+        *, elapsed: float, inputs: dict[str, str], last_state: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        self.run, self.config, self.writer, self.log, self.total = run, config, writer, log, total
+        self.elapsed_before = elapsed
+        self.inputs = inputs
+        self.started = time.monotonic()
+        self.last_saved = self.started
+        # The loaded checkpoint counts as saved: a resume killed between final.png and the
+        # "complete" checkpoint has no step left to run, yet must still be marked complete.
+        self.last_state: dict[str, Any] | None = last_state
+
+    def __call__(self, step: Step, snapshot: Snapshot, stopping: bool) -> None:
+        every_n = self.config.checkpoint.every_iterations
+        every_s = self.config.checkpoint.every_seconds
+        due = (
+            stopping
+            or step.iteration == self.total
+            or (every_n is not None and step.iteration % every_n == 0)
+            or (every_s is not None and time.monotonic() - self.last_saved >= every_s)
+        )
+        if due:
+            self.save(snapshot(), step)
+
+    def save(self, state: dict[str, Any], step: Step, *, complete: bool = False) -> None:
+        self.writer.flush()  # every frame up to this iteration is on disk before we say so
+        state.update(
+            format=1,
+            version=__version__,
+            render_hash=self.config.render_hash(),
+            inputs=self.inputs,
+            complete=complete,
+            threads=torch.get_num_threads(),
+            rng={"torch": torch.get_rng_state()},
+            log={"lines": self.log.lines, "bytes": self.log.sync()},
+            capture={"last_iteration": step.iteration},
+            losses=dict(step.losses),
+            elapsed=self.elapsed_before + time.monotonic() - self.started,
+            saved_at=time.time(),
+        )
+        save(self.run.root, state)
+        summary = {k: state[k] for k in ("iteration", "scale", "complete", "losses", "elapsed", "saved_at")}
+        write_atomic(self.run.root / PROGRESS, json.dumps({**summary, "total": self.total}).encode())
+        self.last_saved = time.monotonic()
+        self.last_state = state
+
+    def mark_complete(self) -> None:
+        if self.last_state is not None:
+            state = dict(self.last_state)
+            self.save(state, Step(state["iteration"], self.total, state["scale"], state["image"],
+                                  state["losses"]), complete=True)  # fmt: skip
