@@ -132,7 +132,11 @@ class Capture(BaseModel):
     )
     every: int = Field(1, ge=1)
     density: float = Field(8.0, gt=0, description="eased: about density*sqrt(iterations) frames")
-    compress_level: int = Field(1, ge=0, le=9, description="PNG compression (speed vs disk)")
+    compress_level: int = Field(
+        0, ge=0, le=9,
+        description="PNG compression of frames: 0 (default) costs ~1% of render time when every "
+        "iteration is a frame; 1 makes ~40% smaller files but cost ~5% (measured at 256 px)",
+    )  # fmt: skip
 
 
 class Checkpoint(BaseModel):
