@@ -1,0 +1,43 @@
+"""Coarse-to-fine renders stop and resume exactly too, across a scale boundary."""
+
+import os
+import signal
+
+import pytest
+from PIL import Image
+
+from timelapse_nst import api, presets
+from timelapse_nst.optimize import plan_scales
+
+OVERRIDES = ["size=64", "optimizer.iterations=6", "scales={start: 0.5, factor: 1.4142, iterations: 4}",
+             "capture.spacing=every", "checkpoint.every_iterations=3", "seed=5"]
+
+
+def files(run):
+    names = ["final.png", "log.jsonl", *(f"frames/{p.name}" for p in sorted((run / "frames").glob("*.png")))]
+    return {name: (run / name).read_bytes() for name in names}
+
+
+@pytest.mark.parametrize("stop_at", [4, 5])  # the last iteration of a scale, the first of the next
+def test_stop_and_resume_across_scales_is_exact(tmp_path, content_path, style_path, stop_at):
+    config = presets.resolve("classic", overrides=OVERRIDES)
+    assert [(p.first, p.last) for p in plan_scales(config)] == [(1, 4), (5, 8), (9, 14)]
+    reference = tmp_path / "reference"
+    api.render(content_path, style_path, out=reference, config=config, weights="random", make_video=False)
+
+    def ctrl_c(step):  # a real SIGINT, handled like the user's Ctrl-C
+        if step.iteration == stop_at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    stopped = tmp_path / "stopped"
+    with pytest.raises(api.Interrupted, match=f"after iteration {stop_at} of 14"):
+        api.render(content_path, style_path, out=stopped, config=config, weights="random", make_video=False,
+                   hooks=[ctrl_c])
+    assert len((stopped / "log.jsonl").read_text().splitlines()) == stop_at
+    api.resume(stopped, make_video=False)
+    assert files(stopped) == files(reference)
+    widths = {}
+    for iteration in (4, 5, 14):
+        with Image.open(stopped / "frames" / f"{iteration:06d}.png") as frame:
+            widths[iteration] = frame.width
+    assert widths == {4: 32, 5: 45, 14: 64}  # frames of every scale go into the timelapse
