@@ -228,8 +228,11 @@ def _download_state_dict(*, progress: bool) -> Mapping[str, Any]:
     try:
         # torch hub writes "Downloading: ..." to stdout; keep stdout for our own output, and
         # say nothing at all when no progress is wanted (--quiet).
-        sink = sys.stderr if progress else open(os.devnull, "w")  # noqa: SIM115
-        with _socket_timeout(_DOWNLOAD_TIMEOUT_S), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        with contextlib.ExitStack() as stack:
+            sink = sys.stderr if progress else stack.enter_context(open(os.devnull, "w"))
+            stack.enter_context(_socket_timeout(_DOWNLOAD_TIMEOUT_S))
+            stack.enter_context(contextlib.redirect_stdout(sink))
+            stack.enter_context(contextlib.redirect_stderr(sink))
             return weights.get_state_dict(progress=progress, map_location="cpu", weights_only=True)
     # HTTPError < URLError < OSError; socket timeouts and refused connections are OSErrors too.
     except (OSError, http.client.HTTPException) as exc:
