@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 WEIGHTS ?= torchvision
 DEMO_OUT ?= runs/demo-$(notdir $(basename $(WEIGHTS)))
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test lint format demo bench clean
 
 setup: $(VENV)/.installed
 
@@ -18,6 +18,14 @@ $(VENV)/.installed: pyproject.toml
 
 test: setup
 	$(BIN)/python -m pytest -n 2 tests
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 demo: setup
 	$(BIN)/timelapse-nst render examples/tubingen.jpg examples/starry_night.jpg \

@@ -64,10 +64,22 @@ def ffprobe_video(path: Path) -> dict:
 
     ffprobe = require_tool("ffprobe")
     out = subprocess.run(
-        [ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-         "stream=codec_name,profile,pix_fmt,width,height,nb_read_frames,r_frame_rate,avg_frame_rate:format=duration",
-         "-of", "json", str(path)],
-        check=True, capture_output=True, text=True,
+        [
+            ffprobe,
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,profile,pix_fmt,width,height,nb_read_frames,r_frame_rate,avg_frame_rate:format=duration",
+            "-of",
+            "json",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     data = json.loads(out)
     return {**data["streams"][0], "duration": float(data["format"]["duration"])}

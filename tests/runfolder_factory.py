@@ -90,8 +90,12 @@ def make_run(
                 record = {
                     "iteration": iteration,
                     "scale": 0,
-                    "losses": {"content": 1.2e4 * progress(iteration) + 10, "style": style_loss, "tv": 5.6e3,
-                               "total": style_loss + 1.2e4 + 5.6e3},
+                    "losses": {
+                        "content": 1.2e4 * progress(iteration) + 10,
+                        "style": style_loss,
+                        "tv": 5.6e3,
+                        "total": style_loss + 1.2e4 + 5.6e3,
+                    },
                     "weights": {"content": 1e5, "style": 3e4, "tv": 1.0},
                     "lr": 1.0,
                 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def test_plan_has_one_shot_per_frame_and_the_segments_in_order() -> None:
     painting = [shot for shot in shots if shot.segment == "painting"]
     assert (painting[0].first, painting[0].blend) == (0, 0.0)
     assert painting[-1].first == 2 and painting[-1].iteration == 10
-    assert all(a.iteration <= b.iteration for a, b in zip(painting, painting[1:], strict=False))
+    assert all(a.iteration <= b.iteration for a, b in itertools.pairwise(painting))
 
 
 def test_intro_fades_in_then_crossfades_into_the_first_frame() -> None:
@@ -106,9 +107,7 @@ def test_a_single_captured_frame_is_enough() -> None:
     assert shots[-1].iteration == 7
 
 
-@pytest.mark.parametrize(
-    ("text", "size"), [("720p", (1280, 720)), ("2160p", (3840, 2160)), ("640x360", (640, 360))]
-)
+@pytest.mark.parametrize(("text", "size"), [("720p", (1280, 720)), ("2160p", (3840, 2160)), ("640x360", (640, 360))])
 def test_resolutions(text: str, size: tuple[int, int]) -> None:
     assert parse_resolution(text) == size
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from PIL import Image
 from conftest import require_tool
+from PIL import Image
 from runfolder_factory import make_run
 
 from timelapse_nst.assembly import assemble_run
@@ -32,8 +32,10 @@ def probe(path: Path) -> dict:
     ffprobe = require_tool("ffprobe")
     result = subprocess.run(
         [ffprobe, "-v", "error", "-show_streams", "-show_format", "-count_frames", "-of", "json", str(path)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(result.stdout)
 
 
@@ -57,10 +59,25 @@ def decode_frame(path: Path, seconds: float) -> np.ndarray:
     """One decoded RGB frame of the video at `seconds`."""
     info = probe(path)["streams"][0]
     raw = subprocess.run(
-        [FFMPEG, "-v", "error", "-ss", f"{seconds}", "-i", str(path), "-frames:v", "1",
-         "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-        capture_output=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            FFMPEG,
+            "-v",
+            "error",
+            "-ss",
+            f"{seconds}",
+            "-i",
+            str(path),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
     return np.frombuffer(raw, np.uint8).reshape(info["height"], info["width"], 3)
 
 
@@ -68,7 +85,9 @@ def decode_frame(path: Path, seconds: float) -> np.ndarray:
     ("layout", "resolution", "size"),
     [("plain", "720p", (1280, 720)), ("showcase", "640x360", (640, 360)), ("shorts", None, (1080, 1920))],
 )
-def test_each_layout_makes_a_youtube_ready_mp4(tmp_path: Path, layout: str, resolution: str | None, size: tuple[int, int]) -> None:
+def test_each_layout_makes_a_youtube_ready_mp4(
+    tmp_path: Path, layout: str, resolution: str | None, size: tuple[int, int]
+) -> None:
     # Multi-scale: the early frames are smaller than the late ones.
     run = make_run(tmp_path / "run", frame_size=lambda i: (32, 24) if i < 8 else (64, 48))
     video = {"layout": layout, "resolution": resolution, "duration": 1.5, "intro": 0.3, "hold": 0.3, **FAST}
@@ -95,7 +114,9 @@ def test_plain_video_shows_the_painting_fitted_and_upscaled(tmp_path: Path) -> N
     last = decode_frame(path, 0.9).astype(np.float32)
     # 64x48 (4:3) fills the 360 px height: 480 px wide, with 80 px of background each side.
     assert np.abs(last[:, :70] - 16).mean() < 3  # #101010 padding
-    shown = np.asarray(Image.fromarray(last[:, 80:560].astype(np.uint8)).resize((64, 48), Image.Resampling.BOX), np.float32)
+    shown = np.asarray(
+        Image.fromarray(last[:, 80:560].astype(np.uint8)).resize((64, 48), Image.Resampling.BOX), np.float32
+    )
     final = np.asarray(Image.open(run / "final.png"), np.float32)
     assert np.abs(shown - final).mean() < 8  # colours survive RGB -> BT.709 YUV -> RGB
 
@@ -104,28 +125,52 @@ def test_keyframes_every_half_second(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
     path = assemble_run(run, overrides={"layout": "plain", "resolution": "320x180", "duration": 2, **FAST})
     result = subprocess.run(
-        [require_tool("ffprobe"), "-v", "error", "-select_streams", "v", "-show_entries", "frame=key_frame",
-         "-of", "csv=p=0", str(path)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            require_tool("ffprobe"),
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "frame=key_frame",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     keys = [index for index, flag in enumerate(result.stdout.split()) if flag.startswith("1")]
-    assert keys[0] == 0 and max(np.diff(keys + [20])) <= 5  # GOP of half the frame rate
+    assert keys[0] == 0 and max(np.diff([*keys, 20])) <= 5  # GOP of half the frame rate
 
 
 def test_audio_is_aac_48k_as_long_as_the_video_and_fades_out(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
     tone = tmp_path / "tone.wav"  # 0.7 s: must be looped to fill 2 s
-    subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=0.7", str(tone)], check=True)
-    path = assemble_run(run, overrides={"layout": "plain", "resolution": "320x180", "duration": 2, "audio": str(tone),
-                                        "audio_fade_out": 1.0, **FAST})  # fmt: skip
+    subprocess.run(
+        [FFMPEG, "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=0.7", str(tone)], check=True
+    )
+    path = assemble_run(
+        run,
+        overrides={
+            "layout": "plain",
+            "resolution": "320x180",
+            "duration": 2,
+            "audio": str(tone),
+            "audio_fade_out": 1.0,
+            **FAST,
+        },
+    )
     streams = {stream["codec_type"]: stream for stream in probe(path)["streams"]}
     audio = streams["audio"]
     assert (audio["codec_name"], audio["profile"], audio["sample_rate"]) == ("aac", "LC", "48000")
     assert abs(float(audio["duration"]) - float(streams["video"]["duration"])) <= 0.1
     samples = subprocess.run(
         [FFMPEG, "-v", "error", "-i", str(path), "-map", "0:a", "-ac", "1", "-ar", "8000", "-f", "s16le", "-"],
-        capture_output=True, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        check=True,
+    ).stdout
     wave = np.frombuffer(samples, np.int16).astype(np.float64)
     loudness = lambda start, end: np.sqrt(np.mean(wave[int(start * 8000) : int(end * 8000)] ** 2))  # noqa: E731
     assert loudness(0.8, 0.95) > 1000  # looped: still sounding after the 0.7 s tone ended
@@ -144,12 +189,26 @@ def test_chromium_plays_the_video(tmp_path: Path) -> None:
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
         dom = subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--mute-audio",
-             f"--user-data-dir={tmp_path / 'profile'}", "--autoplay-policy=no-user-gesture-required",
-             "--virtual-time-budget=10000", "--dump-dom", url],
-            capture_output=True, text=True, timeout=90,
-        ).stdout  # fmt: skip
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--mute-audio",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--autoplay-policy=no-user-gesture-required",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        ).stdout
     finally:
         server.shutdown()
     assert 'id="result">ok' in dom, dom[-2000:]
@@ -158,7 +217,7 @@ def test_chromium_plays_the_video(tmp_path: Path) -> None:
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -216,7 +275,9 @@ def test_ffmpeg_failure_is_one_line_with_ffmpegs_words(tmp_path: Path) -> None:
     not_audio = tmp_path / "song.mp3"
     not_audio.write_text("this is not a sound file\n")
     with pytest.raises(UserError) as error:
-        assemble_run(run, overrides={"layout": "plain", "resolution": "320x180", "duration": 1, "audio": str(not_audio), **FAST})
+        assemble_run(
+            run, overrides={"layout": "plain", "resolution": "320x180", "duration": 1, "audio": str(not_audio), **FAST}
+        )
     message = str(error.value)
     assert "\n" not in message and message.startswith("ffmpeg failed")
     assert "song.mp3" in message and "Invalid data" in message
@@ -277,7 +338,10 @@ def test_contact_sheet_and_losses_plot(tmp_path: Path) -> None:
 def test_assemble_writes_elsewhere_and_skips_a_missing_log(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", log=False, final=False, inputs=False)
     out = tmp_path / "exports" / "mine.mp4"
-    assert assemble_run(run, out=out, overrides={"resolution": "320x180", "duration": 1, "outro": "side-by-side", **FAST}) == out
+    assert (
+        assemble_run(run, out=out, overrides={"resolution": "320x180", "duration": 1, "outro": "side-by-side", **FAST})
+        == out
+    )
     assert out.is_file() and not (run / "timelapse.mp4").exists()
     assert (run / "contact_sheet.png").is_file() and not (run / "losses.png").exists()
 
@@ -299,10 +363,13 @@ def test_stray_files_in_frames_are_ignored(tmp_path: Path) -> None:
         (lambda run: (run / "render.yaml").write_text("config: {video: {crf: 99}}"), "crf: Input should be less"),
         (lambda run: (run / "render.yaml").write_text("config: {video: {speed: 2}}"), "speed: Extra inputs"),
         (lambda run: (run / "frames" / "000004.png").write_bytes(b"not a png"), "000004.png"),
-        (lambda run: (run / "log.jsonl").write_text('{"iteration": 1}\n{"iteration": 2, "losses": {}}\n'), "log.jsonl:1"),
+        (
+            lambda run: (run / "log.jsonl").write_text('{"iteration": 1}\n{"iteration": 2, "losses": {}}\n'),
+            "log.jsonl:1",
+        ),
     ],
 )
-def test_bad_run_folders_are_one_line_user_errors(tmp_path: Path, damage, expected: str) -> None:  # noqa: ANN001
+def test_bad_run_folders_are_one_line_user_errors(tmp_path: Path, damage, expected: str) -> None:
     run = make_run(tmp_path / "run")
     damage(run)
     with pytest.raises(UserError) as error:
@@ -328,8 +395,9 @@ def test_missing_audio_file_is_a_user_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize("codec", ["h265", "vp9", "av1"])
 def test_other_codecs(tmp_path: Path, codec: str) -> None:
     run = make_run(tmp_path / "run", iterations=[0, 10])
-    path = assemble_run(run, overrides={"layout": "plain", "resolution": "320x180", "duration": 1, "codec": codec,
-                                        "crf": 40, **FAST})  # fmt: skip
+    path = assemble_run(
+        run, overrides={"layout": "plain", "resolution": "320x180", "duration": 1, "codec": codec, "crf": 40, **FAST}
+    )
     stream = probe(path)["streams"][0]
     assert stream["codec_name"] == {"h265": "hevc", "vp9": "vp9", "av1": "av1"}[codec]
     assert (stream["width"], stream["height"], stream["pix_fmt"]) == (320, 180, "yuv420p")
@@ -348,7 +416,9 @@ def test_assemble_command_passes_options_and_lets_user_errors_through(tmp_path: 
     assert "Example: timelapse-nst assemble" in runner.invoke(app, ["assemble", "--help"]).output
     run = make_run(tmp_path / "run")
     (run / "render.yaml").write_text("config: {video: {preset: ultrafast, fps: 10}}\n")
-    result = runner.invoke(app, ["assemble", str(run), "--layout", "shorts", "--resolution", "180x320", "--duration", "1", "-q"])
+    result = runner.invoke(
+        app, ["assemble", str(run), "--layout", "shorts", "--resolution", "180x320", "--duration", "1", "-q"]
+    )
     assert result.exit_code == 0, result.output
     assert probe(run / "timelapse.mp4")["streams"][0]["height"] == 320
     bad = runner.invoke(app, ["assemble", str(run), "--resolution", "641x360"])

@@ -13,16 +13,24 @@ from timelapse_nst.errors import UserError
 
 def test_bench_measures_every_figure_side_by_side(tmp_path: Path, content_path: Path, style_path: Path) -> None:
     settings = BenchSettings(
-        sizes=(64,), iterations=3, target_size=64, ab_iterations=3, ab_rounds=1,
-        rss_size=48, rss_iterations=1, video_seconds=0.5, video_resolution="160x90",
-        content=content_path, style=style_path,
+        sizes=(64,),
+        iterations=3,
+        target_size=64,
+        ab_iterations=3,
+        ab_rounds=1,
+        rss_size=48,
+        rss_iterations=1,
+        video_seconds=0.5,
+        video_resolution="160x90",
+        content=content_path,
+        style=style_path,
     )
     messages: list[str] = []
     report = run_bench(settings, say=messages.append)
 
     [row] = report.rows
     assert row.size == 64 and max(row.width, row.height) == 64
-    assert 0 < row.floor_s and 0 < row.ours_s and 0 < row.baseline_s
+    assert row.floor_s > 0 and row.ours_s > 0 and row.baseline_s > 0
     assert row.ours_over_floor == pytest.approx(row.ours_s / row.floor_s)
     assert row.baseline_over_ours > 0
     assert row.baseline_evaluations >= 2  # strong-Wolfe L-BFGS evaluates at least once per iteration

@@ -26,8 +26,13 @@ from timelapse_nst.optimize import make_optimizer
 def state_at(iteration: int) -> dict:
     image = torch.arange(3 * 8 * 8, dtype=torch.float32).reshape(1, 3, 8, 8) + iteration
     optimizer = make_optimizer(image.clone().requires_grad_(True), Optimizer())
-    return {"iteration": iteration, "image": image, "optimizer": optimizer.state_dict(),
-            "rng": {"torch": torch.get_rng_state()}, "log": {"lines": iteration, "bytes": 10 * iteration}}
+    return {
+        "iteration": iteration,
+        "image": image,
+        "optimizer": optimizer.state_dict(),
+        "rng": {"torch": torch.get_rng_state()},
+        "log": {"lines": iteration, "bytes": 10 * iteration},
+    }
 
 
 def test_encode_decode_round_trip():

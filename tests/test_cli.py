@@ -9,14 +9,23 @@ import pytest
 from timelapse_nst import __version__
 
 COMMANDS = [
-    ["render"], ["resume"], ["assemble"], ["status"], ["presets", "list"], ["presets", "show"],
-    ["presets", "validate"], ["weights", "status"], ["weights", "fetch"], ["bench"],
+    ["render"],
+    ["resume"],
+    ["assemble"],
+    ["status"],
+    ["presets", "list"],
+    ["presets", "show"],
+    ["presets", "validate"],
+    ["weights", "status"],
+    ["weights", "fetch"],
+    ["bench"],
 ]
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "timelapse_nst", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "timelapse_nst", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -55,15 +64,29 @@ def test_presets_list_show_validate(tmp_path):
 
 def test_bad_inputs_are_one_line_errors(tmp_path, content_path):
     (tmp_path / "empty.jpg").write_bytes(b"")
-    assert_one_line_error(cli("render", str(tmp_path / "empty.jpg"), str(content_path), "--weights", "random",
-                              "--out", str(tmp_path / "run")), "empty.jpg")
+    assert_one_line_error(
+        cli(
+            "render",
+            str(tmp_path / "empty.jpg"),
+            str(content_path),
+            "--weights",
+            "random",
+            "--out",
+            str(tmp_path / "run"),
+        ),
+        "empty.jpg",
+    )
     assert not (tmp_path / "run").exists()  # nothing created for a failed start
-    assert_one_line_error(cli("render", str(content_path), str(tmp_path / "nope.png"), "--weights", "random"),
-                          "nope.png")
-    assert_one_line_error(cli("render", str(content_path), str(content_path), "--preset", "quick",
-                              "--weights", "random"), "did you mean 'quick-preview'")
-    assert_one_line_error(cli("render", str(content_path), str(content_path), "--weights", str(tmp_path / "w.pth")),
-                          "w.pth")
+    assert_one_line_error(
+        cli("render", str(content_path), str(tmp_path / "nope.png"), "--weights", "random"), "nope.png"
+    )
+    assert_one_line_error(
+        cli("render", str(content_path), str(content_path), "--preset", "quick", "--weights", "random"),
+        "did you mean 'quick-preview'",
+    )
+    assert_one_line_error(
+        cli("render", str(content_path), str(content_path), "--weights", str(tmp_path / "w.pth")), "w.pth"
+    )
     assert_one_line_error(cli("status", str(tmp_path)), "not a run folder")
     assert_one_line_error(cli("resume", str(tmp_path)), "not a run folder")
 
@@ -71,11 +94,28 @@ def test_bad_inputs_are_one_line_errors(tmp_path, content_path):
 def test_offline_default_weights_error_names_both_ways_out(tmp_path, content_path, style_path, monkeypatch):
     env_cache = tmp_path / "cache"
     result = subprocess.run(
-        [sys.executable, "-m", "timelapse_nst", "render", str(content_path), str(style_path), "--out",
-         str(tmp_path / "run"), "--quiet"],
-        capture_output=True, text=True, timeout=120,
-        env={"PATH": "/usr/bin:/bin", "TIMELAPSE_NST_CACHE": str(env_cache), "TORCH_HOME": str(tmp_path / "th"),
-             "HOME": str(tmp_path), "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"},
+        [
+            sys.executable,
+            "-m",
+            "timelapse_nst",
+            "render",
+            str(content_path),
+            str(style_path),
+            "--out",
+            str(tmp_path / "run"),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "TIMELAPSE_NST_CACHE": str(env_cache),
+            "TORCH_HOME": str(tmp_path / "th"),
+            "HOME": str(tmp_path),
+            "https_proxy": "http://127.0.0.1:9",
+            "http_proxy": "http://127.0.0.1:9",
+        },
     )
     assert_one_line_error(result, "--weights PATH", "--weights random")
     assert not (tmp_path / "run").exists()
@@ -83,8 +123,9 @@ def test_offline_default_weights_error_names_both_ways_out(tmp_path, content_pat
 
 def test_refuses_a_non_empty_folder_without_a_render(tmp_path, content_path, style_path):
     (tmp_path / "keep.txt").write_text("precious")
-    assert_one_line_error(cli("render", str(content_path), str(style_path), "--weights", "random", "--out",
-                              str(tmp_path)), "not empty")
+    assert_one_line_error(
+        cli("render", str(content_path), str(style_path), "--weights", "random", "--out", str(tmp_path)), "not empty"
+    )
     assert (tmp_path / "keep.txt").read_text() == "precious"
 
 
@@ -102,6 +143,19 @@ def test_the_cli_starts_without_torch_and_the_api_exports_render_resume_assemble
 
 
 def test_too_small_for_the_network_is_a_clear_error(tmp_path, content_path, style_path):
-    assert_one_line_error(cli("render", str(content_path), str(style_path), "--weights", "random", "--size", "16",
-                              "--out", str(tmp_path / "run"), "--quiet", "--no-video"),
-                          "16 px on the short side")
+    assert_one_line_error(
+        cli(
+            "render",
+            str(content_path),
+            str(style_path),
+            "--weights",
+            "random",
+            "--size",
+            "16",
+            "--out",
+            str(tmp_path / "run"),
+            "--quiet",
+            "--no-video",
+        ),
+        "16 px on the short side",
+    )

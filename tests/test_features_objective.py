@@ -9,7 +9,7 @@ from timelapse_nst.objective import Objective, gram_matrix, total_variation
 
 def test_layer_names_follow_vgg19(random_vgg):
     assert len(VGG19_LAYERS) == len(random_vgg) == 37
-    for name, module in zip(VGG19_LAYERS, random_vgg):
+    for name, module in zip(VGG19_LAYERS, random_vgg, strict=False):
         kind = {"conv": torch.nn.Conv2d, "relu": torch.nn.ReLU, "pool": torch.nn.MaxPool2d}[name.rstrip("_0123456789")]
         assert isinstance(module, kind), name
 
@@ -43,8 +43,12 @@ def test_gram_matrix_and_total_variation_by_hand():
 
 def test_objective_is_zero_at_the_targets_and_weighted(random_vgg):
     content = torch.rand(1, 3, 32, 32) * 255
-    objective = Objective(VGGFeatures(random_vgg, ["conv4_2", "conv1_1", "conv2_1"]),
-                          Layers(content=["conv4_2"], style=["conv1_1", "conv2_1"]), content, content.clone())
+    objective = Objective(
+        VGGFeatures(random_vgg, ["conv4_2", "conv1_1", "conv2_1"]),
+        Layers(content=["conv4_2"], style=["conv1_1", "conv2_1"]),
+        content,
+        content.clone(),
+    )
     total, parts = objective(content, {"content": 2.0, "style": 3.0, "tv": 0.5})
     assert parts["content"].item() == 0.0 and parts["style"].item() == pytest.approx(0.0, abs=1e-6)
     assert total.item() == pytest.approx(0.5 * total_variation(content).item())
@@ -57,8 +61,13 @@ def test_bf16_activations_keep_fp32_losses(random_vgg):
     content = torch.rand(1, 3, 32, 32) * 255
     layers = Layers()
     fp32 = Objective(VGGFeatures(random_vgg, [*layers.content, *layers.style]), layers, content, content.flip(-1))
-    bf16 = Objective(VGGFeatures(random_vgg, [*layers.content, *layers.style]), layers, content, content.flip(-1),
-                     autocast_dtype=torch.bfloat16)
+    bf16 = Objective(
+        VGGFeatures(random_vgg, [*layers.content, *layers.style]),
+        layers,
+        content,
+        content.flip(-1),
+        autocast_dtype=torch.bfloat16,
+    )
     image = torch.rand(1, 3, 32, 32) * 255
     a = fp32.parts(image)
     b = bf16.parts(image)

@@ -9,8 +9,14 @@ from PIL import Image
 from timelapse_nst import api, presets
 from timelapse_nst.optimize import plan_scales
 
-OVERRIDES = ["size=64", "optimizer.iterations=6", "scales={start: 0.5, factor: 1.4142, iterations: 4}",
-             "capture.spacing=every", "checkpoint.every_iterations=3", "seed=5"]
+OVERRIDES = [
+    "size=64",
+    "optimizer.iterations=6",
+    "scales={start: 0.5, factor: 1.4142, iterations: 4}",
+    "capture.spacing=every",
+    "checkpoint.every_iterations=3",
+    "seed=5",
+]
 
 
 def files(run):
@@ -31,8 +37,9 @@ def test_stop_and_resume_across_scales_is_exact(tmp_path, content_path, style_pa
 
     stopped = tmp_path / "stopped"
     with pytest.raises(api.Interrupted, match=f"after iteration {stop_at} of 14"):
-        api.render(content_path, style_path, out=stopped, config=config, weights="random", make_video=False,
-                   hooks=[ctrl_c])
+        api.render(
+            content_path, style_path, out=stopped, config=config, weights="random", make_video=False, hooks=[ctrl_c]
+        )
     assert len((stopped / "log.jsonl").read_text().splitlines()) == stop_at
     api.resume(stopped, make_video=False)
     assert files(stopped) == files(reference)

@@ -27,7 +27,9 @@ def setup(random_vgg, content_path, style_path, *overrides):
 
 def final_objective(objective, config, image):
     with torch.no_grad():
-        total, _ = objective(image, weights_at(config.weights, config.optimizer.iterations, config.optimizer.iterations))
+        total, _ = objective(
+            image, weights_at(config.weights, config.optimizer.iterations, config.optimizer.iterations)
+        )
     return total.item()
 
 
@@ -51,9 +53,14 @@ def test_without_line_search_one_evaluation_per_iteration(random_vgg, content_pa
 
 
 def test_schedules_reach_the_hooks(random_vgg, content_path, style_path):
-    config, make_objective, _ = setup(random_vgg, content_path, style_path,
-                                      "weights.style={schedule: linear, start: 0, end: 12}",
-                                      "optimizer.name=adam", "optimizer.learning_rate={schedule: linear, start: 12, end: 24}")
+    config, make_objective, _ = setup(
+        random_vgg,
+        content_path,
+        style_path,
+        "weights.style={schedule: linear, start: 0, end: 12}",
+        "optimizer.name=adam",
+        "optimizer.learning_rate={schedule: linear, start: 12, end: 24}",
+    )
     steps: list[Step] = []
     paint(config, make_objective, hooks=[steps.append])
     assert [s.weights["style"] for s in steps[1:]] == [float(i) for i in range(12)]
@@ -62,8 +69,9 @@ def test_schedules_reach_the_hooks(random_vgg, content_path, style_path):
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_both_optimisers_lower_the_objective_clearly(random_vgg, content_path, style_path, optimizer):
-    config, make_objective, made = setup(random_vgg, content_path, style_path, f"optimizer.name={optimizer}",
-                                         "optimizer.iterations=40", "init=noise")
+    config, make_objective, made = setup(
+        random_vgg, content_path, style_path, f"optimizer.name={optimizer}", "optimizer.iterations=40", "init=noise"
+    )
     steps: list[Step] = []
     image = paint(config, make_objective, hooks=[steps.append])
     start = steps[1].losses["total"]
@@ -79,8 +87,9 @@ def test_seeded_render_is_reproducible(random_vgg, content_path, style_path):
 
 
 def test_multi_scale_plan_and_run(random_vgg, content_path, style_path):
-    config, make_objective, made = setup(random_vgg, content_path, style_path,
-                                         "scales={start: 0.5, factor: 1.5, iterations: 3}")
+    config, make_objective, _made = setup(
+        random_vgg, content_path, style_path, "scales={start: 0.5, factor: 1.5, iterations: 3}"
+    )
     plans = plan_scales(config)
     assert [p.size for p in plans] == [32, 48, 64]
     assert [(p.first, p.last) for p in plans] == [(1, 3), (4, 6), (7, 18)]

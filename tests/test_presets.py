@@ -32,7 +32,10 @@ def test_builtins_exist_validate_and_differ_visibly():
     assert all(description for _, description in presets.list_builtins())
     classic = configs["classic"]
     assert (classic.weights.content.at(0, 1), classic.weights.style.at(0, 1), classic.weights.tv.at(0, 1)) == (
-        1e5, 3e4, 1.0)
+        1e5,
+        3e4,
+        1.0,
+    )
     assert classic.optimizer.name == "lbfgs" and classic.init == "content" and classic.optimizer.iterations == 1000
     quick = configs["quick-preview"]
     assert quick.size < classic.size and quick.optimizer.iterations < classic.optimizer.iterations
@@ -95,7 +98,14 @@ def test_extends_loop_is_an_error(tmp_path):
 
 
 def test_set_overrides_and_their_errors():
-    config = presets.resolve("classic", overrides=["optimizer.iterations=7", "weights.style={schedule: linear, start: 1, end: 2}", "video.title=Hello: world"])
+    config = presets.resolve(
+        "classic",
+        overrides=[
+            "optimizer.iterations=7",
+            "weights.style={schedule: linear, start: 1, end: 2}",
+            "video.title=Hello: world",
+        ],
+    )
     assert config.optimizer.iterations == 7 and config.weights.style.schedule == "linear"
     assert config.video.title == "Hello: world"
     assert error_of("classic", overrides=["size=huge"]).startswith("--set size=huge")
@@ -116,8 +126,20 @@ def test_adam_gets_its_own_default_learning_rate():
 def test_presets_ship_inside_the_wheel(tmp_path):
     """Built-in presets work from an installed wheel, not only from the checkout."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
     )
     wheel = next(tmp_path.glob("timelapse_nst-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
@@ -125,6 +147,12 @@ def test_presets_ship_inside_the_wheel(tmp_path):
         assert "timelapse_nst/presets/classic.yaml" in names
         archive.extractall(tmp_path / "site")
     code = "from timelapse_nst import presets; print(presets.builtin_dir()); print(len(presets.builtin_names()))"
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site")},
-                         check=True, capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path / "site")},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     assert out[0].startswith(str(tmp_path / "site")) and int(out[1]) >= 6

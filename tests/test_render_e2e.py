@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import yaml
+from conftest import ffprobe_video
 from PIL import Image
 
-from conftest import ffprobe_video
 from timelapse_nst import presets
 from timelapse_nst.capture import captured_iterations
 
@@ -15,10 +15,28 @@ from timelapse_nst.capture import captured_iterations
 def test_quick_preview_render_makes_the_whole_run_folder(tmp_path, content_path, style_path):
     run = tmp_path / "RUN"
     result = subprocess.run(
-        [sys.executable, "-m", "timelapse_nst", "render", str(content_path), str(style_path),
-         "--preset", "quick-preview", "--weights", "random", "--size", "64", "--iterations", "30",
-         "--out", str(run), "--quiet"],
-        capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "timelapse_nst",
+            "render",
+            str(content_path),
+            str(style_path),
+            "--preset",
+            "quick-preview",
+            "--weights",
+            "random",
+            "--size",
+            "64",
+            "--iterations",
+            "30",
+            "--out",
+            str(run),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 0, result.stderr
     assert "random VGG19 weights" in result.stderr  # visible even with --quiet
@@ -52,6 +70,7 @@ def test_quick_preview_render_makes_the_whole_run_folder(tmp_path, content_path,
     assert (run / "contact_sheet.png").exists() and (run / "losses.png").exists()
 
     # status reads the finished folder
-    status = subprocess.run([sys.executable, "-m", "timelapse_nst", "status", str(run)],
-                            capture_output=True, text=True, timeout=60)
+    status = subprocess.run(
+        [sys.executable, "-m", "timelapse_nst", "status", str(run)], capture_output=True, text=True, timeout=60
+    )
     assert "30 of 30" in status.stdout and "up to date" in status.stdout

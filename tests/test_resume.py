@@ -35,10 +35,24 @@ ITERATIONS = 30
 # The video settings are part of every run (render.yaml records them) even where --no-video
 # skips it: a small, short video whose encode lasts long enough to be caught in the act.
 RENDER = [
-    "--preset", "quick-preview", "--weights", "random", "--size", "64", "--iterations", str(ITERATIONS),
-    "--set", "checkpoint.every_iterations=5", "--quiet",
-    "--set", "video.resolution=160x90", "--set", "video.duration=6", "--set", "video.fps=10",
-]  # fmt: skip
+    "--preset",
+    "quick-preview",
+    "--weights",
+    "random",
+    "--size",
+    "64",
+    "--iterations",
+    str(ITERATIONS),
+    "--set",
+    "checkpoint.every_iterations=5",
+    "--quiet",
+    "--set",
+    "video.resolution=160x90",
+    "--set",
+    "video.duration=6",
+    "--set",
+    "video.fps=10",
+]
 PAINTING = ("final.png", "log.jsonl", "render.yaml")
 VIDEO_FILES = ("timelapse.mp4", "contact_sheet.png", "losses.png")
 
@@ -51,8 +65,7 @@ def command(*args: str) -> list[str]:
 
 
 def cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(command(*args), capture_output=True, text=True, timeout=180, check=False,
-                          env=env, **kwargs)  # fmt: skip
+    return subprocess.run(command(*args), capture_output=True, text=True, timeout=180, check=False, env=env, **kwargs)
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -76,8 +89,14 @@ def partial_frames(run: Path) -> list[str]:
         return []
 
 
-def stop_when(process: subprocess.Popen, run: Path, ready: Callable[[Path], bool], *,
-              sig: int = signal.SIGKILL, timeout: float = 120) -> None:  # fmt: skip
+def stop_when(
+    process: subprocess.Popen,
+    run: Path,
+    ready: Callable[[Path], bool],
+    *,
+    sig: int = signal.SIGKILL,
+    timeout: float = 120,
+) -> None:
     """Send ``sig`` the moment ``ready(run)`` holds; fail if the process ends first."""
     deadline = time.monotonic() + timeout
     while not ready(run):
@@ -284,8 +303,17 @@ def test_a_different_render_into_the_same_folder_is_refused(stopped, images, tmp
     run = copy_of(stopped[0], tmp_path)
     before = outputs(run)
     other_style = make_image(tmp_path / "other.png", (40, 40), seed=3)
-    result = cli("render", str(images[0]), str(other_style), *RENDER, "--set", "weights.style=1e3",
-                 "--no-video", "--out", str(run))  # fmt: skip
+    result = cli(
+        "render",
+        str(images[0]),
+        str(other_style),
+        *RENDER,
+        "--set",
+        "weights.style=1e3",
+        "--no-video",
+        "--out",
+        str(run),
+    )
     line = assert_one_line_error(result, "holds a different render", "the style image", "weights.style", "--restart")
     assert "the content image" not in line
     assert outputs(run) == before  # nothing written, nothing deleted
@@ -305,8 +333,12 @@ def test_full_disk_is_a_clear_error_and_resume_finishes_the_render(images, refer
     # the second, as a disk that fills up mid-render would.
     result = subprocess.run(
         command("render", *map(str, images), *RENDER, "--no-video", "--out", str(run)),
-        capture_output=True, text=True, timeout=180, check=False, preexec_fn=_file_size_limit(600_000),
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        preexec_fn=_file_size_limit(600_000),
+    )
     assert result.returncode == 2, result.stderr
     line = assert_one_line_error(result, "disk is full", str(run), f"timelapse-nst resume {run}")
     assert "last checkpoint is intact" in line

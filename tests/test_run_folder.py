@@ -16,8 +16,13 @@ from timelapse_nst.run import LOCK, LogWriter, RunFolder, write_atomic
 
 def python(code: str, **kwargs) -> subprocess.Popen:
     """A small Python process (no torch: the run folder module must not need it)."""
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 def test_write_atomic_leaves_the_old_file_when_a_write_fails(tmp_path):
@@ -137,7 +142,7 @@ def test_an_unreadable_manifest_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="is not a run folder"):
         RunFolder(tmp_path).read_manifest()
     (tmp_path / "render.yaml").write_text("config: [unclosed\n")
-    with pytest.raises(UserError, match="render.yaml is unreadable"):
+    with pytest.raises(UserError, match=r"render\.yaml is unreadable"):
         RunFolder(tmp_path).read_manifest()
     (tmp_path / "render.yaml").write_text("just: text\n")
     with pytest.raises(UserError, match="not a timelapse-nst manifest"):

@@ -24,12 +24,15 @@ def make_run(root: Path, *, logged: int = 12, checkpoint_at: int | None = 10, co
     config = presets.resolve("quick-preview", overrides=["size=64", "optimizer.iterations=30"])
     run = RunFolder(root)
     run.frames.mkdir(parents=True)
-    run.write_manifest({"weights": "random", "total_iterations": 30, "inputs": {},
-                        "config": config.model_dump(mode="json")})  # fmt: skip
+    run.write_manifest(
+        {"weights": "random", "total_iterations": 30, "inputs": {}, "config": config.model_dump(mode="json")}
+    )
     for i in range(logged + 1):
         save_png(np.full((4, 4, 3), i, np.uint8), run.frames / f"{i:06d}.png")
-    lines = [json.dumps({"iteration": i, "losses": {"content": 1.5 * i, "style": 2.0, "total": 3.25e5}})
-             for i in range(1, logged + 1)]  # fmt: skip
+    lines = [
+        json.dumps({"iteration": i, "losses": {"content": 1.5 * i, "style": 2.0, "total": 3.25e5}})
+        for i in range(1, logged + 1)
+    ]
     run.log.write_text("\n".join(lines) + '\n{"iteration": 99, "loss')  # the last line cut by a kill
     if checkpoint_at is not None:
         progress = {"iteration": checkpoint_at, "complete": complete, "saved_at": SAVED_AT, "total": 30}
@@ -79,13 +82,18 @@ def test_status_says_whether_the_video_is_up_to_date(tmp_path):
 
 def test_the_status_command_runs_without_torch(tmp_path):
     run = make_run(tmp_path / "run")
-    code = ("import sys; sys.modules['torch'] = None; sys.argv = ['timelapse-nst', 'status', sys.argv[1]]; "
-            "from timelapse_nst.cli import main; main()")  # fmt: skip
-    result = subprocess.run([sys.executable, "-c", code, str(run.root)], capture_output=True, text=True, timeout=60, check=False)
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.argv = ['timelapse-nst', 'status', sys.argv[1]]; "
+        "from timelapse_nst.cli import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(run.root)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert without_age(result.stdout) == without_age(describe(run.root))
     assert line(result.stdout, "checkpoint:").startswith("checkpoint: iteration 10, saved ")
-    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "nothing")], capture_output=True, check=False,
-                            text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "nothing")], capture_output=True, check=False, text=True, timeout=60
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'nothing'} is not a run folder (no render.yaml)"]

@@ -9,7 +9,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "render", "resume", "assemble"]
+__all__ = ["__version__", "assemble", "render", "resume"]
 
 
 def __getattr__(name: str) -> Any:

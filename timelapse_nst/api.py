@@ -1,8 +1,8 @@
 """The Python API: ``render()`` and ``resume()``. The only module that sees every stage.
 
-    from timelapse_nst import render
-    result = render("photo.jpg", "painting.jpg", preset="quick-preview", out="runs/cat")
-    print(result.video)
+from timelapse_nst import render
+result = render("photo.jpg", "painting.jpg", preset="quick-preview", out="runs/cat")
+print(result.video)
 """
 
 from __future__ import annotations
@@ -94,8 +94,7 @@ def render(
         old = run.read_manifest()
         if old["config"] != manifest["config"]:  # only video/checkpoint settings can differ here
             run.write_manifest({**old, "config": manifest["config"]})
-        return resume(run.root, hooks=hooks, make_video=make_video, notify=notify,
-                      progress_factory=progress_factory)  # fmt: skip
+        return resume(run.root, hooks=hooks, make_video=make_video, notify=notify, progress_factory=progress_factory)
     elif run.root.exists() and any(run.root.iterdir()):
         raise UserError(f"{run.root} is not empty and holds no render; choose another --out")
     # 3. Lay out the run folder and paint.
@@ -122,8 +121,9 @@ def resume(
     config = presets.validate_file_data(manifest["config"], f"{run.manifest} config")
     for role in ("content", "style"):
         _check_input_copy(run, manifest, role)
-    features = _load_features(manifest.get("weights", "torchvision"), config.seed, notify,
-                              progress=progress_factory is not None)
+    features = _load_features(
+        manifest.get("weights", "torchvision"), config.seed, notify, progress=progress_factory is not None
+    )
     with _locked(run, notify):
         removed = run.remove_partial_files()
         if removed:
@@ -132,9 +132,13 @@ def resume(
         for warning in warnings:
             notify(warning)
         if state is not None and state.get("render_hash") != config.render_hash():
-            raise UserError(f"the checkpoint in {run.root} belongs to another configuration; start over with `render … --restart`")
+            raise UserError(
+                f"the checkpoint in {run.root} belongs to another configuration; start over with `render … --restart`"
+            )
         if state is not None and state.get("inputs", _input_hashes(manifest)) != _input_hashes(manifest):
-            raise UserError(f"the checkpoint in {run.root} was made from other input images; start over with `render … --restart`")
+            raise UserError(
+                f"the checkpoint in {run.root} was made from other input images; start over with `render … --restart`"
+            )
         return _execute(run, config, features, state, hooks, make_video, notify, progress_factory)
 
 
@@ -175,33 +179,47 @@ def _execute(
     def make_objective(plan: ScalePlan) -> Objective:
         content = resize_long_edge(content_image, plan.size)
         style = resize_style(style_image, content.size, config.style_scale)
-        return Objective(features, config.layers, to_tensor(content).to(device), to_tensor(style).to(device),
-                         autocast_dtype=dtype)  # fmt: skip
+        return Objective(
+            features, config.layers, to_tensor(content).to(device), to_tensor(style).to(device), autocast_dtype=dtype
+        )
 
     _check_sizes(config, content_image, style_image)
     # 2. Hooks: frames, log, progress, the caller's; checkpoints get their own callback.
     log_bytes = int(state["log"]["bytes"]) if state else 0
     with FrameWriter(run.frames, compress_level=config.capture.compress_level) as writer:
         log = LogWriter(run.log, resume_at_bytes=log_bytes)
-        saver = Checkpointer(run, config, writer, log, total, elapsed=float(state["elapsed"]) if state else 0.0,
-                              inputs=_input_hashes(manifest), last_state=state)  # fmt: skip
+        saver = Checkpointer(
+            run,
+            config,
+            writer,
+            log,
+            total,
+            elapsed=float(state["elapsed"]) if state else 0.0,
+            inputs=_input_hashes(manifest),
+            last_state=state,
+        )
         all_hooks: list[Hook] = [CaptureHook(writer, config.capture), _log_hook(log), *hooks]
         progress = progress_factory(total, int(state["iteration"]) if state else 0) if progress_factory else None
         if progress is not None:
             all_hooks.append(progress)
-        notify(f"rendering {total} iterations on {device.type} ({precision_name(dtype)})"
-               + (f", continuing after iteration {state['iteration']}" if state else ""))  # fmt: skip
+        notify(
+            f"rendering {total} iterations on {device.type} ({precision_name(dtype)})"
+            + (f", continuing after iteration {state['iteration']}" if state else "")
+        )
         # 3. Paint, stopping cleanly on Ctrl-C / SIGTERM after a checkpoint.
         try:
             with _stop_signals() as stop_requested, _disk_errors(run):
                 image = paint(
-                    config, make_objective,
+                    config,
+                    make_objective,
                     None if state is None else state["image"].to(device),
-                    hooks=all_hooks, after_step=saver, should_stop=stop_requested.is_set,
+                    hooks=all_hooks,
+                    after_step=saver,
+                    should_stop=stop_requested.is_set,
                     scale=int(state["scale"]) if state else 0,
                     iteration=int(state["iteration"]) if state else 0,
                     optimizer_state=state["optimizer"] if state else None,
-                )  # fmt: skip
+                )
                 save_png(to_uint8(image), run.final)
                 saver.mark_complete()
         except RenderInterrupted as stop:
@@ -217,9 +235,13 @@ def _execute(
 
 
 def _finish_video(
-    run: RunFolder, total: int, started: float, make_video: bool, notify: Notify,
+    run: RunFolder,
+    total: int,
+    started: float,
+    make_video: bool,
+    notify: Notify,
     progress_factory: Callable[[int, int], Any] | None,
-) -> RenderResult:  # fmt: skip
+) -> RenderResult:
     video = None
     if make_video:
         from timelapse_nst.assembly import assemble_run
@@ -254,13 +276,15 @@ def _check_sizes(config: RenderConfig, content: Image.Image, style: Image.Image)
 def _log_hook(log: LogWriter) -> Hook:
     def write(step: Step) -> None:
         if step.iteration > 0:
-            log.write({
-                "iteration": step.iteration,
-                "scale": step.scale,
-                "losses": dict(step.losses),
-                "weights": dict(step.weights),
-                "lr": step.learning_rate,
-            })  # fmt: skip
+            log.write(
+                {
+                    "iteration": step.iteration,
+                    "scale": step.scale,
+                    "losses": dict(step.losses),
+                    "weights": dict(step.weights),
+                    "lr": step.learning_rate,
+                }
+            )
 
     return write
 

@@ -81,8 +81,16 @@ class BenchSettings:
 
     @classmethod
     def quick(cls, weights: str = "random") -> BenchSettings:
-        return cls(sizes=(128,), iterations=8, target_size=128, ab_iterations=4, ab_rounds=2,
-                   rss_iterations=2, video_seconds=2.0, weights=weights)  # fmt: skip
+        return cls(
+            sizes=(128,),
+            iterations=8,
+            target_size=128,
+            ab_iterations=4,
+            ab_rounds=2,
+            rss_iterations=2,
+            video_seconds=2.0,
+            weights=weights,
+        )
 
 
 # -- results --------------------------------------------------------------------------------
@@ -147,9 +155,15 @@ def bench_command(
         int, typer.Option(min=64, help="Size for the detailed figures (overheads, convergence, bf16 vs fp32).")
     ] = 256,
     rss_size: Annotated[int, typer.Option(min=64, help="Size of the peak-memory run (in a subprocess).")] = 512,
-    quick: Annotated[bool, typer.Option("--quick", help="A smoke run in under a minute (128 px, 8 iterations).")] = False,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print the tables as Markdown (for the README).")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A smoke run in under a minute (128 px, 8 iterations).")
+    ] = False,
+    json_path: Annotated[
+        Optional[Path], typer.Option("--json", help="Also write the figures to this JSON file.")
+    ] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the tables as Markdown (for the README).")
+    ] = False,
     weights: Annotated[
         str, typer.Option(help="VGG19 weights: random (timing only), torchvision, or a .pth PATH.")
     ] = "random",
@@ -164,8 +178,13 @@ def bench_command(
     if quick:
         settings = BenchSettings.quick(weights)
     else:
-        settings = BenchSettings(sizes=_parse_sizes(sizes), iterations=iterations, target_size=target_size,
-                                 rss_size=rss_size, weights=weights)  # fmt: skip
+        settings = BenchSettings(
+            sizes=_parse_sizes(sizes),
+            iterations=iterations,
+            target_size=target_size,
+            rss_size=rss_size,
+            weights=weights,
+        )
     err = Console(stderr=True, highlight=False)
     report = run_bench(settings, say=lambda message: err.print(f"[dim]bench:[/dim] {message}"))
     if markdown:
@@ -226,11 +245,14 @@ def run_bench(settings: BenchSettings, *, say: Say = lambda message: None) -> Be
         # 3. bf16 (or whatever auto picked) against fp32, same iterations.
         # A section that fails (e.g. a render whose loss diverges) becomes a note, not a crash.
         say("precision: the same render in fp32")
-        report.precision = _guard(report, "precision", lambda: _precision(settings, work, target_run, dtype, evaluator), {})
+        report.precision = _guard(
+            report, "precision", lambda: _precision(settings, work, target_run, dtype, evaluator), {}
+        )
         # 4. Coarse-to-fine and time to reach the baseline's objective.
         say("multi-scale render and time to reach the baseline's objective")
-        report.convergence = _guard(report, "convergence", lambda: _convergence(
-            settings, work, target_baseline, evaluator), None)  # fmt: skip
+        report.convergence = _guard(
+            report, "convergence", lambda: _convergence(settings, work, target_baseline, evaluator), None
+        )
         # 5. Capture and checkpoint overheads, interleaved A/B/C runs.
         say(f"capture and checkpoint overheads ({settings.ab_rounds} interleaved rounds)")
         report.overheads = _guard(report, "overheads", lambda: _overheads(settings, work, target_run), {})
@@ -239,9 +261,14 @@ def run_bench(settings: BenchSettings, *, say: Say = lambda message: None) -> Be
         report.assembly = _assembly(settings, target_run.root, work)
     report.targets = _targets(report)
     report.machine["load_average_at_end"] = round(os.getloadavg()[0], 2)
-    if max(report.machine["load_average_at_start"], report.machine["load_average_at_end"]) > report.machine["threads"] + 0.5:
-        report.notes.append(f"other processes were busy (load average {report.machine['load_average_at_start']} → "
-                            f"{report.machine['load_average_at_end']} on {os.cpu_count()} CPUs): figures are noisy")
+    if (
+        max(report.machine["load_average_at_start"], report.machine["load_average_at_end"])
+        > report.machine["threads"] + 0.5
+    ):
+        report.notes.append(
+            f"other processes were busy (load average {report.machine['load_average_at_start']} → "
+            f"{report.machine['load_average_at_end']} on {os.cpu_count()} CPUs): figures are noisy"
+        )
     report.seconds = round(time.monotonic() - started, 1)
     return report
 
@@ -344,7 +371,7 @@ class _SeedVgg19:
 
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
         out = {}
-        for name, module in zip(self.names, self.modules):
+        for name, module in zip(self.names, self.modules, strict=False):
             x = module(x)
             if name in self.wanted:
                 out[name] = x
@@ -360,13 +387,21 @@ def _seed_gram(x: torch.Tensor) -> torch.Tensor:
 def _seed_total_variation(y: torch.Tensor) -> torch.Tensor:
     import torch
 
-    return torch.sum(torch.abs(y[:, :, :, :-1] - y[:, :, :, 1:])) + torch.sum(torch.abs(y[:, :, :-1, :] - y[:, :, 1:, :]))
+    return torch.sum(torch.abs(y[:, :, :, :-1] - y[:, :, :, 1:])) + torch.sum(
+        torch.abs(y[:, :, :-1, :] - y[:, :, 1:, :])
+    )
 
 
 def _run_baseline(
-    vgg: torch.nn.Sequential, config: RenderConfig, content: torch.Tensor, style: torch.Tensor,
-    iterations: int, dump: Path, *, between: Callable[[int], None] | None = None,
-) -> _BaselineRun:  # fmt: skip
+    vgg: torch.nn.Sequential,
+    config: RenderConfig,
+    content: torch.Tensor,
+    style: torch.Tensor,
+    iterations: int,
+    dump: Path,
+    *,
+    between: Callable[[int], None] | None = None,
+) -> _BaselineRun:
     import numpy as np
     import torch
     from PIL import Image
@@ -398,7 +433,7 @@ def _run_baseline(
         maps = net(optimizing)
         content_loss = torch.nn.MSELoss(reduction="mean")(target_content, maps[0].squeeze(0))
         style_loss = 0.0
-        for gram_gt, gram_hat in zip(target_grams, [_seed_gram(x) for x in maps[1:]]):
+        for gram_gt, gram_hat in zip(target_grams, [_seed_gram(x) for x in maps[1:]], strict=False):
             style_loss += torch.nn.MSELoss(reduction="sum")(gram_gt[0], gram_hat[0])
         style_loss /= len(target_grams)
         tv_loss = _seed_total_variation(optimizing)
@@ -415,7 +450,7 @@ def _run_baseline(
     began = time.perf_counter()
     optimizer.step(closure)
     ended = time.perf_counter()
-    intervals = [b[0] - a[1] for a, b in zip(stamps, [*stamps[1:], (ended, ended)])]
+    intervals = [b[0] - a[1] for a, b in zip(stamps, [*stamps[1:], (ended, ended)], strict=False)]
     seconds = stamps[0][0] - began + sum(intervals)
     return _BaselineRun(seconds, len(stamps), intervals, (optimizing.detach() + mean).clone())
 
@@ -433,8 +468,10 @@ class _OursRun:
 
     def _durations(self) -> list[tuple[int, int, float]]:
         """(iteration, scale, seconds) per iteration, the bench hook's own time left out."""
-        return [(i, scale, entered - previous[3])
-                for previous, (i, scale, entered, _) in zip(self.stamps, self.stamps[1:])]  # fmt: skip
+        return [
+            (i, scale, entered - previous[3])
+            for previous, (i, scale, entered, _) in zip(self.stamps, self.stamps[1:], strict=False)
+        ]
 
     def intervals(self) -> list[float]:
         """Seconds of each full-size iteration after the first (the first warms up)."""
@@ -451,9 +488,13 @@ class _OursRun:
 
 
 def _run_ours(
-    settings: BenchSettings, config: RenderConfig, out: Path, *, record: bool = False,
+    settings: BenchSettings,
+    config: RenderConfig,
+    out: Path,
+    *,
+    record: bool = False,
     between: Callable[[int], None] | None = None,
-) -> _OursRun:  # fmt: skip
+) -> _OursRun:
     """``api.render`` with a timing hook; ``between(iteration)`` runs inside it, off the clock
     (the floor is measured there, so both see the same load from other processes)."""
     from timelapse_nst import api
@@ -471,8 +512,15 @@ def _run_ours(
             between(step.iteration)
         stamps.append((step.iteration, step.scale, entered, time.perf_counter()))
 
-    api.render(settings.content, settings.style, out=out, config=config, weights=settings.weights,
-               make_video=False, hooks=[recorder])  # fmt: skip
+    api.render(
+        settings.content,
+        settings.style,
+        out=out,
+        config=config,
+        weights=settings.weights,
+        make_video=False,
+        hooks=[recorder],
+    )
     return _OursRun(out, config, stamps, images, _final_image(out))
 
 
@@ -499,19 +547,30 @@ def _compare_at(
 
         return measure
 
-    ours = _run_ours(settings, config, work / f"ours-{size}", record=size == settings.target_size,
-                     between=floor_between("ours"))  # fmt: skip
-    baseline = _run_baseline(vgg, config, content, style, settings.iterations, work / f"seed-{size}",
-                             between=floor_between("baseline"))  # fmt: skip
+    ours = _run_ours(
+        settings, config, work / f"ours-{size}", record=size == settings.target_size, between=floor_between("ours")
+    )
+    baseline = _run_baseline(
+        vgg, config, content, style, settings.iterations, work / f"seed-{size}", between=floor_between("baseline")
+    )
     shutil.rmtree(work / f"seed-{size}", ignore_errors=True)
     floor_ours, floor_baseline = statistics.median(floors["ours"]), statistics.median(floors["baseline"])
     ours_s = statistics.median(ours.intervals())
     baseline_s = statistics.median(baseline.intervals[1:])
     # Each run is divided by the floor measured inside it, so a change of load between the
     # two runs (other processes on a shared machine) cancels out of baseline/ours.
-    row = SizeRow(size, int(content.shape[-2]), int(content.shape[-1]), floor_ours, ours_s, baseline_s,
-                  ours_s / floor_ours, (baseline_s / floor_baseline) / (ours_s / floor_ours),
-                  baseline.evaluations, settings.iterations)  # fmt: skip
+    row = SizeRow(
+        size,
+        int(content.shape[-2]),
+        int(content.shape[-1]),
+        floor_ours,
+        ours_s,
+        baseline_s,
+        ours_s / floor_ours,
+        (baseline_s / floor_baseline) / (ours_s / floor_ours),
+        baseline.evaluations,
+        settings.iterations,
+    )
     return row, ours, baseline
 
 
@@ -585,22 +644,25 @@ def _bf16() -> torch.dtype:
     return torch.bfloat16
 
 
-def _convergence(
-    settings: BenchSettings, work: Path, baseline: _BaselineRun, evaluator: _Fp32Objective
-) -> Convergence:
+def _convergence(settings: BenchSettings, work: Path, baseline: _BaselineRun, evaluator: _Fp32Objective) -> Convergence:
     from timelapse_nst.optimize import plan_scales
 
     # What counts is the time to reach the baseline's objective, so ours may run longer than the
     # baseline's iteration count (it stops mattering once reached).
     budget = {"iterations": REACH_BUDGET * settings.iterations}
-    single = _run_ours(settings, _config(settings, settings.target_size, optimizer=budget),
-                       work / "ours-reach", record=True)  # fmt: skip
+    single = _run_ours(
+        settings, _config(settings, settings.target_size, optimizer=budget), work / "ours-reach", record=True
+    )
 
     # Half size to full in steps of √2, 5 iterations each: at 256 px this reached the baseline's
     # objective in 48% of its time, starting at a quarter size in 65% (side by side, one run).
     per_scale, start = 5, 0.5
-    config = _config(settings, settings.target_size, optimizer=budget,
-                     scales={"start": start, "factor": 2**0.5, "iterations": per_scale})  # fmt: skip
+    config = _config(
+        settings,
+        settings.target_size,
+        optimizer=budget,
+        scales={"start": start, "factor": 2**0.5, "iterations": per_scale},
+    )
     multi = _run_ours(settings, config, work / "ours-multiscale", record=True)
     threshold = evaluator(baseline.image)
     results = []
@@ -609,27 +671,43 @@ def _convergence(
         seconds = None if reached is None else run.seconds_until(reached)
         results.append((seconds, None if seconds is None else seconds / baseline.seconds, best))
     (s_sec, s_frac, s_best), (m_sec, m_frac, m_best) = results
-    return Convergence(threshold, baseline.seconds, s_sec, s_frac, s_best, m_sec, m_frac, m_best,
-                       [plan.size for plan in plan_scales(config)])  # fmt: skip
+    return Convergence(
+        threshold,
+        baseline.seconds,
+        s_sec,
+        s_frac,
+        s_best,
+        m_sec,
+        m_frac,
+        m_best,
+        [plan.size for plan in plan_scales(config)],
+    )
 
 
 def _overheads(settings: BenchSettings, work: Path, default: _OursRun) -> dict[str, Any]:
     """Capture every iteration vs none, checkpoint every iteration vs none: interleaved runs."""
     never = 10**9
     variants = {
-        "none": {"capture": {"spacing": "every", "every": never},
-                 "checkpoint": {"every_iterations": None, "every_seconds": None}},
-        "capture": {"capture": {"spacing": "every", "every": 1},
-                    "checkpoint": {"every_iterations": None, "every_seconds": None}},
-        "checkpoint": {"capture": {"spacing": "every", "every": never},
-                       "checkpoint": {"every_iterations": 1, "every_seconds": None}},
-    }  # fmt: skip
+        "none": {
+            "capture": {"spacing": "every", "every": never},
+            "checkpoint": {"every_iterations": None, "every_seconds": None},
+        },
+        "capture": {
+            "capture": {"spacing": "every", "every": 1},
+            "checkpoint": {"every_iterations": None, "every_seconds": None},
+        },
+        "checkpoint": {
+            "capture": {"spacing": "every", "every": never},
+            "checkpoint": {"every_iterations": 1, "every_seconds": None},
+        },
+    }
     times: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
     for round_ in range(settings.ab_rounds):
-        for name in names[round_ % len(names):] + names[: round_ % len(names)]:  # rotate the order
-            config = _config(settings, settings.target_size, optimizer={"iterations": settings.ab_iterations},
-                             **variants[name])  # fmt: skip
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:  # rotate the order
+            config = _config(
+                settings, settings.target_size, optimizer={"iterations": settings.ab_iterations}, **variants[name]
+            )
             run = _run_ours(settings, config, work / f"ab-{name}-{round_}")
             times[name] += run.intervals()
             shutil.rmtree(run.root, ignore_errors=True)
@@ -657,23 +735,33 @@ def _overheads(settings: BenchSettings, work: Path, default: _OursRun) -> dict[s
 
 def _measure_rss(settings: BenchSettings, work: Path) -> dict[str, Any]:
     """Peak RSS of a default render at ``rss_size`` in a fresh process (not this one's memory)."""
-    job = {"size": settings.rss_size, "iterations": settings.rss_iterations, "weights": settings.weights,
-           "content": str(settings.content), "style": str(settings.style), "out": str(work / "rss-run")}  # fmt: skip
+    job = {
+        "size": settings.rss_size,
+        "iterations": settings.rss_iterations,
+        "weights": settings.weights,
+        "content": str(settings.content),
+        "style": str(settings.style),
+        "out": str(work / "rss-run"),
+    }
     code = "import sys; from timelapse_nst.bench import _rss_child; _rss_child(sys.argv[1])"
     done = subprocess.run([sys.executable, "-c", code, json.dumps(job)], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = " ".join((done.stderr or "").strip().splitlines()[-1:])
         return {"size": settings.rss_size, "error": f"the memory run failed: {tail}"}
     shutil.rmtree(work / "rss-run", ignore_errors=True)
-    return {"size": settings.rss_size, "iterations": settings.rss_iterations,
-            "peak_rss_mb": json.loads(done.stdout)["peak_rss_mb"]}  # fmt: skip
+    return {
+        "size": settings.rss_size,
+        "iterations": settings.rss_iterations,
+        "peak_rss_mb": json.loads(done.stdout)["peak_rss_mb"],
+    }
 
 
 def _rss_child(job_json: str) -> None:
     """Inside the subprocess: one default render with checkpoints, then report our own peak."""
     job = json.loads(job_json)
-    settings = BenchSettings(iterations=job["iterations"], weights=job["weights"],
-                             content=Path(job["content"]), style=Path(job["style"]))  # fmt: skip
+    settings = BenchSettings(
+        iterations=job["iterations"], weights=job["weights"], content=Path(job["content"]), style=Path(job["style"])
+    )
     config = _config(settings, job["size"], checkpoint={"every_iterations": max(1, job["iterations"] // 2)})
     _run_ours(settings, config, Path(job["out"]))
     print(json.dumps({"peak_rss_mb": _peak_self_mb()}))
@@ -715,18 +803,32 @@ def _assembly(settings: BenchSettings, run: Path, work: Path) -> dict[str, Any]:
         began = time.perf_counter()
         video = assemble_run(run, overrides=overrides)
         ours = time.perf_counter() - began
-    except Exception as exc:  # noqa: BLE001 -- a failing assembly is a figure to report, not a crash
+    except Exception as exc:
         return {"error": f"assemble_run failed: {type(exc).__name__}: {exc}"}
     from timelapse_nst.assembly import video_settings
     from timelapse_nst.run import RunFolder
 
     video_config = video_settings(RunFolder(run).read_manifest()["config"].get("video", {}), overrides)
     width, height = parse_resolution(video_config.resolution or "1080p")
-    plain = _plain_ffmpeg(frames, work / "plain", (width, height), video_config.fps, settings.video_seconds,
-                          crf=video_config.crf, preset=video_config.preset)  # fmt: skip
-    return {"frames": len(frames), "video_seconds": settings.video_seconds, "resolution": f"{width}x{height}",
-            "fps": video_config.fps, "ours_seconds": ours, "plain_ffmpeg_seconds": plain,
-            "ratio": ours / plain, "ours_video_bytes": video.stat().st_size}  # fmt: skip
+    plain = _plain_ffmpeg(
+        frames,
+        work / "plain",
+        (width, height),
+        video_config.fps,
+        settings.video_seconds,
+        crf=video_config.crf,
+        preset=video_config.preset,
+    )
+    return {
+        "frames": len(frames),
+        "video_seconds": settings.video_seconds,
+        "resolution": f"{width}x{height}",
+        "fps": video_config.fps,
+        "ours_seconds": ours,
+        "plain_ffmpeg_seconds": plain,
+        "ratio": ours / plain,
+        "ours_video_bytes": video.stat().st_size,
+    }
 
 
 def _plain_ffmpeg(
@@ -743,13 +845,28 @@ def _plain_ffmpeg(
             shutil.copy(frame, folder / f"{index:06d}.png")
     width, height = size
     command = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error",
-        "-framerate", f"{len(frames) / seconds:.6f}", "-i", str(folder / "%06d.png"),
-        "-vf", f"scale={width}:{height}:force_original_aspect_ratio=decrease,"
-               f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2",
-        "-r", str(fps), "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-y",
+        "-loglevel",
+        "error",
+        "-framerate",
+        f"{len(frames) / seconds:.6f}",
+        "-i",
+        str(folder / "%06d.png"),
+        "-vf",
+        f"scale={width}:{height}:force_original_aspect_ratio=decrease,pad={width}:{height}:(ow-iw)/2:(oh-ih)/2",
+        "-r",
+        str(fps),
+        "-c:v",
+        "libx264",
+        "-preset",
+        preset,
+        "-crf",
+        str(crf),
+        "-pix_fmt",
+        "yuv420p",
         str(folder / "plain.mp4"),
-    ]  # fmt: skip
+    ]
     began = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
     return time.perf_counter() - began
@@ -762,28 +879,63 @@ def _targets(report: BenchReport) -> list[dict[str, Any]]:
     target = next((row for row in report.rows if row.size == report.settings["target_size"]), None)
     rows: list[tuple[str, Any, str, bool | None]] = []
     if target is not None:
-        rows.append((f"baseline/ours per evaluation at {target.size} px", f"{target.baseline_over_ours:.2f}x",
-                     f">= {TARGET_BASELINE_OVER_OURS:.0f}x", target.baseline_over_ours >= TARGET_BASELINE_OVER_OURS))
-        rows.append((f"ours/floor per evaluation at {target.size} px", f"{target.ours_over_floor:.2f}x",
-                     f"<= {TARGET_OURS_OVER_FLOOR:.2f}x", target.ours_over_floor <= TARGET_OURS_OVER_FLOOR))
+        rows.append(
+            (
+                f"baseline/ours per evaluation at {target.size} px",
+                f"{target.baseline_over_ours:.2f}x",
+                f">= {TARGET_BASELINE_OVER_OURS:.0f}x",
+                target.baseline_over_ours >= TARGET_BASELINE_OVER_OURS,
+            )
+        )
+        rows.append(
+            (
+                f"ours/floor per evaluation at {target.size} px",
+                f"{target.ours_over_floor:.2f}x",
+                f"<= {TARGET_OURS_OVER_FLOOR:.2f}x",
+                target.ours_over_floor <= TARGET_OURS_OVER_FLOOR,
+            )
+        )
     if report.overheads:
         value = report.overheads["capture_every_iteration"]
-        rows.append(("capturing every iteration costs", f"{value:+.1%}", f"<= {TARGET_CAPTURE_OVERHEAD:.0%}",
-                     value <= TARGET_CAPTURE_OVERHEAD))
+        rows.append(
+            (
+                "capturing every iteration costs",
+                f"{value:+.1%}",
+                f"<= {TARGET_CAPTURE_OVERHEAD:.0%}",
+                value <= TARGET_CAPTURE_OVERHEAD,
+            )
+        )
     conv = report.convergence
     if conv is not None:
         fraction = conv.multi_scale_fraction
-        rows.append(("multi-scale reaches the baseline's objective in",
-                     "not reached" if fraction is None else f"{fraction:.0%} of its time",
-                     f"<= {TARGET_REACH_FRACTION:.0%}", fraction is not None and fraction <= TARGET_REACH_FRACTION))
+        rows.append(
+            (
+                "multi-scale reaches the baseline's objective in",
+                "not reached" if fraction is None else f"{fraction:.0%} of its time",
+                f"<= {TARGET_REACH_FRACTION:.0%}",
+                fraction is not None and fraction <= TARGET_REACH_FRACTION,
+            )
+        )
     if report.precision:
         gap = report.precision["relative_gap"]
-        rows.append((f"{report.precision['precision']} vs fp32 objective after the same iterations", f"{gap:.2%}",
-                     f"<= {TARGET_PRECISION_GAP:.0%}", gap <= TARGET_PRECISION_GAP))
+        rows.append(
+            (
+                f"{report.precision['precision']} vs fp32 objective after the same iterations",
+                f"{gap:.2%}",
+                f"<= {TARGET_PRECISION_GAP:.0%}",
+                gap <= TARGET_PRECISION_GAP,
+            )
+        )
     if "peak_rss_mb" in report.rss:
         mb = report.rss["peak_rss_mb"]
-        rows.append((f"peak RSS at {report.rss['size']} px", f"{mb:.0f} MB", f"<= {TARGET_RSS_MB:.0f} MB",
-                     mb <= TARGET_RSS_MB if report.rss["size"] >= 512 else None))
+        rows.append(
+            (
+                f"peak RSS at {report.rss['size']} px",
+                f"{mb:.0f} MB",
+                f"<= {TARGET_RSS_MB:.0f} MB",
+                mb <= TARGET_RSS_MB if report.rss["size"] >= 512 else None,
+            )
+        )
     return [{"what": what, "measured": measured, "target": goal, "met": met} for what, measured, goal, met in rows]
 
 
@@ -791,43 +943,77 @@ def _detail_lines(report: BenchReport) -> list[tuple[str, str]]:
     lines: list[tuple[str, str]] = []
     conv = report.convergence
     if conv is not None:
+
         def reach(seconds: float | None, fraction: float | None, best: float) -> str:
             if seconds is None:
                 return f"not reached (best {best:.4g} vs {conv.baseline_objective:.4g})"
             return f"{seconds:.1f} s = {fraction:.0%} of the baseline's {conv.baseline_seconds:.1f} s"
 
-        lines.append(("time to reach the baseline's final objective, single scale",
-                      reach(conv.single_scale_seconds, conv.single_scale_fraction, conv.single_scale_best)))
-        lines.append((f"... multi-scale ({' → '.join(map(str, conv.multi_scale_sizes))} px)",
-                      reach(conv.multi_scale_seconds, conv.multi_scale_fraction, conv.multi_scale_best)))
+        lines.append(
+            (
+                "time to reach the baseline's final objective, single scale",
+                reach(conv.single_scale_seconds, conv.single_scale_fraction, conv.single_scale_best),
+            )
+        )
+        lines.append(
+            (
+                f"... multi-scale ({' → '.join(map(str, conv.multi_scale_sizes))} px)",
+                reach(conv.multi_scale_seconds, conv.multi_scale_fraction, conv.multi_scale_best),
+            )
+        )
     if report.precision:
         p = report.precision
-        lines.append((f"objective after {p['iterations']} iterations, {p['precision']} / fp32",
-                      f"{p['objective_low']:.5g} / {p['objective_fp32']:.5g} (gap {p['relative_gap']:.2%}; "
-                      f"same image evaluated both ways: {p['same_image_gap']:.3%}); "
-                      f"{p['seconds_per_iteration_fp32'] / p['seconds_per_iteration_low']:.2f}x faster"))
+        lines.append(
+            (
+                f"objective after {p['iterations']} iterations, {p['precision']} / fp32",
+                f"{p['objective_low']:.5g} / {p['objective_fp32']:.5g} (gap {p['relative_gap']:.2%}; "
+                f"same image evaluated both ways: {p['same_image_gap']:.3%}); "
+                f"{p['seconds_per_iteration_fp32'] / p['seconds_per_iteration_low']:.2f}x faster",
+            )
+        )
     if report.overheads:
         o = report.overheads
         lines.append(("capture every iteration vs none", f"{o['capture_every_iteration']:+.1%} per iteration"))
-        lines.append(("checkpoint every iteration vs none",
-                      f"{o['checkpoint_every_iteration']:+.1%} ({o['checkpoint_seconds_each'] * 1000:.0f} ms each); "
-                      f"at the default interval ({o['checkpoint_default_interval']} it.) "
-                      f"{o['checkpoint_at_default_interval']:+.2%}"))
+        lines.append(
+            (
+                "checkpoint every iteration vs none",
+                f"{o['checkpoint_every_iteration']:+.1%} ({o['checkpoint_seconds_each'] * 1000:.0f} ms each); "
+                f"at the default interval ({o['checkpoint_default_interval']} it.) "
+                f"{o['checkpoint_at_default_interval']:+.2%}",
+            )
+        )
     if report.rss:
         r = report.rss
-        lines.append((f"peak RSS, default render at {r['size']} px (subprocess)",
-                      r.get("error") or f"{r['peak_rss_mb']:.0f} MB"))
+        lines.append(
+            (f"peak RSS, default render at {r['size']} px (subprocess)", r.get("error") or f"{r['peak_rss_mb']:.0f} MB")
+        )
     if report.assembly:
         a = report.assembly
-        lines.append(("assembly (assemble_run) vs plain ffmpeg, same frames", a.get("error") or (
-            f"{a['ours_seconds']:.1f} s vs {a['plain_ffmpeg_seconds']:.1f} s ({a['ratio']:.1f}x; "
-            f"{a['frames']} frames → {a['video_seconds']:g} s {a['resolution']} at {a['fps']} fps)")))
+        lines.append(
+            (
+                "assembly (assemble_run) vs plain ffmpeg, same frames",
+                a.get("error")
+                or (
+                    f"{a['ours_seconds']:.1f} s vs {a['plain_ffmpeg_seconds']:.1f} s ({a['ratio']:.1f}x; "
+                    f"{a['frames']} frames → {a['video_seconds']:g} s {a['resolution']} at {a['fps']} fps)"
+                ),
+            )
+        )
     return lines
 
 
 def _per_size_rows(report: BenchReport) -> list[list[str]]:
-    return [[f"{r.width}x{r.height}", f"{r.floor_s:.3f}", f"{r.ours_s:.3f}", f"{r.baseline_s:.3f}",
-             f"{r.ours_over_floor:.2f}x", f"{r.baseline_over_ours:.2f}x"] for r in report.rows]  # fmt: skip
+    return [
+        [
+            f"{r.width}x{r.height}",
+            f"{r.floor_s:.3f}",
+            f"{r.ours_s:.3f}",
+            f"{r.baseline_s:.3f}",
+            f"{r.ours_over_floor:.2f}x",
+            f"{r.baseline_over_ours:.2f}x",
+        ]
+        for r in report.rows
+    ]
 
 
 _SIZE_HEADERS = ["size", "floor s/eval", "ours s/eval", "baseline s/eval", "ours/floor", "baseline/ours"]
@@ -857,9 +1043,13 @@ def to_table(report: BenchReport) -> list[Table | str]:
 def to_markdown(report: BenchReport) -> str:
     """The same tables as Markdown, for the README's Performance section."""
     m = report.machine
-    lines = [f"Measured on {m['cpu']} ({m['threads']} threads, torch {m['torch']}, ours in {m['precision']}), "
-             f"{report.settings['iterations']} iterations, weights: {report.settings['weights']}.", "",
-             "| " + " | ".join(_SIZE_HEADERS) + " |", "|" + "---:|" * len(_SIZE_HEADERS)]  # fmt: skip
+    lines = [
+        f"Measured on {m['cpu']} ({m['threads']} threads, torch {m['torch']}, ours in {m['precision']}), "
+        f"{report.settings['iterations']} iterations, weights: {report.settings['weights']}.",
+        "",
+        "| " + " | ".join(_SIZE_HEADERS) + " |",
+        "|" + "---:|" * len(_SIZE_HEADERS),
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in _per_size_rows(report)]
     lines += ["", f"| at {report.settings['target_size']} px | |", "|---|---|"]
     lines += [f"| {what} | {figure} |" for what, figure in _detail_lines(report)]
@@ -877,9 +1067,14 @@ def _machine(precision: str) -> dict[str, Any]:
     import torch
 
     # The load average says whether other processes competed for the cores during the run.
-    return {"cpu": _cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version(), "precision": precision,
-            "load_average_at_start": round(os.getloadavg()[0], 2)}  # fmt: skip
+    return {
+        "cpu": _cpu_name(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "precision": precision,
+        "load_average_at_start": round(os.getloadavg()[0], 2),
+    }
 
 
 def _cpu_name() -> str:

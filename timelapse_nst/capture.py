@@ -24,9 +24,7 @@ def is_captured(iteration: int, total: int, capture: Capture) -> bool:
     if capture.spacing == "every":
         return iteration % capture.every == 0
     # Eased: keep i when floor(density·√i) moves on -- every iteration early, ever sparser later.
-    return math.floor(capture.density * math.sqrt(iteration)) > math.floor(
-        capture.density * math.sqrt(iteration - 1)
-    )
+    return math.floor(capture.density * math.sqrt(iteration)) > math.floor(capture.density * math.sqrt(iteration - 1))
 
 
 def captured_iterations(total: int, capture: Capture) -> list[int]:
@@ -57,9 +55,8 @@ class FrameWriter:
                     return
                 if self._error is None:
                     iteration, pixels = item
-                    save_png(pixels, self.folder / FRAME_NAME.format(iteration),
-                             compress_level=self.compress_level)  # fmt: skip
-            except BaseException as exc:  # noqa: BLE001 -- handed to the optimisation thread
+                    save_png(pixels, self.folder / FRAME_NAME.format(iteration), compress_level=self.compress_level)
+            except BaseException as exc:
                 self._error = exc
             finally:
                 self._queue.task_done()
@@ -87,15 +84,13 @@ class FrameWriter:
     def __enter__(self) -> FrameWriter:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if kind is None:
             self.close()
         else:  # already failing: finish what is queued, but don't mask the original error
             try:
                 self.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
 

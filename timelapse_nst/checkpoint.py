@@ -49,7 +49,7 @@ def decode(data: bytes) -> dict[str, Any]:
         raise CorruptCheckpoint("checksum mismatch (truncated or damaged)")
     try:
         state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 -- any unpickling failure means unusable
+    except Exception as exc:
         raise CorruptCheckpoint(f"unreadable payload ({type(exc).__name__})") from None
     if not isinstance(state, dict):
         raise CorruptCheckpoint("payload is not a checkpoint mapping")
@@ -92,8 +92,7 @@ def load(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
         if best is None or state.get("iteration", -1) > best.get("iteration", -1):
             best = state
     if found and best is None:
-        raise UserError(f"every checkpoint in {folder} is damaged ({'; '.join(warnings)}); "
-                        "start over with --restart")  # fmt: skip
+        raise UserError(f"every checkpoint in {folder} is damaged ({'; '.join(warnings)}); start over with --restart")
     if best is not None and warnings:
         warnings.append(f"continuing from the checkpoint at iteration {best['iteration']}")
     return best, warnings
@@ -103,9 +102,17 @@ class Checkpointer:
     """The narrow checkpoint callback: decides when, gathers the state, writes it atomically."""
 
     def __init__(
-        self, run: RunFolder, config: RenderConfig, writer: FrameWriter, log: LogWriter, total: int,
-        *, elapsed: float, inputs: dict[str, str], last_state: dict[str, Any] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        run: RunFolder,
+        config: RenderConfig,
+        writer: FrameWriter,
+        log: LogWriter,
+        total: int,
+        *,
+        elapsed: float,
+        inputs: dict[str, str],
+        last_state: dict[str, Any] | None = None,
+    ) -> None:
         self.run, self.config, self.writer, self.log, self.total = run, config, writer, log, total
         self.elapsed_before = elapsed
         self.inputs = inputs
@@ -152,5 +159,8 @@ class Checkpointer:
     def mark_complete(self) -> None:
         if self.last_state is not None:
             state = dict(self.last_state)
-            self.save(state, Step(state["iteration"], self.total, state["scale"], state["image"],
-                                  state["losses"]), complete=True)  # fmt: skip
+            self.save(
+                state,
+                Step(state["iteration"], self.total, state["scale"], state["image"], state["losses"]),
+                complete=True,
+            )

@@ -149,12 +149,22 @@ def render(
         overrides.append(f"video.title={_yaml_string(title)}")
     out = out or Path("runs") / f"{content.stem}-{style.stem}"
     result = api.render(
-        content, style, out=out, preset=preset, overrides=overrides, weights=weights, restart=restart,
-        make_video=not no_video, notify=_notify(quiet), progress_factory=_progress(quiet),
-    )  # fmt: skip
+        content,
+        style,
+        out=out,
+        preset=preset,
+        overrides=overrides,
+        weights=weights,
+        restart=restart,
+        make_video=not no_video,
+        notify=_notify(quiet),
+        progress_factory=_progress(quiet),
+    )
     if not quiet:
-        err.print(f"[green]done[/green] in {result.seconds:.0f} s: {result.final}"
-                  + (f" and {result.video}" if result.video else ""))  # fmt: skip
+        err.print(
+            f"[green]done[/green] in {result.seconds:.0f} s: {result.final}"
+            + (f" and {result.video}" if result.video else "")
+        )
 
 
 def _yaml_string(text: str) -> str:

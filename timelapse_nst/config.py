@@ -17,14 +17,14 @@ from timelapse_nst.schedules import Schedule
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
-# torchvision's VGG19 `features`, named the way the papers name them.
-VGG19_LAYERS: tuple[str, ...] = (
-    "conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1",
-    "conv2_1", "relu2_1", "conv2_2", "relu2_2", "pool2",
-    "conv3_1", "relu3_1", "conv3_2", "relu3_2", "conv3_3", "relu3_3", "conv3_4", "relu3_4", "pool3",
-    "conv4_1", "relu4_1", "conv4_2", "relu4_2", "conv4_3", "relu4_3", "conv4_4", "relu4_4", "pool4",
-    "conv5_1", "relu5_1", "conv5_2", "relu5_2", "conv5_3", "relu5_3", "conv5_4", "relu5_4", "pool5",
-)  # fmt: skip
+# torchvision's VGG19 `features`, named the way the papers name them: five blocks of 2, 2, 4, 4, 4
+# convolutions, each followed by its ReLU, and a pool closing each block (conv1_1, relu1_1, ... pool5).
+_VGG19_BLOCKS = (2, 2, 4, 4, 4)
+VGG19_LAYERS: tuple[str, ...] = tuple(
+    name
+    for block, convs in enumerate(_VGG19_BLOCKS, start=1)
+    for name in (*(f"{kind}{block}_{i}" for i in range(1, convs + 1) for kind in ("conv", "relu")), f"pool{block}")
+)
 
 DEFAULT_STYLE_LAYERS = {name: 1.0 for name in ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")}
 
@@ -133,10 +133,12 @@ class Capture(BaseModel):
     every: int = Field(1, ge=1)
     density: float = Field(8.0, gt=0, description="eased: about density*sqrt(iterations) frames")
     compress_level: int = Field(
-        0, ge=0, le=9,
+        0,
+        ge=0,
+        le=9,
         description="PNG compression of frames: 0 (default) costs ~1% of render time when every "
         "iteration is a frame; 1 makes ~40% smaller files but cost ~5% (measured at 256 px)",
-    )  # fmt: skip
+    )
 
 
 class Checkpoint(BaseModel):

@@ -95,9 +95,7 @@ def resize_long_edge(image: Image.Image, size: int) -> Image.Image:
     return image.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
-def resize_style(
-    style: Image.Image, content_size: tuple[int, int], style_scale: float
-) -> Image.Image:
+def resize_style(style: Image.Image, content_size: tuple[int, int], style_scale: float) -> Image.Image:
     """Scale the style image so its long edge is `style_scale` × the content's long edge.
 
     `content_size` is (width, height) as Pillow gives it. Brush strokes come out at the scale
@@ -203,8 +201,7 @@ def _decode(path: Path) -> Image.Image:
         raise UserError(f"image {_quote(path)} is too large ({pixels}; {limit})") from None
     except UnidentifiedImageError:
         raise UserError(
-            f"{_quote(path)} is not an image file this tool can read "
-            "(expected JPEG, PNG, WebP, ...)"
+            f"{_quote(path)} is not an image file this tool can read (expected JPEG, PNG, WebP, ...)"
         ) from None
     except PermissionError as error:
         raise UserError(f"cannot read image {_quote(path)}: {error.strerror}") from None
@@ -217,8 +214,7 @@ def _check_pixel_count(path: Path, size: tuple[int, int]) -> None:
     width, height = size
     if width * height > MAX_PIXELS:
         raise UserError(
-            f"image {_quote(path)} is too large "
-            f"({width}×{height} pixels; the limit is {MAX_PIXELS:,} pixels)"
+            f"image {_quote(path)} is too large ({width}×{height} pixels; the limit is {MAX_PIXELS:,} pixels)"
         )
 
 

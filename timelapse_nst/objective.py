@@ -31,7 +31,7 @@ class _Gram(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, features: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = features.shape
+        _n, c, h, w = features.shape
         flat = features.flatten(2)  # (N, C, HW): a view in NCHW and channels_last alike
         # fp32 even for bf16 activations: the style loss is a small difference of large Grams,
         # which bf16's 8-bit mantissa would drown.
@@ -110,8 +110,7 @@ class Objective:
         """Unweighted content, style and TV losses of ``image`` (1, 3, H, W), 0..255."""
         acts = self._activations(image)
         content = sum(content_loss(acts[n], self.content_targets[n]) for n in self.content_layers)
-        style = sum(w * style_loss(gram_matrix(acts[n]), self.style_targets[n])
-                    for n, w in self.style_layers.items())  # fmt: skip
+        style = sum(w * style_loss(gram_matrix(acts[n]), self.style_targets[n]) for n, w in self.style_layers.items())
         return {
             "content": content / len(self.content_layers),
             "style": style,

@@ -191,8 +191,9 @@ def initial_image(config: RenderConfig, objective: Objective) -> torch.Tensor:
         return objective.content_image.clone()
     height, width = objective.content_size
     if config.init == "style":
-        return F.interpolate(objective.style_image, size=(height, width), mode="bicubic",
-                             align_corners=False, antialias=True).clamp(0, 255)
+        return F.interpolate(
+            objective.style_image, size=(height, width), mode="bicubic", align_corners=False, antialias=True
+        ).clamp(0, 255)
     generator = torch.Generator().manual_seed(config.seed)
     noise = torch.randn((1, 3, height, width), generator=generator) * 90.0  # the seed's noise
     return (noise + objective.features.mean.cpu()).to(objective.content_image.device)

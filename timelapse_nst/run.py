@@ -105,7 +105,7 @@ class RunFolder:
         """
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / LOCK
-        handle = open(path, "a+", encoding="utf-8")
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 -- held until unlock()
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -165,7 +165,7 @@ class LogWriter:
     def __init__(self, path: Path, *, resume_at_bytes: int = 0) -> None:
         self.path = path
         mode = "r+b" if path.exists() else "wb"
-        self._file = open(path, mode)
+        self._file = open(path, mode)  # noqa: SIM115 -- held until close()
         self._file.truncate(resume_at_bytes)
         self._file.seek(resume_at_bytes)
         self.lines = 0 if resume_at_bytes == 0 else self._count_lines(resume_at_bytes)

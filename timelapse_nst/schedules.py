@@ -14,6 +14,7 @@ absolute iterations and hold their first/last value outside the points.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Annotated, Any, Literal, Union
 
@@ -103,7 +104,7 @@ class Keyframes(BaseModel):
     @classmethod
     def _increasing(cls, points: list[tuple[int, float]]) -> list[tuple[int, float]]:
         iterations = [i for i, _ in points]
-        if any(b <= a for a, b in zip(iterations, iterations[1:])):
+        if any(b <= a for a, b in itertools.pairwise(iterations)):
             raise ValueError(f"keyframe iterations must increase strictly, got {iterations}")
         return points
 
@@ -111,7 +112,7 @@ class Keyframes(BaseModel):
         points = self.points
         if iteration <= points[0][0]:
             return points[0][1]
-        for (i0, v0), (i1, v1) in zip(points, points[1:]):
+        for (i0, v0), (i1, v1) in itertools.pairwise(points):
             if iteration <= i1:
                 t = (iteration - i0) / (i1 - i0)
                 if self.easing == "smooth":

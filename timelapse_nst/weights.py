@@ -39,8 +39,7 @@ __all__ = [
 ]
 
 RANDOM_WEIGHTS_WARNING = (
-    "Using random VGG19 weights (--weights random): fine for timing and tests, "
-    "the result is not art."
+    "Using random VGG19 weights (--weights random): fine for timing and tests, the result is not art."
 )
 
 CACHE_ENV = "TIMELAPSE_NST_CACHE"
@@ -104,9 +103,7 @@ def fetch_imagenet_weights(*, progress: bool = True) -> Path:
 # --- the one entry point -------------------------------------------------------------------
 
 
-def load_vgg19_features(
-    source: str | Path = "torchvision", *, seed: int = 0, progress: bool = False
-) -> nn.Sequential:
+def load_vgg19_features(source: str | Path = "torchvision", *, seed: int = 0, progress: bool = False) -> nn.Sequential:
     """VGG19 ``features`` with weights from ``source``: "torchvision", "random" or a file path.
 
     ``seed`` is used by "random" only; ``progress`` shows torch hub's download bar.
@@ -142,9 +139,7 @@ def _init_random(features: nn.Sequential, seed: int) -> None:
     with torch.no_grad():
         for module in features.modules():
             if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(
-                    module.weight, mode="fan_out", nonlinearity="relu", generator=generator
-                )
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=generator)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
 
@@ -155,8 +150,7 @@ def _init_random(features: nn.Sequential, seed: int) -> None:
 def _file_state(path: Path) -> Mapping[str, Any]:
     if not path.exists():
         raise UserError(
-            f"Weights file not found: {path} (--weights takes torchvision, random, "
-            "or the path of a VGG19 .pth file)."
+            f"Weights file not found: {path} (--weights takes torchvision, random, or the path of a VGG19 .pth file)."
         )
     if not path.is_file():
         raise UserError(f"Weights path is not a file: {path}.")
@@ -302,11 +296,7 @@ def _features_only(state: Any, *, origin: str) -> dict[str, Any]:
         raise UserError(f"{origin} holds a {type(state).__name__}, not a VGG19 state dict.")
     keys = [key for key in state if isinstance(key, str)]
     if any(key.startswith(_FEATURES_PREFIX) for key in keys):
-        return {
-            key[len(_FEATURES_PREFIX) :]: state[key]
-            for key in keys
-            if key.startswith(_FEATURES_PREFIX)
-        }
+        return {key[len(_FEATURES_PREFIX) :]: state[key] for key in keys if key.startswith(_FEATURES_PREFIX)}
     if "0.weight" in state:
         return dict(state)
     raise UserError(f"{origin} has no VGG19 feature weights (missing features.0.weight).")
@@ -336,10 +326,7 @@ def _check_tensor(value: Any, key: str, shape: tuple[int, ...], *, origin: str) 
     if not isinstance(value, torch.Tensor):
         raise UserError(f"{origin}: {name} is a {type(value).__name__}, not a tensor.")
     if tuple(value.shape) != shape:
-        raise UserError(
-            f"{origin}: {name} has shape {_shape(value.shape)}, expected {_shape(shape)} "
-            "(not VGG19?)."
-        )
+        raise UserError(f"{origin}: {name} has shape {_shape(value.shape)}, expected {_shape(shape)} (not VGG19?).")
     if not value.is_floating_point():
         raise UserError(f"{origin}: {name} has dtype {value.dtype}, expected floating point.")
     if value.numel() and not bool(torch.isfinite(value).all()):
@@ -348,4 +335,3 @@ def _check_tensor(value: Any, key: str, shape: tuple[int, ...], *, origin: str) 
 
 def _shape(shape: Any) -> str:
     return "(" + ", ".join(str(int(size)) for size in shape) + ")"
-

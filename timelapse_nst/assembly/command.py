@@ -35,9 +35,17 @@ def assemble_command(
     Example: timelapse-nst assemble runs/demo --layout shorts --duration 30 --audio music.mp3
     """
     given = {
-        "layout": layout, "duration": duration, "fps": fps, "resolution": resolution, "pacing": pacing,
-        "title": title, "audio": audio, "outro": outro, "codec": codec, "crf": crf,
-    }  # fmt: skip
+        "layout": layout,
+        "duration": duration,
+        "fps": fps,
+        "resolution": resolution,
+        "pacing": pacing,
+        "title": title,
+        "audio": audio,
+        "outro": outro,
+        "codec": codec,
+        "crf": crf,
+    }
     overrides = {key: value for key, value in given.items() if value is not None}
     console = Console(stderr=True)
     if quiet:

@@ -26,9 +26,16 @@ from timelapse_nst.errors import UserError
 
 # x264/x265 preset names mapped to the speed knobs of the other encoders (fast <-> slow).
 _PRESET_SPEED = {
-    "ultrafast": 0, "superfast": 1, "veryfast": 2, "faster": 3, "fast": 4,
-    "medium": 5, "slow": 6, "slower": 7, "veryslow": 8,
-}  # fmt: skip
+    "ultrafast": 0,
+    "superfast": 1,
+    "veryfast": 2,
+    "faster": 3,
+    "fast": 4,
+    "medium": 5,
+    "slow": 6,
+    "slower": 7,
+    "veryslow": 8,
+}
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,7 @@ def ffmpeg_command(job: EncodeJob, target: Path) -> list[str]:
     command += ["-map", "0:v:0"]
     command += _video_options(settings, job.fps)
     if settings.audio is not None:
-        command += ["-map", "1:a:0"] + _audio_options(settings, job.duration)
+        command += ["-map", "1:a:0", *_audio_options(settings, job.duration)]
     # Constant frame rate and moov atom first (+faststart): what YouTube and browsers want.
     command += ["-fps_mode", "cfr", "-t", f"{job.duration:.6f}", "-movflags", "+faststart"]
     command += ["-f", "mp4", str(target)]
@@ -94,8 +101,11 @@ def _video_options(settings: VideoSettings, fps: int) -> list[str]:
     # RGB -> YUV with the BT.709 matrix (swscale defaults to BT.601) and tags that say so,
     # so players don't shift the colours.
     # (setparams: newer ffmpeg takes the tags from the frames, not only from the options.)
-    options = ["-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
-               "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv"]
+    options = [
+        "-vf",
+        "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
+        "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv",
+    ]
     options += ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv"]
     gop = max(1, fps // 2)  # YouTube: closed GOP of half the frame rate
     if settings.codec == "h264":

@@ -132,9 +132,11 @@ class Showcase(Layout):
         canvas = Image.new("RGB", self.size, self.background)
         draw = ImageDraw.Draw(canvas)
         if self.inputs.title:
-            title_font = _shrink_to_width(draw, self.inputs.title, self.size[0] - self._px(128), self._px(64), bold=True)
+            title_font = _shrink_to_width(
+                draw, self.inputs.title, self.size[0] - self._px(128), self._px(64), bold=True
+            )
             draw.text((self.size[0] // 2, self._px(88)), self.inputs.title, font=title_font, fill=TEXT, anchor="mm")
-        left, top, width, height = self.content_box
+        left, top, _width, height = self.content_box
         label_font = font(self._px(32), bold=True)
         label_y = top - self._px(18)
         draw.text((left, label_y), "content + style", font=label_font, fill=TEXT, anchor="ls")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Sequence
@@ -69,7 +70,7 @@ def losses_plot(entries: Sequence[LogEntry], out: Path, *, title: str = "losses"
         if pairs:
             xs, ys = zip(*pairs, strict=True)
             axes.plot(xs, ys, label=name, linewidth=2.2 if name == "total" else 1.4)
-    for previous, entry in zip(entries, entries[1:], strict=False):
+    for previous, entry in itertools.pairwise(entries):
         if entry.scale != previous.scale:  # multi-scale renders: mark where the size changed
             axes.axvline(entry.iteration, color="grey", linestyle=":", linewidth=1)
     axes.set_yscale("log")

@@ -28,9 +28,7 @@ Layout = Literal["plain", "showcase", "shorts"]
 Pacing = Literal["linear", "eased", "change"]
 Outro = Literal["none", "wipe", "side-by-side"]
 Codec = Literal["h264", "h265", "vp9", "av1"]
-EncoderPreset = Literal[
-    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
-]
+EncoderPreset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
 
 
 def parse_resolution(text: str) -> tuple[int, int]:
@@ -90,8 +88,7 @@ class VideoSettings(BaseModel):
     intro: float = Field(
         2.0,
         ge=0,
-        description="Seconds showing the content photo and style painting before the painting "
-        "starts; 0 for none.",
+        description="Seconds showing the content photo and style painting before the painting starts; 0 for none.",
     )
     hold: float = Field(2.0, ge=0, description="Seconds the finished painting stays on screen.")
     outro: Outro = Field(
@@ -108,8 +105,8 @@ class VideoSettings(BaseModel):
     title: str | None = Field(
         None,
         max_length=200,
-        description="Title drawn by the showcase and shorts layouts. Not given: \"Neural style "
-        "transfer\"; an empty string draws no title.",
+        description='Title drawn by the showcase and shorts layouts. Not given: "Neural style '
+        'transfer"; an empty string draws no title.',
     )
     background: str = Field(
         "#101010",
@@ -139,9 +136,7 @@ class VideoSettings(BaseModel):
         description="Sound track file (any format ffmpeg reads), encoded as AAC-LC 48 kHz, looped "
         "or cut to the video's length.",
     )
-    audio_fade_out: float = Field(
-        2.0, ge=0, description="Seconds over which the sound track fades out at the end."
-    )
+    audio_fade_out: float = Field(2.0, ge=0, description="Seconds over which the sound track fades out at the end.")
 
     @field_validator("resolution")
     @classmethod

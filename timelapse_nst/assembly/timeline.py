@@ -10,6 +10,7 @@ a fractional frame index.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,7 +92,7 @@ def locate(cumulative: Sequence[float], fraction: float) -> float:
 
 def frame_changes(thumbnails: Sequence[np.ndarray]) -> list[float]:
     """Mean absolute difference between neighbouring thumbnails (same shape, values 0..1)."""
-    return [float(np.mean(np.abs(b - a))) for a, b in zip(thumbnails, thumbnails[1:], strict=False)]
+    return [float(np.mean(np.abs(b - a))) for a, b in itertools.pairwise(thumbnails)]
 
 
 def plan(
@@ -148,9 +149,9 @@ def _intro_shot(k: int, intro_end: int, transition: int, fps: int, iterations: S
 def _painting_shot(position: float, iterations: Sequence[int], crossfade: bool) -> Shot:
     last = len(iterations) - 1
     if not crossfade:
-        index = min(last, int(math.floor(position + 0.5)))
+        index = min(last, math.floor(position + 0.5))
         return Shot("painting", index, index, 0.0, float(iterations[index]))
-    first = min(last, int(math.floor(position)))
+    first = min(last, math.floor(position))
     second = min(last, first + 1)
     blend = position - first if second != first else 0.0
     iteration = iterations[first] + blend * (iterations[second] - iterations[first])
