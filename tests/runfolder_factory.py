@@ -78,10 +78,11 @@ def make_run(
         style = Image.new("RGB", (40, 40), (20, 60, 160))
         ImageDraw.Draw(style).ellipse((8, 8, 32, 32), fill=(240, 220, 40))
         style.save(root / "inputs" / "style.png")
-        manifest["inputs"] = {
+        entries = {
             role: {"file": f"inputs/{name}", "sha256": _sha256(root / "inputs" / name), "name": shown}
             for role, name, shown in (("content", "content.jpg", "photo.jpg"), ("style", "style.png", "sun.png"))
         }
+        manifest["inputs"] = {"content": entries["content"], "styles": [entries["style"]]}
     (root / "render.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
     if log:
         with open(root / "log.jsonl", "w", encoding="utf-8") as file:

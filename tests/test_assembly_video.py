@@ -348,7 +348,7 @@ def test_assemble_writes_elsewhere_and_skips_a_missing_log(tmp_path: Path) -> No
 
 def test_stray_files_in_frames_are_ignored(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", iterations=[0, 5, 10])
-    (run / "frames" / "000007.png.tmp").write_bytes(b"half a png")
+    (run / "frames" / "000007.png.partial").write_bytes(b"half a png")
     (run / "frames" / "notes.txt").write_text("hello")
     assemble_run(run, overrides={"layout": "plain", "resolution": "320x180", "duration": 1, **FAST})
     assert (run / "timelapse.mp4").is_file()
@@ -357,7 +357,7 @@ def test_stray_files_in_frames_are_ignored(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "expected"),
     [
-        (lambda run: (run / "render.yaml").unlink(), "has no render.yaml"),
+        (lambda run: (run / "render.yaml").unlink(), "is not a run folder (no render.yaml)"),
         (lambda run: shutil.rmtree(run / "frames"), "no frames in"),
         (lambda run: (run / "render.yaml").write_text("config: [unclosed"), "not valid YAML"),
         (lambda run: (run / "render.yaml").write_text("config: {video: {crf: 99}}"), "crf: Input should be less"),

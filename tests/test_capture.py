@@ -7,6 +7,7 @@ import torch
 from timelapse_nst.capture import CaptureHook, FrameWriter, captured_iterations, is_captured
 from timelapse_nst.config import Capture
 from timelapse_nst.optimize import Step
+from timelapse_nst.run import RunFolder
 
 
 def test_every_n_keeps_multiples_plus_first_and_last():
@@ -24,20 +25,22 @@ def test_eased_is_dense_early_and_sparse_late():
 
 def test_writer_saves_frames_named_by_iteration_off_thread(tmp_path):
     capture = Capture(spacing="every", every=2)
-    with FrameWriter(tmp_path, max_pending=2) as writer:
+    run = RunFolder(tmp_path)
+    run.frames.mkdir()
+    with FrameWriter(run, max_pending=2) as writer:
         hook = CaptureHook(writer, capture)
         for i in range(7):
             hook(Step(i, 6, 0, torch.full((1, 3, 8, 10), float(i * 10))))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["000000.png", "000002.png", "000004.png", "000006.png"]
+    assert sorted(p.name for p in run.frames.iterdir()) == ["000000.png", "000002.png", "000004.png", "000006.png"]
     from PIL import Image
 
-    with Image.open(tmp_path / "000004.png") as frame:
+    with Image.open(run.frame_path(4)) as frame:
         assert frame.size == (10, 8) and np.asarray(frame)[0, 0].tolist() == [40, 40, 40]
 
 
 def test_writer_errors_reach_the_loop(tmp_path):
     missing = tmp_path / "gone"  # a folder that does not exist: every write fails
-    writer = FrameWriter(missing)
+    writer = FrameWriter(RunFolder(missing))
     writer.put(0, np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(OSError):
         writer.flush()

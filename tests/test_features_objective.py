@@ -66,7 +66,7 @@ def test_bf16_activations_keep_fp32_losses(random_vgg):
         layers,
         content,
         content.flip(-1),
-        autocast_dtype=torch.bfloat16,
+        activation_dtype=torch.bfloat16,
     )
     image = torch.rand(1, 3, 32, 32) * 255
     a = fp32.parts(image)

@@ -1,4 +1,4 @@
-"""images.py: every odd input format, every bad file, resizing, tensor and PNG round trips.
+"""images.py: every odd input format, every bad file, resizing and PNG round trips.
 
 All inputs are made here, tiny (16-96 px), with Pillow, numpy, or by hand for what Pillow
 cannot write (16-bit RGB PNG, a PNG header that lies about its size).
@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, features
 
 from timelapse_nst.errors import UserError
@@ -24,8 +23,6 @@ from timelapse_nst.images import (
     resize_long_edge,
     resize_style,
     save_png,
-    to_tensor,
-    to_uint8,
 )
 
 RED, GREEN, BLUE, WHITE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (0, 0, 0)
@@ -331,43 +328,6 @@ def test_resize_style(style_size: tuple[int, int], scale: float, expected: tuple
 def test_resize_style_rejects_nonpositive_scale() -> None:
     with pytest.raises(ValueError):
         resize_style(Image.new("RGB", (16, 16)), (64, 48), 0.0)
-
-
-# --- tensors -----------------------------------------------------------------------------------
-
-
-def test_to_tensor_layout_and_range() -> None:
-    tensor = to_tensor(Image.fromarray(_quadrants(32, 16)))
-    assert tensor.shape == (1, 3, 16, 32) and tensor.dtype == torch.float32
-    assert tensor.is_contiguous()
-    assert tensor[0, :, 2, 2].tolist() == [255.0, 0.0, 0.0]  # top-left red, channel order RGB
-    assert tensor[0, :, 2, 30].tolist() == [0.0, 255.0, 0.0]  # top-right green
-
-
-def test_to_tensor_rejects_non_rgb() -> None:
-    with pytest.raises(ValueError, match="RGBA"):
-        to_tensor(Image.new("RGBA", (8, 8)))
-
-
-def test_uint8_round_trip_is_identity() -> None:
-    array = np.random.default_rng(2).integers(0, 256, (17, 23, 3), np.uint8)
-    back = to_uint8(to_tensor(Image.fromarray(array)))
-    assert back.dtype == np.uint8 and back.shape == (17, 23, 3)
-    np.testing.assert_array_equal(back, array)
-    three_dims = to_tensor(Image.fromarray(array))[0]  # (3, H, W)
-    np.testing.assert_array_equal(to_uint8(three_dims), array)
-
-
-def test_to_uint8_clamps_and_rounds_half_to_even() -> None:
-    values = torch.tensor([-5.0, 0.5, 1.5, 2.5, 254.6, 300.0, float("nan"), float("inf")])
-    tensor = values.view(1, 1, 1, -1).expand(1, 3, 1, -1).clone().requires_grad_()
-    assert to_uint8(tensor)[0, :, 0].tolist() == [0, 0, 2, 2, 255, 255, 0, 255]
-
-
-@pytest.mark.parametrize("shape", [(3, 4), (1, 4, 4, 4), (2, 3, 4, 4), (4, 4, 3)])
-def test_to_uint8_rejects_other_shapes(shape: tuple[int, ...]) -> None:
-    with pytest.raises(ValueError):
-        to_uint8(torch.zeros(shape))
 
 
 # --- files -------------------------------------------------------------------------------------

@@ -5,9 +5,10 @@ import torch
 
 from timelapse_nst import presets
 from timelapse_nst.features import VGGFeatures
-from timelapse_nst.images import load_image, resize_long_edge, resize_style, to_tensor
+from timelapse_nst.images import load_image, resize_long_edge, resize_style
 from timelapse_nst.objective import Objective
 from timelapse_nst.optimize import Step, paint, plan_scales, weights_at
+from timelapse_nst.tensors import to_tensor
 
 
 def setup(random_vgg, content_path, style_path, *overrides):

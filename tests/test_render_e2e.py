@@ -46,7 +46,8 @@ def test_quick_preview_render_makes_the_whole_run_folder(tmp_path, content_path,
     assert manifest["tool"]["name"] == "timelapse-nst" and manifest["weights"] == "random"
     assert manifest["config"]["size"] == 64 and manifest["config"]["optimizer"]["iterations"] == 30
     assert len(manifest["inputs"]["content"]["sha256"]) == 64
-    assert (run / manifest["inputs"]["style"]["file"]).read_bytes() == style_path.read_bytes()
+    [style] = manifest["inputs"]["styles"]
+    assert (run / style["file"]).read_bytes() == style_path.read_bytes()
 
     # frames named by iteration, exactly the capture schedule
     config = presets.resolve("quick-preview", overrides=["size=64", "optimizer.iterations=30"])

@@ -84,7 +84,7 @@ def checkpointed(run: Path) -> int:
 
 def partial_frames(run: Path) -> list[str]:
     try:
-        return [name for name in os.listdir(run / "frames") if name.endswith(".tmp")]
+        return [name for name in os.listdir(run / "frames") if name.endswith(".partial")]
     except FileNotFoundError:
         return []
 
@@ -126,7 +126,7 @@ def assert_identical(run: Path, reference: dict[str, bytes], *, video: bool = Fa
     assert sorted(got) == sorted(expected), "files missing or extra"
     different = [name for name in expected if got[name] != expected[name]]
     assert not different, f"differ from the uninterrupted render: {different}"
-    leftovers = [str(p) for p in run.rglob("*") if p.name.endswith((".tmp", ".new", ".partial"))]
+    leftovers = [str(p) for p in run.rglob("*") if p.name.endswith((".new", ".partial"))]
     assert not leftovers, leftovers
 
 
@@ -220,7 +220,7 @@ def test_sigkill_at_every_stage_then_resume_is_byte_identical(images, reference,
     stop_when(process, run, lambda r: checkpointed(r) >= 10 and frame_count(r) >= checkpointed(r) + 2)
     assert 10 <= checkpointed(run) < ITERATIONS
 
-    # 3. Killed while a frame is being written (its .tmp exists). This resume runs with another
+    # 3. Killed while a frame is being written (its .partial exists). This resume runs with another
     #    thread count in the environment: the checkpoint's count wins, so the floats agree.
     done = checkpointed(run)
     process = start("resume", str(run), "--quiet", env={**os.environ, "OMP_NUM_THREADS": "2"})
@@ -250,7 +250,7 @@ def test_sigint_checkpoints_prints_the_resume_command_and_exits_130(stopped, ima
     stop = int(result.stderr.split("stopped after iteration ")[1].split()[0])
     assert 10 <= stop < ITERATIONS
     # The checkpoint is at the stop iteration, and the folder agrees with it exactly.
-    state, warnings = checkpoint.load(run)
+    state, warnings = checkpoint.load(RunFolder(run))
     assert state is not None and not warnings
     assert state["iteration"] == stop and checkpointed(run) == stop
     assert RunFolder(run).frame_iterations() == list(range(stop + 1))
@@ -267,7 +267,7 @@ def test_sigint_checkpoints_prints_the_resume_command_and_exits_130(stopped, ima
 
 def test_damaged_checkpoint_falls_back_to_the_previous_one(stopped, reference, tmp_path):
     run = copy_of(stopped[0], tmp_path)
-    current = run / checkpoint.CURRENT
+    current = RunFolder(run).checkpoint
     current.write_bytes(current.read_bytes()[: current.stat().st_size // 2])  # truncated
     result = cli("resume", str(run), "--no-video")  # not --quiet: the fallback is reported
     assert result.returncode == 0, result.stderr
@@ -277,10 +277,10 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one(stopped, reference, t
 
 def test_every_checkpoint_damaged_is_a_one_line_error(stopped, tmp_path):
     run = copy_of(stopped[0], tmp_path)
-    for name in (checkpoint.CURRENT, checkpoint.PREVIOUS):
-        data = bytearray((run / name).read_bytes())
+    for path in (RunFolder(run).checkpoint, RunFolder(run).previous_checkpoint):
+        data = bytearray(path.read_bytes())
         data[len(data) // 2] ^= 0xFF  # one flipped byte
-        (run / name).write_bytes(bytes(data))
+        path.write_bytes(bytes(data))
     assert_one_line_error(cli("resume", str(run), "--quiet", "--no-video"), "every checkpoint", "damaged")
 
 
@@ -342,7 +342,7 @@ def test_full_disk_is_a_clear_error_and_resume_finishes_the_render(images, refer
     assert result.returncode == 2, result.stderr
     line = assert_one_line_error(result, "disk is full", str(run), f"timelapse-nst resume {run}")
     assert "last checkpoint is intact" in line
-    state, warnings = checkpoint.load(run)
+    state, warnings = checkpoint.load(RunFolder(run))
     assert state is not None and state["iteration"] == 5 and not warnings
     result = cli("resume", str(run), "--quiet", "--no-video")
     assert result.returncode == 0, result.stderr
@@ -354,7 +354,7 @@ def test_full_disk_is_a_clear_error_and_resume_finishes_the_render(images, refer
 
 def test_a_checkpoint_holds_everything_needed_to_continue_exactly(stopped):
     run = stopped[0]
-    state, _ = checkpoint.load(run)
+    state, _ = checkpoint.load(RunFolder(run))
     manifest = RunFolder(run).read_manifest()
     lbfgs = state["optimizer"]["state"][0]
     assert state["image"].shape == (1, 3, 48, 64) and state["image"].dtype.is_floating_point
@@ -365,7 +365,8 @@ def test_a_checkpoint_holds_everything_needed_to_continue_exactly(stopped):
     log = (run / "log.jsonl").read_bytes()
     assert state["log"] == {"lines": log.count(b"\n"), "bytes": len(log)}
     assert state["render_hash"] == manifest["render_hash"]
-    assert state["inputs"] == {role: manifest["inputs"][role]["sha256"] for role in ("content", "style")}
+    content_sha, style_sha = manifest["inputs"]["content"]["sha256"], manifest["inputs"]["styles"][0]["sha256"]
+    assert state["inputs"] == {"content": content_sha, "style": style_sha}
 
 
 def test_a_resume_with_no_iteration_left_still_marks_the_render_complete(stopped, reference, tmp_path):
@@ -373,9 +374,9 @@ def test_a_resume_with_no_iteration_left_still_marks_the_render_complete(stopped
     run = copy_of(stopped[0], tmp_path)
     resume(run, make_video=False)  # in-process this time: the Python API
     assert_identical(run, reference)
-    state, _ = checkpoint.load(run)
+    state, _ = checkpoint.load(RunFolder(run))
     assert state["complete"] and state["iteration"] == ITERATIONS
-    checkpoint.save(run, {**state, "complete": False})
+    checkpoint.save(RunFolder(run), {**state, "complete": False})
     resume(run, make_video=False)
-    assert checkpoint.load(run)[0]["complete"] and read_progress(RunFolder(run))["complete"]
+    assert checkpoint.load(RunFolder(run))[0]["complete"] and read_progress(RunFolder(run))["complete"]
     assert_identical(run, reference)

@@ -10,8 +10,10 @@ import textwrap
 
 import pytest
 
+from timelapse_nst.atomic import write_atomic
 from timelapse_nst.errors import UserError
-from timelapse_nst.run import LOCK, LogWriter, RunFolder, write_atomic
+from timelapse_nst.run import RunFolder
+from timelapse_nst.runlog import LogWriter
 
 
 def python(code: str, **kwargs) -> subprocess.Popen:
@@ -34,7 +36,7 @@ def test_write_atomic_leaves_the_old_file_when_a_write_fails(tmp_path):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
         from pathlib import Path
-        from timelapse_nst.run import write_atomic
+        from timelapse_nst.atomic import write_atomic
         try:
             write_atomic(Path({str(target)!r}), bytes(2_000_000))
         except OSError as exc:
@@ -43,14 +45,14 @@ def test_write_atomic_leaves_the_old_file_when_a_write_fails(tmp_path):
     out, err = child.communicate(timeout=60)
     assert out.strip() == "27", err  # EFBIG
     assert target.read_bytes() == b"old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.bin"]  # no .tmp left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.bin"]  # no temporary file left
 
 
 def test_a_second_holder_is_refused_and_told_who_holds_the_folder(tmp_path):
     first, second = RunFolder(tmp_path / "run"), RunFolder(tmp_path / "run")
     assert first.lock() is None
     try:
-        with pytest.raises(UserError, match=f"in use by process {os.getpid()}; wait for it or stop it first"):
+        with pytest.raises(UserError, match=f"in use by process {os.getpid()} \\(a render is running there\\)"):
             second.lock()
     finally:
         first.unlock()
@@ -74,7 +76,7 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
         RunFolder(run).lock()
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=30)
-    assert (run / LOCK).read_text() == str(holder.pid)  # the stale pid is still in the file
+    assert RunFolder(run).lock_file.read_text() == str(holder.pid)  # the stale pid is still in the file
     folder = RunFolder(run)
     assert folder.lock() == f"took over the lock of process {holder.pid}, which is no longer running"
     folder.unlock()
@@ -96,7 +98,11 @@ def test_remove_partial_files_removes_only_temp_files(tmp_path):
     folder.frames.mkdir()
     folder.inputs.mkdir()
     keep = [folder.frames / "000001.png", folder.log, folder.inputs / "content.png"]
-    partial = [folder.frames / "000002.png.tmp", tmp_path / "checkpoint.pt.new.tmp", folder.inputs / "style.png.tmp"]
+    partial = [
+        folder.frames / "000002.png.partial",
+        tmp_path / "checkpoint.pt.new.partial",
+        folder.inputs / "style.png.partial",
+    ]
     for path in keep + partial:
         path.write_bytes(b"x")
     assert folder.remove_partial_files() == 3
@@ -116,7 +122,7 @@ def test_move_aside_never_deletes(tmp_path):
 def test_frame_iterations_ignore_partial_and_foreign_files(tmp_path):
     folder = RunFolder(tmp_path)
     folder.frames.mkdir()
-    for name in ("000000.png", "000012.png", "000013.png.tmp", "notes.png", "000014.jpg"):
+    for name in ("000000.png", "000012.png", "000013.png.partial", "notes.png", "000014.jpg"):
         (folder.frames / name).write_bytes(b"x")
     assert folder.frame_iterations() == [0, 12]
 
@@ -142,7 +148,7 @@ def test_an_unreadable_manifest_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="is not a run folder"):
         RunFolder(tmp_path).read_manifest()
     (tmp_path / "render.yaml").write_text("config: [unclosed\n")
-    with pytest.raises(UserError, match=r"render\.yaml is unreadable"):
+    with pytest.raises(UserError, match=r"render\.yaml is not valid YAML \(line 2"):
         RunFolder(tmp_path).read_manifest()
     (tmp_path / "render.yaml").write_text("just: text\n")
     with pytest.raises(UserError, match="not a timelapse-nst manifest"):

@@ -13,7 +13,7 @@ import numpy as np
 
 from timelapse_nst import presets
 from timelapse_nst.images import save_png
-from timelapse_nst.run import PROGRESS, RunFolder
+from timelapse_nst.run import RunFolder
 from timelapse_nst.status import describe
 
 SAVED_AT = 1_700_000_000.0
@@ -36,7 +36,7 @@ def make_run(root: Path, *, logged: int = 12, checkpoint_at: int | None = 10, co
     run.log.write_text("\n".join(lines) + '\n{"iteration": 99, "loss')  # the last line cut by a kill
     if checkpoint_at is not None:
         progress = {"iteration": checkpoint_at, "complete": complete, "saved_at": SAVED_AT, "total": 30}
-        (root / PROGRESS).write_text(json.dumps(progress))
+        (RunFolder(root).progress).write_text(json.dumps(progress))
     return run
 
 
@@ -96,4 +96,4 @@ def test_the_status_command_runs_without_torch(tmp_path):
         [sys.executable, "-c", code, str(tmp_path / "nothing")], capture_output=True, check=False, text=True, timeout=60
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'nothing'} is not a run folder (no render.yaml)"]
+    assert result.stderr.strip().splitlines() == [f"error: run folder not found: {tmp_path / 'nothing'}"]

@@ -27,7 +27,6 @@ from torch import nn
 from timelapse_nst.errors import UserError
 from timelapse_nst.weights import (
     CACHE_FILE_NAME,
-    RANDOM_WEIGHTS_WARNING,
     cache_dir,
     fetch_imagenet_weights,
     load_vgg19_features,
@@ -173,11 +172,6 @@ def test_cache_dir_prefers_own_variable_then_xdg_then_home(tmp_path: Path, monke
     assert cache_dir() == tmp_path / "xdg" / "timelapse-nst"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert cache_dir() == tmp_path / "home" / ".cache" / "timelapse-nst"
-
-
-def test_random_warning_is_one_line_and_says_so() -> None:
-    assert "\n" not in RANDOM_WEIGHTS_WARNING
-    assert "random" in RANDOM_WEIGHTS_WARNING and "not art" in RANDOM_WEIGHTS_WARNING
 
 
 # --- random ----------------------------------------------------------------------------------

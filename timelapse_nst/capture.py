@@ -5,16 +5,15 @@ from __future__ import annotations
 import math
 import queue
 import threading
-from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 
 from timelapse_nst.config import Capture
-from timelapse_nst.images import save_png, to_uint8
+from timelapse_nst.images import save_png
 from timelapse_nst.optimize import Step
-
-FRAME_NAME = "{:06d}.png"
+from timelapse_nst.run import RunFolder
+from timelapse_nst.tensors import to_uint8
 
 
 def is_captured(iteration: int, total: int, capture: Capture) -> bool:
@@ -39,8 +38,8 @@ class FrameWriter:
     ``put``/``flush``, so a full disk stops the render instead of silently losing frames.
     """
 
-    def __init__(self, folder: Path, *, compress_level: int = 1, max_pending: int = 4) -> None:
-        self.folder = folder
+    def __init__(self, run: RunFolder, *, compress_level: int = 1, max_pending: int = 4) -> None:
+        self.run = run
         self.compress_level = compress_level
         self._queue: queue.Queue[tuple[int, np.ndarray] | None] = queue.Queue(maxsize=max_pending)
         self._error: BaseException | None = None
@@ -55,7 +54,7 @@ class FrameWriter:
                     return
                 if self._error is None:
                     iteration, pixels = item
-                    save_png(pixels, self.folder / FRAME_NAME.format(iteration), compress_level=self.compress_level)
+                    save_png(pixels, self.run.frame_path(iteration), compress_level=self.compress_level)
             except BaseException as exc:
                 self._error = exc
             finally:

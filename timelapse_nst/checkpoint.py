@@ -13,21 +13,20 @@ import io
 import json
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from timelapse_nst import __version__
+from timelapse_nst.atomic import fsync_dir, write_atomic
 from timelapse_nst.capture import FrameWriter
 from timelapse_nst.config import RenderConfig
 from timelapse_nst.errors import UserError
 from timelapse_nst.optimize import Snapshot, Step
-from timelapse_nst.run import PROGRESS, LogWriter, RunFolder, fsync_dir, write_atomic
+from timelapse_nst.run import RunFolder
+from timelapse_nst.runlog import LogWriter
 
 MAGIC = b"TLNSTCK1"
-CURRENT = "checkpoint.pt"
-PREVIOUS = "checkpoint.prev.pt"
 
 
 class CorruptCheckpoint(Exception):
@@ -56,31 +55,30 @@ def decode(data: bytes) -> dict[str, Any]:
     return state
 
 
-def save(folder: Path, state: dict[str, Any]) -> int:
+def save(run: RunFolder, state: dict[str, Any]) -> int:
     """Write ``state`` as the current checkpoint, keeping the last good one as the previous.
 
     Returns the number of bytes written. The previous checkpoint is only rotated once the new
     one is complete, so a crash (or a full disk) at any moment leaves a loadable checkpoint.
     """
     data = encode(state)
-    current, previous = folder / CURRENT, folder / PREVIOUS
-    staged = folder / (CURRENT + ".new")
+    current, previous, staged = run.checkpoint, run.previous_checkpoint, run.staged_checkpoint
     write_atomic(staged, data)
     if current.exists():
         os.replace(current, previous)
     os.replace(staged, current)
-    fsync_dir(folder)
+    fsync_dir(run.root)
     return len(data)
 
 
-def load(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
+def load(run: RunFolder) -> tuple[dict[str, Any] | None, list[str]]:
     """The newest loadable checkpoint (current, then a staged one, then previous) and warnings.
 
     Returns (None, warnings) when there is no checkpoint at all; raises ``UserError`` when
     checkpoints exist but none can be read.
     """
     warnings: list[str] = []
-    candidates = [folder / CURRENT, folder / (CURRENT + ".new"), folder / PREVIOUS]
+    candidates = [run.checkpoint, run.staged_checkpoint, run.previous_checkpoint]
     found = [p for p in candidates if p.exists()]
     best: dict[str, Any] | None = None
     for path in found:
@@ -92,7 +90,7 @@ def load(folder: Path) -> tuple[dict[str, Any] | None, list[str]]:
         if best is None or state.get("iteration", -1) > best.get("iteration", -1):
             best = state
     if found and best is None:
-        raise UserError(f"every checkpoint in {folder} is damaged ({'; '.join(warnings)}); start over with --restart")
+        raise UserError(f"every checkpoint in {run.root} is damaged ({'; '.join(warnings)}); start over with --restart")
     if best is not None and warnings:
         warnings.append(f"continuing from the checkpoint at iteration {best['iteration']}")
     return best, warnings
@@ -150,9 +148,9 @@ class Checkpointer:
             elapsed=self.elapsed_before + time.monotonic() - self.started,
             saved_at=time.time(),
         )
-        save(self.run.root, state)
+        save(self.run, state)
         summary = {k: state[k] for k in ("iteration", "scale", "complete", "losses", "elapsed", "saved_at")}
-        write_atomic(self.run.root / PROGRESS, json.dumps({**summary, "total": self.total}).encode())
+        write_atomic(self.run.progress, json.dumps({**summary, "total": self.total}).encode())
         self.last_saved = time.monotonic()
         self.last_state = state
 

@@ -18,7 +18,6 @@ from rich.console import Console
 
 from timelapse_nst import __version__
 from timelapse_nst.assembly.command import assemble_command
-from timelapse_nst.bench import bench_command
 from timelapse_nst.errors import UserError
 
 app = typer.Typer(
@@ -66,7 +65,6 @@ def _command(app_: typer.Typer, name: str | None = None) -> Callable[[F], F]:
 
 
 _command(app, "assemble")(assemble_command)
-_command(app, "bench")(bench_command)
 
 
 def _version(value: bool) -> None:
@@ -143,10 +141,7 @@ def render(
     from timelapse_nst import api
 
     overrides = list(set_ or [])
-    shortcuts = {"size": size, "optimizer.iterations": iterations, "seed": seed, "device": device}
-    overrides += [f"{key}={value}" for key, value in shortcuts.items() if value is not None]
-    if title is not None:
-        overrides.append(f"video.title={_yaml_string(title)}")
+    overrides += [f"{key}={value}" for key, value in (("seed", seed), ("device", device)) if value is not None]
     out = out or Path("runs") / f"{content.stem}-{style.stem}"
     result = api.render(
         content,
@@ -154,6 +149,9 @@ def render(
         out=out,
         preset=preset,
         overrides=overrides,
+        size=size,
+        iterations=iterations,
+        title=title,
         weights=weights,
         restart=restart,
         make_video=not no_video,
@@ -165,12 +163,6 @@ def render(
             f"[green]done[/green] in {result.seconds:.0f} s: {result.final}"
             + (f" and {result.video}" if result.video else "")
         )
-
-
-def _yaml_string(text: str) -> str:
-    import json
-
-    return json.dumps(text)  # JSON strings are YAML strings: quotes and colons stay literal
 
 
 @_command(app)
@@ -258,6 +250,71 @@ def weights_fetch() -> None:
     from timelapse_nst.weights import fetch_imagenet_weights
 
     print(fetch_imagenet_weights(progress=True))
+
+
+@_command(app)
+def bench(
+    sizes: Annotated[str, typer.Option(help="Comma-separated long edges in pixels.")] = "128,256,384",
+    iterations: Annotated[int, typer.Option(min=2, help="Iterations per run (baseline and ours alike).")] = 40,
+    target_size: Annotated[
+        int, typer.Option(min=64, help="Size for the detailed figures (overheads, convergence, bf16 vs fp32).")
+    ] = 256,
+    rss_size: Annotated[int, typer.Option(min=64, help="Size of the peak-memory run (in a subprocess).")] = 512,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A smoke run in about a minute (128 px, 8 iterations).")
+    ] = False,
+    json_path: Annotated[
+        Optional[Path], typer.Option("--json", help="Also write the figures to this JSON file.")
+    ] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the tables as Markdown (for the README).")
+    ] = False,
+    weights: Annotated[
+        str, typer.Option(help="VGG19 weights: random (timing only), torchvision, or a .pth PATH.")
+    ] = "random",
+    content: Annotated[
+        Optional[Path], typer.Option(help="Photo to measure on (default: the shipped Tübingen photo).")
+    ] = None,
+    style: Annotated[
+        Optional[Path], typer.Option(help="Painting to measure on (default: the shipped Starry Night).")
+    ] = None,
+) -> None:
+    """Measure our renderer against the bare-network floor and the seed's algorithm, side by side.
+
+    Prints per-evaluation times and ratios at each size, then capture and checkpoint overheads,
+    time to reach the baseline's objective, bf16 vs fp32, peak memory and assembly time.
+
+    Example: timelapse-nst bench --quick --json bench.json
+    """
+    from timelapse_nst.bench import BenchSettings, run_bench, to_markdown, to_table
+
+    given: dict[str, Any] = {"weights": weights}
+    given.update({key: value for key, value in (("content", content), ("style", style)) if value is not None})
+    if quick:
+        settings = BenchSettings.quick(**given)
+    else:
+        measured = {"sizes": _parse_sizes(sizes), "iterations": iterations, "target_size": target_size}
+        settings = BenchSettings(**measured, rss_size=rss_size, **given)
+    report = run_bench(settings, say=lambda message: err.print(f"[dim]bench:[/dim] {message}"))
+    if markdown:
+        print(to_markdown(report))
+    else:
+        Console(highlight=False).print(*to_table(report))
+    if json_path is not None:
+        try:
+            json_path.write_text(report.to_json() + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write {json_path}: {exc.strerror or exc}") from None
+
+
+def _parse_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise UserError(f"--sizes '{text}': expected comma-separated integers, e.g. 128,256,384") from None
+    if not sizes or any(not 64 <= size <= 4096 for size in sizes):
+        raise UserError(f"--sizes '{text}': each size must be between 64 and 4096 pixels")
+    return sizes
 
 
 def main() -> None:

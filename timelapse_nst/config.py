@@ -171,6 +171,10 @@ class RenderConfig(BaseModel):
     video: VideoSettings = VideoSettings()
 
     def render_hash(self) -> str:
-        """Hash of what decides the pixels (not name, description, checkpoint or video)."""
-        data = self.model_dump(mode="json", exclude={"name", "description", "checkpoint", "video"})
+        """Hash of what decides the pixels (not the keys in ``NOT_RENDER_KEYS``)."""
+        data = self.model_dump(mode="json", exclude=set(NOT_RENDER_KEYS))
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+NOT_RENDER_KEYS = frozenset({"name", "description", "checkpoint", "video"})
+"""Top-level keys that do not decide the pixels: changing them keeps a render resumable."""

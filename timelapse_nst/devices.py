@@ -31,8 +31,11 @@ def cpu_has_native_bf16() -> bool:
     return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for VGG activations (None = plain fp32). Grams and losses stay fp32."""
+def activation_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype VGG activations are computed in (None = plain fp32). Grams and losses stay fp32.
+
+    No autocast runs: the network is copied once into this dtype (see ``VGGFeatures.in_dtype``).
+    """
     if precision == "fp32":
         return None
     if precision == "bf16":

@@ -25,6 +25,7 @@ class VGGFeatures(nn.Module):
     def __init__(self, vgg_features: nn.Sequential, layers: Iterable[str], *, pooling: str = "max") -> None:
         super().__init__()
         self.layers = frozenset(layers)
+        self.pooling = pooling
         deepest = max(VGG19_LAYERS.index(name) for name in self.layers)
         modules = []
         for index, module in enumerate(list(vgg_features)[: deepest + 1]):
@@ -40,12 +41,13 @@ class VGGFeatures(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN_255).view(1, 3, 1, 1), persistent=False)
         self.requires_grad_(False)
         self.eval()
+        self._copies: dict[tuple[object, ...], VGGFeatures] = {}
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         # The mean is subtracted in fp32 (0..255 pixels lose their fractions in bf16), then the
         # image takes the layout and dtype of the weights: a bf16 copy of the network runs
         # bf16 convolutions with no per-call weight casts (what autocast would redo each time).
-        first = next(iter(self.body.values()))
+        first = self.body["conv1_1"]
         x = (image - self.mean).to(first.weight.dtype)
         if first.weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)
@@ -57,23 +59,17 @@ class VGGFeatures(nn.Module):
         return out
 
     def in_dtype(self, dtype: torch.dtype) -> VGGFeatures:
-        """This network with its weights stored in ``dtype`` (made once, then cached).
+        """This network with its weights stored in ``dtype`` (made once, then kept).
 
         Why: under autocast, frozen weights (requires_grad=False) are cast to bf16/fp16 again on
         every forward call -- 20M parameters each evaluation. A low-precision copy runs the very
         same bf16/fp16 convolutions without that cost. The mean stays fp32.
         """
-        weight = next(iter(self.body.values())).weight
+        weight = self.body["conv1_1"].weight
         if weight.dtype == dtype:
             return self
         key = (dtype, weight.device, weight.is_contiguous(memory_format=torch.channels_last))
-        cache: dict[tuple[object, ...], VGGFeatures] = self.__dict__.setdefault("_in_dtype", {})
-        if key not in cache:
-            low = VGGFeatures.__new__(VGGFeatures)
-            nn.Module.__init__(low)
-            low.layers = self.layers
-            low.body = copy.deepcopy(self.body).to(dtype)
-            low.register_buffer("mean", self.mean.clone(), persistent=False)
-            low.eval()
-            cache[key] = low
-        return cache[key]
+        if key not in self._copies:
+            body = copy.deepcopy(nn.Sequential(*self.body.values())).to(dtype)
+            self._copies[key] = VGGFeatures(body, self.layers, pooling=self.pooling).to(self.mean.device)
+        return self._copies[key]

@@ -1,15 +1,13 @@
-"""Load any common image safely, resize it, and move it between Pillow, torch and PNG files.
+"""Load any common image safely, resize it, and write PNGs. Pillow only: no torch.
 
-Pixel convention of the whole project: an image tensor is float32, shape (1, 3, H, W), RGB,
-range 0..255 (the seed notebook's pixel scale, so its loss weights carry over unchanged).
-Everything that reads a user's file goes through `load_image`, which turns every way a file
-can be bad into one `UserError` line naming the file.
+The one image loader of the project: the render (inputs), assembly and publishing (frames,
+inputs, final.png) all read through `load_image`, which turns every way a file can be bad into
+one `UserError` line naming the file. Tensors live in `tensors.py`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import struct
 import warnings
@@ -17,9 +15,9 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from timelapse_nst.atomic import atomic_path
 from timelapse_nst.errors import UserError
 
 __all__ = [
@@ -29,8 +27,6 @@ __all__ = [
     "resize_long_edge",
     "resize_style",
     "save_png",
-    "to_tensor",
-    "to_uint8",
 ]
 
 MAX_PIXELS: int = 100_000_000
@@ -108,29 +104,6 @@ def resize_style(style: Image.Image, content_size: tuple[int, int], style_scale:
     return resize_long_edge(style, long_edge)
 
 
-def to_tensor(image: Image.Image) -> torch.Tensor:
-    """An RGB image as a contiguous float32 tensor, shape (1, 3, H, W), range 0..255."""
-    if image.mode != "RGB":
-        raise ValueError(f"expected an RGB image (use load_image), got mode {image.mode}")
-    pixels = np.array(image, dtype=np.float32)  # (H, W, 3), a writable copy
-    return torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).contiguous()
-
-
-def to_uint8(tensor: torch.Tensor) -> np.ndarray:
-    """A (1, 3, H, W) or (3, H, W) 0..255 image tensor as an (H, W, 3) uint8 array.
-
-    Clamps to [0, 255], then rounds half to even (torch.round), so the same tensor always gives
-    the same bytes. NaN becomes 0 rather than whatever the cast happens to produce.
-    """
-    if tensor.dim() == 4 and tensor.shape[0] == 1:
-        tensor = tensor[0]
-    if tensor.dim() != 3 or tensor.shape[0] != 3:
-        raise ValueError(f"expected shape (1, 3, H, W) or (3, H, W), got {tuple(tensor.shape)}")
-    pixels = torch.nan_to_num(tensor.detach().float(), nan=0.0).clamp(0, 255).round()
-    # Cast before the copy to the CPU: a quarter of the bytes to move.
-    return pixels.to(torch.uint8).permute(1, 2, 0).cpu().contiguous().numpy()
-
-
 def save_png(array: np.ndarray, path: Path, *, compress_level: int = 1) -> None:
     """Write an (H, W, 3) uint8 array as a PNG, atomically: readers see the old file or the new.
 
@@ -140,17 +113,9 @@ def save_png(array: np.ndarray, path: Path, *, compress_level: int = 1) -> None:
     """
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) uint8 array, got {array.dtype} {array.shape}")
-    path = Path(path)
-    temporary = path.with_suffix(".png.tmp")
     image = Image.fromarray(np.ascontiguousarray(array))
-    try:
-        with open(temporary, "wb") as file:
-            image.save(file, format="PNG", compress_level=compress_level)
-            file.flush()
-            os.fsync(file.fileno())  # the bytes are on disk before the name points at them
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_path(Path(path)) as temporary:
+        image.save(temporary, format="PNG", compress_level=compress_level)
 
 
 def file_sha256(path: Path) -> str:

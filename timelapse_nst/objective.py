@@ -79,36 +79,33 @@ class Objective:
         content: torch.Tensor,
         style: torch.Tensor,
         *,
-        autocast_dtype: torch.dtype | None = None,
+        activation_dtype: torch.dtype | None = None,
     ) -> None:
         self.features = features
         self.content_layers = list(layers.content)
         total = sum(layers.style.values())
         self.style_layers = {name: w / total for name, w in layers.style.items() if w > 0}
-        self.autocast_dtype = autocast_dtype
+        self.activation_dtype = activation_dtype
         # Activations in the low precision come from a copy of the network whose weights are
         # already in it: the same convolutions autocast would run, without re-casting 20M
         # frozen weights on every call (autocast caches casts only for trainable weights).
-        self._network = features if autocast_dtype is None else features.in_dtype(autocast_dtype)
+        self._network = features if activation_dtype is None else features.in_dtype(activation_dtype)
         self.content_image = content
         self.style_image = style
         self.content_size: tuple[int, int] = (int(content.shape[-2]), int(content.shape[-1]))
         # Targets once, with no graph and no autograd bookkeeping; cloned out of inference mode
         # because the losses save them for the backward pass.
         with torch.inference_mode():
-            content_acts = self._activations(content)
-            style_acts = self._activations(style)
+            content_acts = self._network(content)
+            style_acts = self._network(style)
             content_targets = {n: content_acts[n].float() for n in self.content_layers}
             style_targets = {n: gram_matrix(style_acts[n]) for n in self.style_layers}
         self.content_targets = {n: t.clone() for n, t in content_targets.items()}
         self.style_targets = {n: t.clone() for n, t in style_targets.items()}
 
-    def _activations(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self._network(image)
-
     def parts(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Unweighted content, style and TV losses of ``image`` (1, 3, H, W), 0..255."""
-        acts = self._activations(image)
+        acts = self._network(image)
         content = sum(content_loss(acts[n], self.content_targets[n]) for n in self.content_layers)
         style = sum(w * style_loss(gram_matrix(acts[n]), self.style_targets[n]) for n, w in self.style_layers.items())
         return {

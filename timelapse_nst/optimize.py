@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from timelapse_nst.config import LossWeights, Optimizer, RenderConfig
 from timelapse_nst.objective import Objective
+from timelapse_nst.scales import ScalePlan, plan_scales
 
 
 @dataclass(frozen=True)
@@ -47,32 +48,6 @@ class RenderInterrupted(Exception):
     def __init__(self, iteration: int) -> None:
         super().__init__(f"stopped after iteration {iteration}")
         self.iteration = iteration
-
-
-@dataclass(frozen=True)
-class ScalePlan:
-    """One scale of a coarse-to-fine render: long edge and its global iterations first..last."""
-
-    index: int
-    size: int
-    first: int
-    last: int
-
-
-def plan_scales(config: RenderConfig) -> list[ScalePlan]:
-    """Sizes and iteration ranges; a single full-size scale unless ``scales`` is set."""
-    sizes: list[int] = []
-    if config.scales is not None:
-        k = 0
-        while (s := round(config.size * config.scales.start * config.scales.factor**k)) < config.size:
-            sizes.append(max(s, 16))
-            k += 1
-    plans, first = [], 1
-    for index, size in enumerate([*sizes, config.size]):
-        count = config.optimizer.iterations if index == len(sizes) else config.scales.iterations  # type: ignore[union-attr]
-        plans.append(ScalePlan(index, size, first, first + count - 1))
-        first += count
-    return plans
 
 
 def weights_at(weights: LossWeights, iteration: int, total: int) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""The run folder: its layout, its lock, its manifest (render.yaml) and its per-iteration log.
+"""The run folder: its layout (every path, once), its lock and its manifest. No torch.
 
 Layout (a stable contract, documented in the README)::
 
@@ -7,94 +7,148 @@ Layout (a stable contract, documented in the README)::
     frames/NNNNNN.png  captured frames, named by iteration
     log.jsonl          one JSON line per iteration (losses, scheduled weights, learning rate)
     checkpoint.pt      latest checkpoint (checkpoint.prev.pt: the one before)
+    progress.json      a small, torch-free summary of the last checkpoint (for `status`)
     final.png          the finished painting
     timelapse.mp4      the video (re-made at will by `timelapse-nst assemble`)
+    contact_sheet.png  frames in a labelled grid;  losses.png  the loss curves
+
+Everything that reads or writes these paths takes them from ``RunFolder``: the render, the
+checkpoints, ``status``, assembly and publishing.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
+import re
 import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
 
+from timelapse_nst.atomic import TEMP_SUFFIX, write_atomic
 from timelapse_nst.errors import UserError
 
 MANIFEST = "render.yaml"
-PROGRESS = "progress.json"  # a small, torch-free summary of the last checkpoint (for `status`)
-LOCK = ".lock"
+FRAME_NAME = "{:06d}.png"
+_FRAME_PATTERN = re.compile(r"^(\d{6})\.png$")
 
 
-def fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (no-op where directories can't be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+@dataclass(frozen=True)
+class Frame:
+    """One captured frame: the iteration it shows and where its PNG lies."""
+
+    iteration: int
+    path: Path
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """temp file → fsync → os.replace → fsync the folder. A crash leaves old or new, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+@dataclass(frozen=True)
+class InputFile:
+    """One input image as the manifest records it: its copy in the run folder (if present)."""
+
+    role: str  # "content" or "style"
+    name: str  # the user's file name, for titles and labels
+    sha256: str
+    path: Path | None  # the byte copy under inputs/, None if missing or outside the folder
 
 
 class RunFolder:
     """Paths of one run folder and the operations on it that must be safe."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
         self.manifest = self.root / MANIFEST
         self.inputs = self.root / "inputs"
         self.frames = self.root / "frames"
         self.log = self.root / "log.jsonl"
+        self.checkpoint = self.root / "checkpoint.pt"
+        self.previous_checkpoint = self.root / "checkpoint.prev.pt"
+        self.staged_checkpoint = self.root / "checkpoint.pt.new"
+        self.progress = self.root / "progress.json"
         self.final = self.root / "final.png"
         self.video = self.root / "timelapse.mp4"
-        self._lock_file: IO[str] | None = None
+        self.contact_sheet = self.root / "contact_sheet.png"
+        self.losses_plot = self.root / "losses.png"
+        self.lock_file = self.root / ".lock"
+        self._lock_handle: IO[str] | None = None
+
+    # -- frames ---------------------------------------------------------------------------
+    def frame_path(self, iteration: int) -> Path:
+        return self.frames / FRAME_NAME.format(iteration)
+
+    def frame_list(self) -> list[Frame]:
+        """Frames named ``NNNNNN.png``, sorted by iteration; other files (leftovers) ignored."""
+        if not self.frames.is_dir():
+            return []
+        found = []
+        for path in self.frames.iterdir():
+            match = _FRAME_PATTERN.match(path.name)
+            if match and path.is_file():
+                found.append(Frame(int(match[1]), path))
+        return sorted(found, key=lambda frame: frame.iteration)
+
+    def frame_iterations(self) -> list[int]:
+        return [frame.iteration for frame in self.frame_list()]
 
     # -- manifest -------------------------------------------------------------------------
     def has_render(self) -> bool:
         return self.manifest.is_file()
 
     def read_manifest(self) -> dict[str, Any]:
+        """render.yaml as a mapping (safe_load: nothing in it runs); UserError if not ours."""
+        if not self.root.is_dir():
+            raise UserError(f"run folder not found: {self.root}")
         try:
             data = yaml.safe_load(self.manifest.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UserError(f"{self.root} is not a run folder (no {MANIFEST})") from None
-        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise UserError(f"{self.manifest} is unreadable: {type(exc).__name__}") from None
-        if not isinstance(data, dict) or "config" not in data or "inputs" not in data:
-            raise UserError(f"{self.manifest} is not a timelapse-nst manifest")
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1}: {getattr(exc, 'problem', '')})" if mark else ""
+            raise UserError(f"{self.manifest} is not valid YAML{where}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(
+                f"{self.manifest} is unreadable: {getattr(exc, 'strerror', None) or type(exc).__name__}"
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+            raise UserError(f"{self.manifest} is not a timelapse-nst manifest (no config mapping)")
         return data
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
-        text = yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True)
+    def write_manifest(self, manifest: Mapping[str, Any]) -> None:
+        text = yaml.safe_dump(dict(manifest), sort_keys=False, allow_unicode=True)
         write_atomic(self.manifest, text.encode("utf-8"))
 
-    def copy_input(self, role: str, source: Path) -> str:
+    def copy_input(self, stem: str, source: Path) -> str:
         """Copy an input file into ``inputs/`` (atomically); returns its path relative to the run."""
         self.inputs.mkdir(parents=True, exist_ok=True)
-        target = self.inputs / f"{role}{source.suffix.lower() or '.img'}"
+        target = self.inputs / f"{stem}{source.suffix.lower() or '.img'}"
         write_atomic(target, source.read_bytes())
         return target.relative_to(self.root).as_posix()
+
+    def input_files(self, manifest: Mapping[str, Any]) -> tuple[InputFile, list[InputFile]]:
+        """The content and the style inputs the manifest names (several styles, or one)."""
+        inputs = manifest.get("inputs")
+        inputs = inputs if isinstance(inputs, Mapping) else {}
+        styles = inputs.get("styles")
+        if not isinstance(styles, list):  # a manifest of version 0.1 holds one `style` mapping
+            styles = [inputs.get("style")]
+        content = self._input_file("content", inputs.get("content"))
+        return content, [self._input_file("style", entry) for entry in styles]
+
+    def _input_file(self, role: str, entry: Any) -> InputFile:
+        entry = entry if isinstance(entry, Mapping) else {}
+        name = entry.get("name") if isinstance(entry.get("name"), str) and entry["name"].strip() else role
+        path = None
+        if isinstance(entry.get("file"), str):
+            candidate = (self.root / entry["file"]).resolve()
+            # The manifest may come from elsewhere: never follow it out of the run folder.
+            if candidate.is_relative_to(self.root.resolve()) and candidate.is_file():
+                path = candidate
+        return InputFile(role, name, str(entry.get("sha256", "")), path)
 
     # -- lock -----------------------------------------------------------------------------
     def lock(self) -> str | None:
@@ -104,8 +158,7 @@ class RunFolder:
         stale lock can always be taken over. Returns a note when it took over a stale one.
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / LOCK
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 -- held until unlock()
+        handle = open(self.lock_file, "a+", encoding="utf-8")  # noqa: SIM115 -- held until unlock()
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -113,7 +166,10 @@ class RunFolder:
             holder = handle.read().strip() or "another process"
             handle.close()
             if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise UserError(f"{self.root} is in use by process {holder}; wait for it or stop it first") from None
+                raise UserError(
+                    f"{self.root} is in use by process {holder} (a render is running there); "
+                    f"see `timelapse-nst status {self.root}`"
+                ) from None
             raise
         handle.seek(0)
         previous = handle.read().strip()
@@ -121,29 +177,57 @@ class RunFolder:
         handle.truncate()
         handle.write(str(os.getpid()))
         handle.flush()
-        self._lock_file = handle
+        self._lock_handle = handle
         if previous and previous != str(os.getpid()):
             return f"took over the lock of process {previous}, which is no longer running"
         return None
 
     def unlock(self) -> None:
-        if self._lock_file is not None:
+        if self._lock_handle is not None:
             # Forget our pid first: a pid left in the file means "its holder died", and a
             # clean exit must not make the next run report a take-over.
-            self._lock_file.truncate(0)
-            self._lock_file.close()  # closing drops the flock; the file stays (harmless)
-            self._lock_file = None
+            self._lock_handle.truncate(0)
+            self._lock_handle.close()  # closing drops the flock; the file stays (harmless)
+            self._lock_handle = None
+
+    def holder(self) -> int | None:
+        """The pid of the live process that holds the folder (a running render), else None."""
+        try:
+            fd = os.open(self.lock_file, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            return int(text) if text.isdigit() else -1
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
 
     # -- housekeeping ---------------------------------------------------------------------
     def remove_partial_files(self) -> int:
-        """Delete temp files a killed process left behind (frames and checkpoints are atomic)."""
+        """Delete the temporary files a killed process left behind (every write is atomic)."""
         count = 0
         for folder in (self.root, self.frames, self.inputs):
             if folder.is_dir():
-                for tmp in folder.glob("*.tmp"):
-                    tmp.unlink(missing_ok=True)
+                for leftover in folder.glob(f"*{TEMP_SUFFIX}"):
+                    leftover.unlink(missing_ok=True)
                     count += 1
         return count
+
+    def holds_only_setup(self) -> bool:
+        """True when the folder holds nothing but an unfinished set-up of ours (inputs being
+        copied, a manifest without a single iteration): the same command may take it over."""
+        if not self.root.is_dir():
+            return False
+        ours = {self.inputs.name, self.frames.name, MANIFEST, self.lock_file.name}
+        names = {p.name for p in self.root.iterdir() if not p.name.endswith(TEMP_SUFFIX)}
+        frames_empty = not self.frames.is_dir() or not any(self.frames.iterdir())
+        no_progress = not self.log.exists() and not self.checkpoint.exists()
+        return bool(names) and names <= ours and frames_empty and no_progress
 
     def move_aside(self) -> Path:
         """Rename the whole folder to ``<name>.previous-N`` (starting over never deletes)."""
@@ -152,50 +236,3 @@ class RunFolder:
             n += 1
         shutil.move(str(self.root), str(target))
         return target
-
-    def frame_iterations(self) -> list[int]:
-        if not self.frames.is_dir():
-            return []
-        return sorted(int(p.stem) for p in self.frames.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"))
-
-
-class LogWriter:
-    """Appends one JSON line per iteration to log.jsonl; can be cut back to a checkpoint."""
-
-    def __init__(self, path: Path, *, resume_at_bytes: int = 0) -> None:
-        self.path = path
-        mode = "r+b" if path.exists() else "wb"
-        self._file = open(path, mode)  # noqa: SIM115 -- held until close()
-        self._file.truncate(resume_at_bytes)
-        self._file.seek(resume_at_bytes)
-        self.lines = 0 if resume_at_bytes == 0 else self._count_lines(resume_at_bytes)
-
-    def _count_lines(self, limit: int) -> int:
-        with open(self.path, "rb") as f:
-            return f.read(limit).count(b"\n")
-
-    def write(self, record: dict[str, Any]) -> None:
-        self._file.write((json.dumps(record, separators=(", ", ": ")) + "\n").encode("utf-8"))
-        self._file.flush()  # visible to `status` at once; durability (fsync) comes with checkpoints
-        self.lines += 1
-
-    def sync(self) -> int:
-        """Flush to disk; returns the byte offset a checkpoint records."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        return self._file.tell()
-
-    def close(self) -> None:
-        """Flush and close. A write error here is not raised: it only ever hits lines after the
-        last checkpoint, which a resume cuts off and writes again, and raising it (on a full
-        disk, while a UserError is already on its way out) would hide the real message."""
-        if not self._file.closed:
-            try:
-                self._file.flush()
-            except OSError:
-                pass
-            try:
-                self._file.close()
-            except OSError:
-                pass
-            fsync_dir(self.path.parent)

@@ -8,70 +8,87 @@ import time
 from pathlib import Path
 from typing import Any
 
-from timelapse_nst.run import PROGRESS, RunFolder
+from timelapse_nst.run import RunFolder
+from timelapse_nst.runlog import last_entry
 
 
 def read_progress(run: RunFolder) -> dict[str, Any] | None:
+    """progress.json (the summary of the last checkpoint), or None."""
     try:
-        return json.loads((run.root / PROGRESS).read_text(encoding="utf-8"))
+        return json.loads(run.progress.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-def last_log_line(run: RunFolder) -> dict[str, Any] | None:
-    """The last complete line of log.jsonl (a line cut by a kill is skipped)."""
-    try:
-        with open(run.log, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - 4096))
-            lines = f.read().split(b"\n")
-    except OSError:
-        return None
-    for line in reversed(lines[:-1] if lines and lines[-1] else lines):
-        try:
-            return json.loads(line)
-        except ValueError:
-            continue
-    return None
 
 
 def video_state(run: RunFolder) -> str:
     if not run.video.exists():
         return "not made yet"
-    sources = [run.final, run.manifest, *run.frames.glob("*.png")]  # the manifest holds the video settings
+    sources = [run.final, run.manifest, *(frame.path for frame in run.frame_list())]  # the manifest: video settings
     newest = max((p.stat().st_mtime for p in sources if p.exists()), default=0.0)
     return "up to date" if run.video.stat().st_mtime >= newest else "older than the frames (run `assemble`)"
 
 
 def describe(root: Path) -> str:
+    """A few aligned lines: what the run is, where it stands, and what to do next."""
     run = RunFolder(root)
     manifest = run.read_manifest()
     config = manifest["config"]
     total = int(manifest["total_iterations"])
     progress = read_progress(run)
-    last = last_log_line(run)
-    done = int(last["iteration"]) if last else 0
+    last = last_entry(run.log)
+    done = last.iteration if last else 0
     complete = bool(progress and progress.get("complete"))
+    running = run.holder()
     lines = [
         (
             f"run:        {run.root} ({config.get('name')}, {config.get('size')} px, "
             f"{config['optimizer']['name']}, weights {manifest.get('weights')})"
         ),
-        f"iteration:  {done} of {total} ({100 * done / total:.0f}%)" + (" — complete" if complete else ""),
-        f"frames:     {len(run.frame_iterations())} captured",
+        f"iteration:  {done} of {total} ({100 * done / max(total, 1):.0f}%)" + (" — complete" if complete else ""),
+        f"frames:     {len(run.frame_list())} captured",
     ]
-    if progress:
-        ago = time.time() - float(progress["saved_at"])
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(progress["saved_at"])))
-        lines.append(f"checkpoint: iteration {progress['iteration']}, saved {stamp} ({ago:.0f} s ago)")
-    else:
-        lines.append("checkpoint: none yet (a resume starts from the beginning)")
+    if running is not None:
+        who = f" (process {running})" if running > 0 else ""
+        lines.insert(1, f"state:      running{who}{_pace(progress, done, total)}")
+    lines.append(_checkpoint_line(progress))
     if last:
-        losses = "  ".join(f"{k} {v:.4g}" for k, v in last["losses"].items())
-        lines.append(f"losses:     {losses} (iteration {last['iteration']})")
+        losses = "  ".join(f"{k} {v:.4g}" for k, v in last.losses.items())
+        lines.append(f"losses:     {losses} (iteration {last.iteration})")
     lines.append(f"video:      {video_state(run)}")
-    if complete:
-        lines.append(f"remake:     timelapse-nst assemble {shlex.quote(str(run.root))}")
-    else:
-        lines.append(f"resume:     timelapse-nst resume {shlex.quote(str(run.root))}")
+    lines.append(_next_step(run, running, complete))
     return "\n".join(lines)
+
+
+def _pace(progress: dict[str, Any] | None, done: int, total: int) -> str:
+    """', 1.9 it/s, about 1 min 35 s left', from the average pace up to the last checkpoint."""
+    if not progress or not progress.get("elapsed") or not progress.get("iteration"):
+        return ""
+    rate = float(progress["iteration"]) / float(progress["elapsed"])
+    left = (total - done) / rate if rate > 0 else 0.0
+    return f", {rate:.2f} it/s, about {_duration(left)} left"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def _checkpoint_line(progress: dict[str, Any] | None) -> str:
+    if not progress:
+        return "checkpoint: none yet (a resume starts from the beginning)"
+    ago = time.time() - float(progress["saved_at"])
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(progress["saved_at"])))
+    return f"checkpoint: iteration {progress['iteration']}, saved {stamp} ({ago:.0f} s ago)"
+
+
+def _next_step(run: RunFolder, running: int | None, complete: bool) -> str:
+    where = shlex.quote(str(run.root))
+    if running is not None:
+        how = f"kill -INT {running}" if running > 0 else "Ctrl-C in its terminal"
+        return f"stop:       {how} (it saves a checkpoint), then: timelapse-nst resume {where}"
+    if complete:
+        return f"remake:     timelapse-nst assemble {where}"
+    return f"resume:     timelapse-nst resume {where}"

@@ -16,7 +16,6 @@ import http.client
 import os
 import socket
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 import torchvision
 from torch import nn
 
+from timelapse_nst.atomic import atomic_path
 from timelapse_nst.errors import UserError
 
 __all__ = [
@@ -268,14 +268,8 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
 
 def _save_atomically(state: Mapping[str, torch.Tensor], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".partial")
-    os.close(handle)
-    try:
-        torch.save(dict(state), tmp_name)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as partial:
+        torch.save(dict(state), partial)
 
 
 # --- checking and installing a state dict --------------------------------------------------

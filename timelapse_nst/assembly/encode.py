@@ -11,7 +11,6 @@ stays intact).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ import imageio_ffmpeg
 from PIL import Image
 
 from timelapse_nst.assembly.settings import VideoSettings
+from timelapse_nst.atomic import atomic_path
 from timelapse_nst.errors import UserError
 
 # x264/x265 preset names mapped to the speed knobs of the other encoders (fast <-> slow).
@@ -56,10 +56,15 @@ def encode(frames: Iterable[Image.Image], job: EncodeJob) -> Path:
     whatever their number. Raises UserError (one line, with ffmpeg's last words) on failure.
     """
     job.out.parent.mkdir(parents=True, exist_ok=True)
-    partial = job.out.with_name(job.out.name + ".partial")
-    with tempfile.TemporaryFile() as log:
+    with atomic_path(job.out) as partial, tempfile.TemporaryFile() as log:
+        # Its own session: a Ctrl-C in the terminal reaches only us, and we stop ffmpeg
+        # ourselves, instead of ffmpeg dying first and its exit looking like a failure.
         process = subprocess.Popen(
-            ffmpeg_command(job, partial), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log
+            ffmpeg_command(job, partial),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
         )
         try:
             _feed(process, frames, job.size)
@@ -67,12 +72,9 @@ def encode(frames: Iterable[Image.Image], job: EncodeJob) -> Path:
         except BaseException:
             process.kill()
             process.wait()
-            partial.unlink(missing_ok=True)
             raise
         if code != 0:
-            partial.unlink(missing_ok=True)
             raise UserError(f"ffmpeg failed (exit {code}) writing {job.out}: {_tail(log)}")
-    os.replace(partial, job.out)
     return job.out
 
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
 from timelapse_nst.assembly.layouts import MUTED, TEXT, font, resize_to_fit
-from timelapse_nst.assembly.runfolder import Frame, LogEntry, load_rgb
+from timelapse_nst.atomic import atomic_path
+from timelapse_nst.images import load_image
+from timelapse_nst.run import Frame
+from timelapse_nst.runlog import LogEntry
 
 
 def pick_evenly(count: int, wanted: int) -> list[int]:
@@ -33,7 +35,7 @@ def contact_sheet(
 ) -> Path:
     """A grid of up to `cells` frames, evenly picked, each labelled with its iteration."""
     chosen = [frames[i] for i in pick_evenly(len(frames), cells)]
-    first = load_rgb(chosen[-1].path)  # the last frame has the final (largest) size
+    first = load_image(chosen[-1].path)  # the last frame has the final (largest) size
     cell = (cell_width, max(1, round(cell_width * first.height / first.width)))
     columns = min(columns, len(chosen))
     rows = math.ceil(len(chosen) / columns)
@@ -44,7 +46,7 @@ def contact_sheet(
     for number, frame in enumerate(chosen):
         x = gap + (number % columns) * (cell[0] + gap)
         y = gap + (number // columns) * (cell[1] + label + gap)
-        picture = resize_to_fit(load_rgb(frame.path), cell)
+        picture = resize_to_fit(load_image(frame.path), cell)
         sheet.paste(picture, (x + (cell[0] - picture.width) // 2, y + (cell[1] - picture.height) // 2))
         draw.text((x, y + cell[1] + 22), f"iteration {frame.iteration}", font=label_font, fill=TEXT, anchor="ls")
         draw.text((x + cell[0], y + cell[1] + 22), f"/ {total_iterations}", font=label_font, fill=MUTED, anchor="rs")
@@ -82,9 +84,8 @@ def losses_plot(entries: Sequence[LogEntry], out: Path, *, title: str = "losses"
     if axes.get_legend_handles_labels()[0]:
         axes.legend()
     figure.tight_layout()
-    partial = out.with_name(out.name + ".partial")
-    figure.savefig(partial, format="png")
-    os.replace(partial, out)
+    with atomic_path(out) as partial:
+        figure.savefig(partial, format="png")
     return out
 
 
@@ -94,8 +95,6 @@ def _loss_order(name: str) -> tuple[int, str]:
 
 
 def _save_png(image: Image.Image, out: Path) -> Path:
-    # Written beside and renamed: a reader never sees half a PNG.
-    partial = out.with_name(out.name + ".partial")
-    image.save(partial, format="PNG")
-    os.replace(partial, out)
+    with atomic_path(out) as partial:
+        image.save(partial, format="PNG")
     return out

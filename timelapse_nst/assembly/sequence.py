@@ -13,8 +13,8 @@ from pathlib import Path
 from PIL import Image
 
 from timelapse_nst.assembly.layouts import Comparison, Layout
-from timelapse_nst.assembly.runfolder import load_rgb
 from timelapse_nst.assembly.timeline import Shot
+from timelapse_nst.images import load_image
 
 
 class FittedFrames:
@@ -28,7 +28,7 @@ class FittedFrames:
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
-        image = load_rgb(self._paths[index])
+        image = load_image(self._paths[index])
         fitted = image.resize(self._layout.fit(image.size), Image.Resampling.LANCZOS)
         self._cache[index] = fitted
         if len(self._cache) > self._keep:

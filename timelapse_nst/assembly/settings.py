@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # YouTube's standard 16:9 sizes; `shorts` swaps them to 9:16.
 NAMED_RESOLUTIONS: dict[str, tuple[int, int]] = {
@@ -49,6 +49,10 @@ def parse_resolution(text: str) -> tuple[int, int]:
     return width, height
 
 
+def _is_named(resolution: str) -> bool:
+    return resolution.strip().lower() in NAMED_RESOLUTIONS
+
+
 class VideoSettings(BaseModel):
     """How `assemble` turns a run folder's frames into `timelapse.mp4`."""
 
@@ -70,8 +74,8 @@ class VideoSettings(BaseModel):
     fps: int = Field(30, ge=1, le=120, description="Frames per second (constant frame rate).")
     resolution: str | None = Field(
         None,
-        description="720p, 1080p, 1440p, 2160p or WIDTHxHEIGHT (even numbers). Not given: 1080p, "
-        "or 1080x1920 for the shorts layout.",
+        description="720p, 1080p, 1440p, 2160p or WIDTHxHEIGHT (even numbers). Not given: 1080p. "
+        "The shorts layout turns a named resolution vertical (720p: 720x1280, 1080p: 1080x1920).",
     )
     pacing: Pacing = Field(
         "change",
@@ -105,8 +109,8 @@ class VideoSettings(BaseModel):
     title: str | None = Field(
         None,
         max_length=200,
-        description='Title drawn by the showcase and shorts layouts. Not given: "Neural style '
-        'transfer"; an empty string draws no title.',
+        description="Title drawn by the showcase and shorts layouts. Not given: made from the input "
+        'file names ("Tubingen after Starry Night"); an empty string draws no title.',
     )
     background: str = Field(
         "#101010",
@@ -159,6 +163,17 @@ class VideoSettings(BaseModel):
             raise ValueError(f"bitrate {value!r}: expected a number with an optional k or M, like 12M")
         return value
 
+    @model_validator(mode="after")
+    def _vertical_shorts(self) -> VideoSettings:
+        if self.layout == "shorts" and self.resolution is not None and not _is_named(self.resolution):
+            width, height = parse_resolution(self.resolution)
+            if width > height:
+                raise ValueError(
+                    f"resolution {self.resolution}: the shorts layout is vertical (9:16); give a portrait "
+                    "WIDTHxHEIGHT such as 1080x1920, or a named resolution (1080p becomes 1080x1920)"
+                )
+        return self
+
     @property
     def outro_seconds(self) -> float:
         """Seconds actually spent on the outro (0 when there is none)."""
@@ -175,9 +190,10 @@ class VideoSettings(BaseModel):
     @property
     def size(self) -> tuple[int, int]:
         """Output (width, height) in pixels."""
-        if self.resolution is None:
-            return (1080, 1920) if self.layout == "shorts" else NAMED_RESOLUTIONS["1080p"]
-        return parse_resolution(self.resolution)
+        width, height = parse_resolution(self.resolution or "1080p")
+        if self.layout == "shorts" and _is_named(self.resolution or "1080p"):
+            return height, width  # named sizes are 16:9; shorts turn them to 9:16
+        return width, height
 
     @property
     def total_frames(self) -> int:

@@ -1,0 +1,114 @@
+"""Wires the assembly stages: recording -> timeline -> layout -> encoder, plus the pictures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from timelapse_nst.assembly import layouts, pictures, sequence, timeline
+from timelapse_nst.assembly.encode import EncodeJob, encode
+from timelapse_nst.assembly.recording import Recording, read_recording, thumbnail
+from timelapse_nst.assembly.settings import VideoSettings
+from timelapse_nst.errors import UserError
+from timelapse_nst.images import load_image
+from timelapse_nst.runlog import read_log
+
+
+def video_settings(
+    base: Mapping[str, object], overrides: Mapping[str, object] | None = None, *, where: str = "video"
+) -> VideoSettings:
+    """Validate `base` (a preset's `video:` mapping) with `overrides` on top; UserError if bad."""
+    try:
+        return VideoSettings.model_validate({**base, **(overrides or {})})
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        if key.split(".")[0] in (overrides or {}):
+            where = "option"
+        message = first["msg"].removeprefix("Value error, ")
+        if "input" in first and not isinstance(first["input"], Mapping) and repr(first["input"]) not in message:
+            message += f" (got {first['input']!r})"
+        raise UserError(f"{where}: {key}: {message}" if key else f"{where}: {message}") from None
+
+
+def assemble_run(
+    run_dir: Path,
+    *,
+    out: Path | None = None,
+    overrides: Mapping[str, object] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Make the timelapse of the run in `run_dir`; returns the MP4's path.
+
+    Settings come from render.yaml's `config.video`, with `overrides` (field -> value) on top.
+    Also writes contact_sheet.png and losses.png into the run folder.
+    """
+    # 1. Read the folder and settle the settings.
+    run = read_recording(Path(run_dir))
+    settings = video_settings(run.video, overrides, where=f"{run.folder.manifest} config.video")
+    if settings.audio is not None and not settings.audio.is_file():
+        raise UserError(f"audio file not found: {settings.audio}")
+    log = read_log(run.folder.log)  # read now: a bad log should fail before a long encode
+    out = Path(out) if out is not None else run.folder.video
+    # 2. Timeline: which captured frame(s) each video frame shows; a stopped render holds
+    #    on the iteration it reached, not on the total it was asked for.
+    iterations = [frame.iteration for frame in run.frames]
+    changes = None
+    if settings.pacing == "change":
+        changes = timeline.frame_changes([thumbnail(frame.path) for frame in run.frames])
+    shots = timeline.plan(iterations, settings, total_iterations=run.last_iteration, changes=changes)
+    # 3. Layout, built around the finished painting's size.
+    final = load_image(run.final or run.frames[-1].path)
+    layout = layouts.make_layout(
+        settings.layout, settings.size, settings.background, _inputs(run, settings), final.size
+    )
+    comparison = None
+    if settings.outro != "none":
+        before = load_image(run.content.path) if run.content.path else load_image(run.frames[0].path)
+        comparison = layouts.Comparison(settings.size, settings.background, before, final, settings.outro)
+    # 4. Encode, streaming one composed frame at a time.
+    frames = sequence.video_frames(
+        shots,
+        layout,
+        sequence.FittedFrames([frame.path for frame in run.frames], layout),
+        layouts.resize_to_fit(final, layout.fit(final.size)),
+        comparison,
+        progress=progress,
+    )
+    duration = settings.total_frames / settings.fps
+    encode(frames, EncodeJob(out=out, size=settings.size, fps=settings.fps, duration=duration, settings=settings))
+    # 5. Pictures for people, beside the video.
+    pictures.contact_sheet(
+        run.frames, run.folder.contact_sheet, total_iterations=run.total_iterations, background=settings.background
+    )
+    names = f"{run.content.name} + {' + '.join(style.name for style in run.styles)}"
+    pictures.losses_plot(log, run.folder.losses_plot, title=f"losses: {names}")
+    return out
+
+
+def _inputs(run: Recording, settings: VideoSettings) -> layouts.Inputs:
+    """The pictures and words the layouts show besides the painting."""
+    style = run.styles[0]
+    return layouts.Inputs(
+        content=load_image(run.content.path) if run.content.path else None,
+        style=load_image(style.path) if style.path else None,
+        content_name=run.content.name,
+        style_name=" + ".join(s.name for s in run.styles),
+        title=default_title(run.content.name, [s.name for s in run.styles])
+        if settings.title is None
+        else settings.title,
+        total_iterations=run.total_iterations,
+    )
+
+
+def default_title(content_name: str, style_names: list[str]) -> str:
+    """A title made from the input names: ``tubingen.jpg`` + ``starry_night.jpg`` gives
+    "Tubingen after Starry Night" (never a preset's title meant for other pictures)."""
+
+    def words(name: str) -> str:
+        stem = Path(name).stem.replace("_", " ").replace("-", " ").strip() or name
+        return stem.title() if stem.islower() else stem
+
+    return f"{words(content_name)} after {' and '.join(words(name) for name in style_names)}"

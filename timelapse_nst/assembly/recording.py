@@ -1,0 +1,81 @@
+"""What assembly needs from a run folder, read once: frames, inputs, video settings, totals.
+
+Works on a folder copied from another machine: no torch, no absolute paths trusted, nothing
+executed (the manifest is read with yaml.safe_load; inputs never resolve outside the folder).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from timelapse_nst.errors import UserError
+from timelapse_nst.run import Frame, InputFile, RunFolder
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A render as recorded in its run folder."""
+
+    folder: RunFolder
+    frames: tuple[Frame, ...]  # sorted by iteration, at least one
+    total_iterations: int  # iterations the render was asked for
+    last_iteration: int  # iterations it really reached (a stopped render: fewer)
+    video: Mapping[str, Any]  # the raw `config.video` mapping (validated by the caller)
+    config: Mapping[str, Any]  # the whole raw config, for descriptions and labels
+    content: InputFile
+    styles: tuple[InputFile, ...]
+
+    @property
+    def root(self) -> Path:
+        return self.folder.root
+
+    @property
+    def final(self) -> Path | None:
+        return self.folder.final if self.folder.final.is_file() else None
+
+
+def read_recording(run_dir: Path) -> Recording:
+    """Read `run_dir`'s render.yaml and list its frames; UserError when it is not a run folder."""
+    folder = RunFolder(Path(run_dir))
+    manifest = folder.read_manifest()
+    config = manifest["config"]
+    video = config.get("video") or {}
+    if not isinstance(video, Mapping):
+        raise UserError(f"{folder.manifest}: config.video must be a mapping, got {type(video).__name__}")
+    frames = folder.frame_list()
+    if not frames:
+        raise UserError(f"no frames in {folder.frames} (expected files like 000000.png)")
+    total = manifest.get("total_iterations", frames[-1].iteration)
+    if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+        raise UserError(f"{folder.manifest}: total_iterations must be a whole number >= 0, got {total!r}")
+    content, styles = folder.input_files(manifest)
+    return Recording(
+        folder=folder,
+        frames=tuple(frames),
+        total_iterations=max(total, frames[-1].iteration),
+        last_iteration=frames[-1].iteration,
+        video=video,
+        config=config,
+        content=content,
+        styles=tuple(styles),
+    )
+
+
+def thumbnail(path: Path, side: int = 48) -> np.ndarray:
+    """A `side` x `side` RGB float thumbnail (0..1) of a frame, for measuring change cheaply.
+
+    Every frame is squeezed to the same square, so frames of different sizes compare.
+    """
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (side * 2, side * 2))  # JPEG decodes at reduced size; PNG ignores it
+            small = image.convert("RGB").resize((side, side), Image.Resampling.BOX)
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise UserError(f"cannot read image {path}: {error}") from None
+    return np.asarray(small, dtype=np.float32) / 255.0

@@ -1,0 +1,149 @@
+"""Ours through the real code path (``api.render``), timed by a hook; the common fp32 evaluator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from timelapse_nst.bench.settings import BenchSettings
+from timelapse_nst.presets import deep_merge
+
+if TYPE_CHECKING:
+    import torch
+
+    from timelapse_nst.config import RenderConfig
+
+# -- inputs ---------------------------------------------------------------------------------
+
+
+def bench_inputs(settings: BenchSettings, config: RenderConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Content and style tensors exactly as ``api.render`` prepares them at ``config.size``."""
+    from timelapse_nst.images import load_image, resize_long_edge, resize_style
+    from timelapse_nst.tensors import to_tensor
+
+    content = resize_long_edge(load_image(settings.content), config.size)
+    style = resize_style(load_image(settings.style), content.size, config.style_scale)
+    return to_tensor(content), to_tensor(style)
+
+
+# -- (c) ours, through the real code path ---------------------------------------------------
+
+
+@dataclass
+class OursRun:
+    root: Path
+    config: Any
+    stamps: list[tuple[int, int, float, float]]  # (iteration, scale, hook entered, hook left)
+    images: dict[int, torch.Tensor]  # full-size images after each iteration (when recorded)
+    final: torch.Tensor
+
+    def _durations(self) -> list[tuple[int, int, float]]:
+        """(iteration, scale, seconds) per iteration, the bench hook's own time left out."""
+        return [
+            (i, scale, entered - previous[3])
+            for previous, (i, scale, entered, _) in zip(self.stamps, self.stamps[1:], strict=False)
+        ]
+
+    def intervals(self) -> list[float]:
+        """Seconds of each full-size iteration after the first (the first warms up)."""
+        last_scale = self.stamps[-1][1]
+        return [seconds for _, scale, seconds in self._durations() if scale == last_scale][1:]
+
+    def seconds_until(self, iteration: int) -> float:
+        elapsed = 0.0
+        for i, _, seconds in self._durations():
+            elapsed += seconds
+            if i == iteration:
+                return elapsed
+        raise ValueError(f"iteration {iteration} was not run")
+
+
+def run_ours(
+    settings: BenchSettings,
+    config: RenderConfig,
+    out: Path,
+    *,
+    record: bool = False,
+    between: Callable[[int], None] | None = None,
+) -> OursRun:
+    """``api.render`` with a timing hook; ``between(iteration)`` runs inside it, off the clock
+    (the floor is measured there, so both see the same load from other processes)."""
+    from timelapse_nst import api
+    from timelapse_nst.optimize import Step
+    from timelapse_nst.scales import plan_scales
+
+    last_scale = len(plan_scales(config)) - 1
+    stamps: list[tuple[int, int, float, float]] = []
+    images: dict[int, Any] = {}
+
+    def recorder(step: Step) -> None:
+        entered = time.perf_counter()
+        if record and step.scale == last_scale:  # the last scale is the full size
+            images[step.iteration] = step.image.detach().clone()
+        if between is not None:
+            between(step.iteration)
+        stamps.append((step.iteration, step.scale, entered, time.perf_counter()))
+
+    api.render(
+        settings.content,
+        settings.style,
+        out=out,
+        config=config,
+        weights=settings.weights,
+        make_video=False,
+        hooks=[recorder],
+    )
+    return OursRun(out, config, stamps, images, final_image(out))
+
+
+def final_image(run: Path) -> torch.Tensor:
+    from timelapse_nst.images import load_image
+    from timelapse_nst.tensors import to_tensor
+
+    return to_tensor(load_image(run / "final.png"))
+
+
+# -- the common fp32 evaluator --------------------------------------------------------------
+
+
+class Fp32Objective:
+    """The objective of an image at the target size, always in fp32 (for fair comparisons)."""
+
+    def __init__(self, vgg: torch.nn.Sequential, settings: BenchSettings, *, dtype: torch.dtype | None = None) -> None:
+        from timelapse_nst.features import VGGFeatures
+        from timelapse_nst.objective import Objective
+
+        config = bench_config(settings, settings.target_size)
+        content, style = bench_inputs(settings, config)
+        features = VGGFeatures(vgg, [*config.layers.content, *config.layers.style], pooling=config.pooling)
+        self.vgg, self.settings = vgg, settings
+        self.objective = Objective(features, config.layers, content, style, activation_dtype=dtype)
+        self.weights = {name: float(getattr(config.weights, name).at(0, 1)) for name in ("content", "style", "tv")}
+
+    def __call__(self, image: torch.Tensor) -> float:
+        import torch
+
+        with torch.inference_mode():
+            total, _ = self.objective(image, self.weights)
+        return float(total)
+
+    def first_reaching(self, run: OursRun, threshold: float) -> tuple[int | None, float]:
+        """The first recorded iteration at or below ``threshold`` (None if never) and the best seen."""
+        best = float("inf")
+        for iteration in sorted(run.images):
+            value = self(run.images[iteration])
+            best = min(best, value)
+            if value <= threshold:
+                return iteration, best
+        return None, best
+
+
+def bench_config(settings: BenchSettings, size: int, **extra: Any) -> RenderConfig:
+    """The default render (the CLI's default preset) at ``size`` with the bench's iterations."""
+    from timelapse_nst import presets
+
+    data: dict[str, Any] = {"size": size, "optimizer": {"iterations": settings.iterations}}
+    return presets.resolve("classic", extra=deep_merge(data, extra))

@@ -1,0 +1,54 @@
+"""What the benchmark measures, and the sample images it measures on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Say = Callable[[str], None]
+# Ours may run this many times the baseline's iterations when measuring the time to reach it.
+REACH_BUDGET = 3
+
+
+def examples_dir() -> Path:
+    """The sample photo and painting: shipped inside the package, or the checkout's ``examples/``."""
+    from importlib import resources
+
+    packaged = resources.files("timelapse_nst") / "examples"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent.parent / "examples"
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What to measure. ``target_size`` gets the detailed figures (A/B runs, convergence)."""
+
+    sizes: tuple[int, ...] = (128, 256, 384)
+    iterations: int = 40
+    target_size: int = 256
+    ab_iterations: int = 12
+    ab_rounds: int = 5
+    rss_size: int = 512
+    rss_iterations: int = 6
+    video_seconds: float = 6.0
+    video_resolution: str | None = None  # None: the preset's own (1080p)
+    weights: str = "random"
+    content: Path = field(default_factory=lambda: examples_dir() / "tubingen.jpg")
+    style: Path = field(default_factory=lambda: examples_dir() / "starry_night.jpg")
+
+    @classmethod
+    def quick(cls, **given: Any) -> BenchSettings:
+        """A smoke run in about a minute (128 px, 8 iterations); ``given`` fields on top."""
+        quick = dict(
+            sizes=(128,),
+            iterations=8,
+            target_size=128,
+            ab_iterations=4,
+            ab_rounds=2,
+            rss_iterations=2,
+            video_seconds=2.0,
+        )
+        return cls(**{**quick, **given})

@@ -1,0 +1,186 @@
+"""One render, new or continued, from its run folder: the steps after the inputs were checked.
+
+``api.render`` and ``api.resume`` decide *whether* to paint; a ``RenderSession`` paints:
+restore determinism, build the objective of each scale, wire the hooks, run the loop (stopping
+cleanly on a signal), write final.png, then the video.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from timelapse_nst.capture import CaptureHook, FrameWriter
+from timelapse_nst.checkpoint import Checkpointer
+from timelapse_nst.config import RenderConfig
+from timelapse_nst.devices import activation_dtype, pick_device, precision_name
+from timelapse_nst.features import VGGFeatures
+from timelapse_nst.images import load_image, resize_long_edge, resize_style, save_png
+from timelapse_nst.inputs import input_hashes
+from timelapse_nst.interruption import Interrupted, Terminated, stop_signals, terminate_cleanly, write_errors
+from timelapse_nst.objective import Objective
+from timelapse_nst.optimize import Hook, RenderInterrupted, Step, paint
+from timelapse_nst.run import RunFolder
+from timelapse_nst.runlog import LogWriter
+from timelapse_nst.scales import ScalePlan, describe_iterations, total_iterations
+from timelapse_nst.status import video_state
+from timelapse_nst.tensors import to_tensor, to_uint8
+
+Notify = Callable[[str], None]
+ProgressFactory = Callable[[int, int], Any]
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    run: Path
+    final: Path
+    video: Path | None
+    iterations: int
+    seconds: float
+
+
+class RenderSession:
+    """Paints the render held by ``run`` (whose manifest is written and folder locked)."""
+
+    def __init__(
+        self,
+        run: RunFolder,
+        config: RenderConfig,
+        vgg: torch.nn.Sequential,
+        *,
+        hooks: Sequence[Hook] = (),
+        notify: Notify = lambda message: None,
+        progress_factory: ProgressFactory | None = None,
+    ) -> None:
+        self.run, self.config, self.vgg = run, config, vgg
+        self.hooks, self.notify, self.progress_factory = hooks, notify, progress_factory
+        self.manifest = run.read_manifest()
+        self.total = total_iterations(config)
+        self.started = time.monotonic()
+
+    def execute(self, state: dict[str, Any] | None, *, make_video: bool) -> RenderResult:
+        """Paint from ``state`` (a checkpoint, or None for a fresh start), then make the video."""
+        if state is not None and state.get("complete") and self.run.final.exists():
+            self.notify(f"{self.run.root}: the render is already complete")
+            if video_state(self.run) == "up to date":
+                self.notify(f"video: {self.run.video} (up to date)")
+                return self._result(self.run.video)
+        else:
+            self._restore_determinism(state)
+            self._paint(state)
+        return self._result(self.make_video() if make_video else None)
+
+    # -- 1. determinism: same threads and RNG as before an interruption ------------------------
+    def _restore_determinism(self, state: dict[str, Any] | None) -> None:
+        if state is not None:
+            torch.set_num_threads(int(state["threads"]))
+            torch.set_rng_state(state["rng"]["torch"])
+        else:
+            torch.manual_seed(self.config.seed)
+
+    # -- 2. the objective of each scale ---------------------------------------------------------
+    def _objective_factory(self, device: torch.device, dtype: torch.dtype | None) -> Callable[[ScalePlan], Objective]:
+        config = self.config
+        features = VGGFeatures(self.vgg, [*config.layers.content, *config.layers.style], pooling=config.pooling)
+        features = features.to(device)
+        if device.type in ("cpu", "cuda"):
+            features = features.to(memory_format=torch.channels_last)  # faster convolutions
+        content, styles = self.run.input_files(self.manifest)
+        content_image = load_image(content.path)  # type: ignore[arg-type]  # verified by the caller
+        style_image = load_image(styles[0].path)  # type: ignore[arg-type]
+
+        def make(plan: ScalePlan) -> Objective:
+            scaled = resize_long_edge(content_image, plan.size)
+            style = resize_style(style_image, scaled.size, config.style_scale)
+            return Objective(
+                features,
+                config.layers,
+                to_tensor(scaled).to(device),
+                to_tensor(style).to(device),
+                activation_dtype=dtype,
+            )
+
+        return make
+
+    # -- 3. hooks and the loop ---------------------------------------------------------------------
+    def _paint(self, state: dict[str, Any] | None) -> None:
+        device = pick_device(self.config.device)
+        dtype = activation_dtype(self.config.precision, device)
+        make_objective = self._objective_factory(device, dtype)
+        done = int(state["iteration"]) if state else 0
+        with FrameWriter(self.run, compress_level=self.config.capture.compress_level) as writer:
+            log = LogWriter(self.run.log, resume_at_bytes=int(state["log"]["bytes"]) if state else 0)
+            saver = Checkpointer(
+                self.run,
+                self.config,
+                writer,
+                log,
+                self.total,
+                elapsed=float(state["elapsed"]) if state else 0.0,
+                inputs=input_hashes(self.run, self.manifest),
+                last_state=state,
+            )
+            progress = self.progress_factory(self.total, done) if self.progress_factory else None
+            hooks = [CaptureHook(writer, self.config.capture), _log_hook(log), *self.hooks]
+            hooks += [progress] if progress is not None else []
+            continuing = f", continuing after iteration {done}" if state else ""
+            self.notify(
+                f"rendering {describe_iterations(self.config)} on {device.type} ({precision_name(dtype)}){continuing}"
+            )
+            try:
+                with stop_signals() as stop, write_errors(self.run.root):
+                    image = paint(
+                        self.config,
+                        make_objective,
+                        None if state is None else state["image"].to(device),
+                        hooks=hooks,
+                        after_step=saver,
+                        should_stop=stop.is_set,
+                        scale=int(state["scale"]) if state else 0,
+                        iteration=done,
+                        optimizer_state=state["optimizer"] if state else None,
+                    )
+                    save_png(to_uint8(image), self.run.final)
+                    saver.mark_complete()
+            except RenderInterrupted as interrupted:
+                raise Interrupted(
+                    f"stopped after iteration {interrupted.iteration} of {self.total} (checkpoint saved); "
+                    f"resume with: timelapse-nst resume {self.run.root}",
+                    signum=stop.signum,
+                ) from None
+            finally:
+                if progress is not None and hasattr(progress, "close"):
+                    progress.close()
+                log.close()
+
+    # -- 4. the video -----------------------------------------------------------------------------
+    def make_video(self) -> Path:
+        from timelapse_nst.assembly import assemble_run
+
+        how = f"the painting is finished, the video is not; make it with: timelapse-nst assemble {self.run.root}"
+        try:
+            with terminate_cleanly(), write_errors(self.run.root):
+                video = assemble_run(self.run.root)
+        except KeyboardInterrupt:
+            raise Interrupted(f"stopped; {how}") from None
+        except Terminated:
+            raise Interrupted(f"stopped (SIGTERM); {how}", signum=15) from None
+        self.notify(f"video: {video}")
+        return video
+
+    def _result(self, video: Path | None) -> RenderResult:
+        return RenderResult(self.run.root, self.run.final, video, self.total, time.monotonic() - self.started)
+
+
+def _log_hook(log: LogWriter) -> Hook:
+    def write(step: Step) -> None:
+        if step.iteration > 0:
+            record = {"iteration": step.iteration, "scale": step.scale, "losses": dict(step.losses)}
+            log.write({**record, "weights": dict(step.weights), "lr": step.learning_rate})
+
+    return write
