@@ -423,3 +423,33 @@ def test_assemble_command_passes_options_and_lets_user_errors_through(tmp_path: 
     assert probe(run / "timelapse.mp4")["streams"][0]["height"] == 320
     bad = runner.invoke(app, ["assemble", str(run), "--resolution", "641x360"])
     assert isinstance(bad.exception, UserError) and "resolution" in str(bad.exception)
+
+
+def test_shorts_turn_a_named_resolution_vertical(tmp_path: Path) -> None:
+    """A run made with a landscape preset (quick-preview says 720p) re-cut as shorts is 9:16."""
+    run = make_run(tmp_path / "run", video={"layout": "plain", "resolution": "720p"})
+    video = assemble_run(run, overrides={"layout": "shorts", "duration": 1, **FAST})
+    stream = probe(video)["streams"][0]
+    assert (stream["width"], stream["height"]) == (720, 1280)
+
+
+def test_a_landscape_size_for_shorts_is_a_one_line_error(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run")
+    with pytest.raises(UserError, match="shorts layout is vertical") as error:
+        assemble_run(run, overrides={"layout": "shorts", "resolution": "1920x1080"})
+    assert "\n" not in str(error.value) and not (run / "timelapse.mp4").exists()
+
+
+def test_assembly_reads_16_bit_pictures_like_the_render_does(tmp_path: Path) -> None:
+    """One loader for render and assembly: a 16-bit value v becomes round(v / 257), as in images.py."""
+    from timelapse_nst.assembly.pictures import contact_sheet
+    from timelapse_nst.images import load_image
+    from timelapse_nst.run import RunFolder
+
+    run = make_run(tmp_path / "run", iterations=[0])
+    frame = RunFolder(run).frame_path(0)
+    Image.fromarray(np.full((24, 32), 200 * 257, np.uint16)).save(frame)  # 16-bit grey, exactly 200 in 8 bits
+    assert np.asarray(load_image(frame))[0, 0].tolist() == [200, 200, 200]
+    sheet = contact_sheet(RunFolder(run).frame_list(), tmp_path / "sheet.png", total_iterations=0, cell_width=32)
+    with Image.open(sheet) as picture:
+        assert picture.getpixel((12 + 16, 12 + 12)) == (200, 200, 200)

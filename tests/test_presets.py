@@ -145,8 +145,13 @@ def test_presets_ship_inside_the_wheel(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         assert "timelapse_nst/presets/classic.yaml" in names
+        assert any(name.endswith("licenses/LICENSE") for name in names)  # the MIT text travels with it
         archive.extractall(tmp_path / "site")
-    code = "from timelapse_nst import presets; print(presets.builtin_dir()); print(len(presets.builtin_names()))"
+    code = (
+        "from timelapse_nst import presets; from timelapse_nst.bench import examples_dir;"
+        "print(presets.builtin_dir()); print(len(presets.builtin_names()));"
+        "print(sorted(p.name for p in examples_dir().glob('*.jpg')), examples_dir())"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=tmp_path,
@@ -154,5 +159,7 @@ def test_presets_ship_inside_the_wheel(tmp_path):
         check=True,
         capture_output=True,
         text=True,
-    ).stdout.split()
+    ).stdout.splitlines()
     assert out[0].startswith(str(tmp_path / "site")) and int(out[1]) >= 6
+    # The benchmark's sample photo and painting ship too: `timelapse-nst bench` works from a wheel.
+    assert out[2].startswith("['starry_night.jpg', 'tubingen.jpg']") and str(tmp_path / "site") in out[2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -153,3 +154,13 @@ def test_an_unreadable_manifest_is_a_user_error(tmp_path):
     (tmp_path / "render.yaml").write_text("just: text\n")
     with pytest.raises(UserError, match="not a timelapse-nst manifest"):
         RunFolder(tmp_path).read_manifest()
+
+
+def test_the_render_schema_does_not_import_the_video_stack():
+    """config.py names the `video:` settings without pulling in Pillow drawing, imageio or ffmpeg."""
+    code = (
+        "import sys, json; import timelapse_nst.config, timelapse_nst.presets;"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('imageio', 'timelapse_nst.assembly', 'PIL')))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert json.loads(result.stdout) == []

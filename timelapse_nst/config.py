@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from timelapse_nst.assembly.settings import VideoSettings
 from timelapse_nst.schedules import Schedule
+from timelapse_nst.video_settings import VideoSettings
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from timelapse_nst.config import RenderConfig
 from timelapse_nst.errors import UserError
+from timelapse_nst.schedules import SCHEDULE_NAMES
 
 # Mappings that a child preset replaces whole instead of merging key by key.
 _REPLACED_WHOLE = {("layers", "style"), ("layers", "content")}
@@ -190,7 +191,7 @@ def _explain(exc: ValidationError, sources: list[_Source], overrides: tuple[str,
 
 def _is_union_tag(part: Any) -> bool:
     # pydantic inserts the discriminator tag ("linear", "constant", ...) into error locations.
-    return part in ("constant", "linear", "cosine", "exponential", "keyframes", "function-before[...]")
+    return part in SCHEDULE_NAMES or str(part).startswith("function-")
 
 
 def _where(loc: tuple[str, ...], sources: list[_Source], overrides: tuple[str, ...] | list[str]) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
     BaseModel,
@@ -90,7 +90,8 @@ class Exponential(_Ramp):
 
 
 def smoothstep(t: float) -> float:
-    """Eased 0→1 (zero slope at both ends)."""
+    """Eased 0→1 (zero slope at both ends); ``t`` outside 0..1 is held at the ends."""
+    t = min(1.0, max(0.0, t))
     return t * t * (3.0 - 2.0 * t)
 
 
@@ -143,6 +144,9 @@ def _constant_to_number(schedule: Any) -> Any:
     return schedule.model_dump(mode="json")
 
 
-_Tagged = Annotated[Union[Constant, Linear, Cosine, Exponential, Keyframes], Field(discriminator="schedule")]
+_KINDS = (Constant, Linear, Cosine, Exponential, Keyframes)
+SCHEDULE_NAMES: tuple[str, ...] = tuple(get_args(kind.model_fields["schedule"].annotation)[0] for kind in _KINDS)
+"""Every schedule's name ("constant", "linear", ...), read from the models themselves."""
+_Tagged = Annotated[Union[_KINDS], Field(discriminator="schedule")]
 Schedule = Annotated[_Tagged, BeforeValidator(_number_to_constant), PlainSerializer(_constant_to_number)]
 """A number or a schedule mapping; call ``.at(iteration, total)`` for its value."""

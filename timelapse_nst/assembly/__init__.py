@@ -4,8 +4,8 @@ Reads only the run folder and never imports torch, so it works on a folder copie
 another machine. The stages: recording (the run folder read once) -> timeline (which frame
 when) -> layouts (compose a video frame) -> encode (ffmpeg); `pipeline` wires them.
 
-This package's ``__init__`` stays light on purpose: the render config imports
-``assembly.settings`` (the `video:` schema) without pulling in Pillow layouts or ffmpeg.
+The `video:` settings themselves live beside the render config (``video_settings.py``):
+the schema never imports this package. ``__init__`` stays light anyway (names load lazily).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(pipeline, name)
     if name == "VideoSettings":
-        from timelapse_nst.assembly.settings import VideoSettings
+        from timelapse_nst.video_settings import VideoSettings
 
         return VideoSettings
     raise AttributeError(name)

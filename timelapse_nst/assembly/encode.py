@@ -20,9 +20,9 @@ from pathlib import Path
 import imageio_ffmpeg
 from PIL import Image
 
-from timelapse_nst.assembly.settings import VideoSettings
 from timelapse_nst.atomic import atomic_path
 from timelapse_nst.errors import UserError
+from timelapse_nst.video_settings import VideoSettings
 
 # x264/x265 preset names mapped to the speed knobs of the other encoders (fast <-> slow).
 _PRESET_SPEED = {

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from timelapse_nst.assembly.settings import Layout as LayoutName
-from timelapse_nst.assembly.settings import Outro
+from timelapse_nst.video_settings import Layout as LayoutName
+from timelapse_nst.video_settings import Outro
 
 Size = tuple[int, int]
 Box = tuple[int, int, int, int]  # left, top, width, height

@@ -10,10 +10,10 @@ from pydantic import ValidationError
 from timelapse_nst.assembly import layouts, pictures, sequence, timeline
 from timelapse_nst.assembly.encode import EncodeJob, encode
 from timelapse_nst.assembly.recording import Recording, read_recording, thumbnail
-from timelapse_nst.assembly.settings import VideoSettings
 from timelapse_nst.errors import UserError
 from timelapse_nst.images import load_image
 from timelapse_nst.runlog import read_log
+from timelapse_nst.video_settings import VideoSettings
 
 
 def video_settings(

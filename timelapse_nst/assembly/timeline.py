@@ -18,7 +18,8 @@ from typing import Literal
 
 import numpy as np
 
-from timelapse_nst.assembly.settings import Pacing, VideoSettings
+from timelapse_nst.schedules import smoothstep
+from timelapse_nst.video_settings import Pacing, VideoSettings
 
 Segment = Literal["intro", "painting", "hold", "outro"]
 
@@ -128,7 +129,7 @@ def plan(
         else:
             segment: Segment = "hold" if k < outro_start else "outro"
             local = k - outro_start
-            fade = _smooth((local + 1) / transition) if segment == "outro" else 1.0
+            fade = smoothstep((local + 1) / transition) if segment == "outro" else 1.0
             phase = local / max(1, total - outro_start - 1) if segment == "outro" else 0.0
             shots.append(Shot(segment, last, last, 0.0, final_iteration, fade=fade, phase=phase))
     return shots
@@ -139,10 +140,10 @@ def _intro_shot(k: int, intro_end: int, transition: int, fps: int, iterations: S
     # seems to grow out of the photo rather than cut in.
     transition = min(transition, intro_end)
     into = k - (intro_end - transition)
-    fade = _smooth((into + 1) / (transition + 1)) if into >= 0 else 0.0
+    fade = smoothstep((into + 1) / (transition + 1)) if into >= 0 else 0.0
     # Fade in from the background over the first half second (a third of a short intro).
     fade_in_frames = max(1, min(round(0.5 * fps), intro_end // 3))
-    opacity = _smooth(min(1.0, (k + 1) / fade_in_frames))
+    opacity = smoothstep(min(1.0, (k + 1) / fade_in_frames))
     return Shot("intro", 0, 0, 0.0, float(iterations[0]), fade=fade, phase=k / max(1, intro_end - 1), opacity=opacity)
 
 
@@ -156,9 +157,3 @@ def _painting_shot(position: float, iterations: Sequence[int], crossfade: bool) 
     blend = position - first if second != first else 0.0
     iteration = iterations[first] + blend * (iterations[second] - iterations[first])
     return Shot("painting", first, second, blend, iteration)
-
-
-def _smooth(x: float) -> float:
-    """Smoothstep: eases a 0..1 ramp in and out so transitions don't start or stop abruptly."""
-    x = min(1.0, max(0.0, x))
-    return x * x * (3.0 - 2.0 * x)

@@ -19,7 +19,7 @@ def measure_assembly(settings: BenchSettings, run: Path, work: Path) -> dict[str
     """Our assembly of a run folder against one plain ffmpeg command with the same output shape."""
     try:
         from timelapse_nst.assembly import assemble_run
-        from timelapse_nst.assembly.settings import parse_resolution
+        from timelapse_nst.video_settings import parse_resolution
     except ImportError as exc:  # assembly is another engineer's module; report, don't fail
         return {"error": f"assembly unavailable: {exc}"}
     overrides: dict[str, object] = {"duration": settings.video_seconds}
