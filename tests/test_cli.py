@@ -1,5 +1,6 @@
 """The command line as a user meets it: help texts, one-line errors, exit codes."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +23,14 @@ COMMANDS = [
 ]
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "timelapse_nst", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+        [sys.executable, "-m", "timelapse_nst", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -44,9 +50,18 @@ def test_version():
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_every_command_has_help_with_an_example(command):
-    result = cli(*command, "--help")
+    result = cli(*command, "--help", env={"COLUMNS": "100"})
     assert result.returncode == 0, result.stderr
     assert "Example" in result.stdout and "timelapse-nst" in result.stdout
+    # Values are named for people (PATH, N, KEY=VALUE), not Python types or braces.
+    for leak in ("<bool>", "<list", "<str>", "<int>", "<path>", "{"):
+        assert leak not in result.stdout, (leak, result.stdout)
+
+
+def test_render_help_names_its_arguments_like_the_readme():
+    out = cli("render", "--help", env={"COLUMNS": "100"}).stdout
+    assert "render [OPTIONS] CONTENT STYLE..." in out
+    assert "--set" in out and "KEY=VALUE" in out and "NAME|FILE" in out
 
 
 def test_presets_list_show_validate(tmp_path):
@@ -159,3 +174,55 @@ def test_too_small_for_the_network_is_a_clear_error(tmp_path, content_path, styl
         ),
         "16 px on the short side",
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--set", "weights.style=abc"], ["--set weights.style=abc", "a number or a schedule"]),
+        (
+            ["--set", "weights.style={schedule: keyframes, points: [[0, 1], [5]]}"],
+            ["keyframe 2 must be [iteration, value]"],
+        ),
+        (["--set", "weights.style={schedule: cosin, start: 1, end: 2}"], ["did you mean 'cosine'?"]),
+        (["--iterations", "0"], ["--iterations 0:", "greater than or equal to 1"]),
+        (["--set", "layers.style=[conv9_9]"], ["[conv9_9]", "did you mean"]),  # brackets shown, not eaten as markup
+    ],
+)
+def test_config_mistakes_are_one_line_errors_that_teach(tmp_path, content_path, style_path, args, fragments):
+    result = cli(
+        "render", str(content_path), str(style_path), "--weights", "random", "--out", str(tmp_path / "r"), *args
+    )
+    assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "r").exists()
+
+
+def test_preset_files_name_duplicate_keys_and_missing_parents(tmp_path):
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("name: twice\nsize: 64\nweights: {style: 1}\nsize: 96\n")
+    assert_one_line_error(
+        cli("presets", "validate", str(twice)), f"{twice} line 4", "'size' is given twice (first on line 2)"
+    )
+    orphan = tmp_path / "orphan.yaml"
+    orphan.write_text("name: orphan\nextends: nope.yaml\n")
+    assert_one_line_error(cli("presets", "validate", str(orphan)), f"{orphan} line 2: extends:", "nope.yaml")
+
+
+def test_a_weights_file_of_garbage_says_what_it_is(tmp_path, content_path, style_path):
+    junk = tmp_path / "junk.pth"
+    junk.write_text("hello world")
+    result = cli("render", str(content_path), str(style_path), "--weights", str(junk), "--out", str(tmp_path / "r"))
+    assert_one_line_error(result, "junk.pth", "not a PyTorch weights file")
+
+
+def test_assemble_errors_name_the_flag(tmp_path):
+    from runfolder_factory import make_run
+
+    run = make_run(tmp_path / "run")
+    assert_one_line_error(cli("assemble", str(run), "--duration", "-3"), "--duration:", "greater than 0")
+    assert_one_line_error(
+        cli("assemble", str(run), "--codec", "h264", "--out", str(tmp_path / "x.webm")),
+        "x.webm",
+        "WebM file holds VP9 or AV1",
+    )
+    assert not (tmp_path / "x.webm").exists()

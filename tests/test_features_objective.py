@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from timelapse_nst.config import VGG19_LAYERS, Layers
 from timelapse_nst.features import IMAGENET_MEAN_255, VGGFeatures
-from timelapse_nst.objective import Objective, gram_matrix, total_variation
+from timelapse_nst.objective import Objective, Weights, gram_matrix, total_variation
 
 
 def test_layer_names_follow_vgg19(random_vgg):
@@ -47,25 +47,25 @@ def test_objective_is_zero_at_the_targets_and_weighted(random_vgg):
         VGGFeatures(random_vgg, ["conv4_2", "conv1_1", "conv2_1"]),
         Layers(content=["conv4_2"], style=["conv1_1", "conv2_1"]),
         content,
-        content.clone(),
+        [content.clone()],
     )
-    total, parts = objective(content, {"content": 2.0, "style": 3.0, "tv": 0.5})
+    total, parts = objective(content, Weights(content=2.0, style=3.0, tv=0.5))
     assert parts["content"].item() == 0.0 and parts["style"].item() == pytest.approx(0.0, abs=1e-6)
     assert total.item() == pytest.approx(0.5 * total_variation(content).item())
     other = torch.rand(1, 3, 32, 32) * 255
-    _, moved = objective(other, {"content": 1.0, "style": 1.0, "tv": 1.0})
+    _, moved = objective(other, Weights(content=1.0, style=1.0, tv=1.0))
     assert moved["content"] > 0 and moved["style"] > 0
 
 
 def test_bf16_activations_keep_fp32_losses(random_vgg):
     content = torch.rand(1, 3, 32, 32) * 255
     layers = Layers()
-    fp32 = Objective(VGGFeatures(random_vgg, [*layers.content, *layers.style]), layers, content, content.flip(-1))
+    fp32 = Objective(VGGFeatures(random_vgg, [*layers.content, *layers.style]), layers, content, [content.flip(-1)])
     bf16 = Objective(
         VGGFeatures(random_vgg, [*layers.content, *layers.style]),
         layers,
         content,
-        content.flip(-1),
+        [content.flip(-1)],
         activation_dtype=torch.bfloat16,
     )
     image = torch.rand(1, 3, 32, 32) * 255

@@ -20,7 +20,7 @@ def setup(random_vgg, content_path, style_path, *overrides):
     def make_objective(plan):
         content = resize_long_edge(content_image, plan.size)
         style = resize_style(style_image, content.size, config.style_scale)
-        made.append(Objective(features, config.layers, to_tensor(content), to_tensor(style)))
+        made.append(Objective(features, config.layers, to_tensor(content), [to_tensor(style)]))
         return made[-1]
 
     return config, make_objective, made
@@ -28,9 +28,7 @@ def setup(random_vgg, content_path, style_path, *overrides):
 
 def final_objective(objective, config, image):
     with torch.no_grad():
-        total, _ = objective(
-            image, weights_at(config.weights, config.optimizer.iterations, config.optimizer.iterations)
-        )
+        total, _ = objective(image, weights_at(config, config.optimizer.iterations, config.optimizer.iterations))
     return total.item()
 
 

@@ -46,7 +46,7 @@ def render(
     iterations: int | None = None,
     title: str | None = None,
     config: RenderConfig | None = None,
-    weights: str = "torchvision",
+    weights: str | None = None,
     hooks: Sequence[Hook] = (),
     restart: bool = False,
     make_video: bool = True,
@@ -59,6 +59,8 @@ def render(
     shortcuts). A folder that already holds this very render is continued; one that holds a
     different render is refused unless ``restart``, which moves it aside (never deletes it).
     ``hooks`` are called with every ``Step`` (a frozen event: observe, don't steer).
+    ``weights``: "torchvision" (ImageNet, downloaded once), "random" or a file; not given:
+    ``$TIMELAPSE_NST_WEIGHTS``, else "torchvision".
     """
     # 1. Check every input before touching the disk.
     config = config or presets.resolve(preset, overrides=[*overrides, *shortcuts(size, iterations, title)])
@@ -109,13 +111,13 @@ def resume(
 
 
 def shortcuts(size: int | None, iterations: int | None, title: str | None) -> list[str]:
-    """The ``--size``/``--iterations``/``--title`` shortcuts as ``--set`` overrides."""
+    """The ``--size``/``--iterations``/``--title`` shortcuts as overrides that errors name by their flag."""
     import json
 
-    pairs = {"size": size, "optimizer.iterations": iterations}
-    overrides = [f"{key}={value}" for key, value in pairs.items() if value is not None]
-    if title is not None:
-        overrides.append(f"video.title={json.dumps(title)}")  # a JSON string is a YAML string: quotes stay
+    given = (("size", size, "--size"), ("optimizer.iterations", iterations, "--iterations"))
+    overrides = [presets.Override(key, value, flag=flag) for key, value, flag in given if value is not None]
+    if title is not None:  # a JSON string is a YAML string: quotes and colons stay literal
+        overrides.append(presets.Override("video.title", json.dumps(title), flag="--title"))
     return overrides
 
 

@@ -11,10 +11,13 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, ClassVar, Optional, TypeVar
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperArgument, TyperCommand
 
 from timelapse_nst import __version__
 from timelapse_nst.assembly.command import assemble_command
@@ -28,10 +31,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstring paragraphs flow; `code` reads as code
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-presets_app = typer.Typer(help="List, show and check render presets.", no_args_is_help=True)
-weights_app = typer.Typer(help="The VGG19 ImageNet weights: where they are, fetch them once.", no_args_is_help=True)
+presets_app = typer.Typer(
+    help="List, show and check render presets.", no_args_is_help=True, rich_markup_mode="markdown"
+)
+weights_app = typer.Typer(
+    help="The VGG19 ImageNet weights: where they are, fetch them once.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 app.add_typer(presets_app, name="presets")
 app.add_typer(weights_app, name="weights")
 
@@ -39,15 +49,53 @@ err = Console(stderr=True, highlight=False)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class HelpCommand(TyperCommand):
+    """--help that reads like the README: ``render [OPTIONS] CONTENT STYLE...``, and a metavar
+    that says what a value is (PATH, N, TEXT) instead of Python types (``<list[str]>``, ``<bool>``)."""
+
+    _METAVARS: ClassVar[dict[str, str]] = {"int": "N", "float": "X", "Path": "PATH", "str": "TEXT"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            self._tidy(param)
+
+    def _tidy(self, param: click.Parameter) -> None:
+        if isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = (param.name or "").upper() + ("..." if param.nargs != 1 else "")
+            param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]  # the name says it
+        elif getattr(param, "is_flag", False):
+            param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]  # a flag takes no value
+        elif param.metavar is None:
+            bare = param.bare_type().removeprefix("list[").removesuffix("]")  # type: ignore[attr-defined]
+            param.metavar = self._METAVARS.get(bare, bare.upper())
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            self._tidy(option)
+        return option
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                pieces.append(param.metavar if param.required else f"[{param.metavar}]")  # type: ignore[arg-type]
+        return pieces
+
+
 def _user_errors(command: F) -> F:
-    """User errors become one line on stderr and their exit code (2; 130 for a stop), no traceback."""
+    """User errors become one line on stderr and their exit code (2; 130/143 for a stop), no traceback."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except UserError as exc:
-            err.print(str(exc) if exc.exit_code == 130 else f"[red]error:[/red] {exc}", soft_wrap=True)
+            # escape(): a value in brackets ("[conv9_9]") is text, not terminal markup.
+            stopped = exc.exit_code in (130, 143)
+            err.print(escape(str(exc)) if stopped else f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted")
@@ -58,7 +106,7 @@ def _user_errors(command: F) -> F:
 
 def _command(app_: typer.Typer, name: str | None = None) -> Callable[[F], F]:
     def register(command: F) -> F:
-        app_.command(name)(_user_errors(command))
+        app_.command(name, cls=HelpCommand)(_user_errors(command))
         return command
 
     return register
@@ -107,24 +155,59 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
 @_command(app)
 def render(
     content: Annotated[Path, typer.Argument(help="The photo to paint.")],
-    style: Annotated[Path, typer.Argument(help="The painting whose style to use.")],
+    style: Annotated[
+        list[Path], typer.Argument(help="The painting whose style to use; several for a blend or a morph.")
+    ],
     out: Annotated[
-        Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/<content>-<style>).")
+        Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/CONTENT-STYLE).")
     ] = None,
     preset: Annotated[
-        str, typer.Option("--preset", "-p", help="Built-in preset name or YAML file (see `presets list`).")
+        str,
+        typer.Option(
+            "--preset", "-p", metavar="NAME|FILE", help="Built-in preset name or YAML file (see `presets list`)."
+        ),
     ] = "classic",
     set_: Annotated[
         Optional[list[str]],
-        typer.Option("--set", help="Override a preset key, e.g. --set weights.style=1e5 (repeatable)."),
+        typer.Option(
+            "--set", metavar="KEY=VALUE", help="Override a preset key, e.g. --set weights.style=1e5 (repeatable)."
+        ),
     ] = None,
     size: Annotated[Optional[int], typer.Option(help="Long edge of the painting in pixels.")] = None,
-    iterations: Annotated[Optional[int], typer.Option(help="Iterations at full size.")] = None,
+    iterations: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Iterations at full size (coarse-to-fine presets add those of the smaller scales; the total is printed before painting)."
+        ),
+    ] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (a CPU render is reproducible).")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or mps.")] = None,
+    device: Annotated[
+        Optional[str], typer.Option(metavar="auto|cpu|cuda|mps", help="Where to paint (auto prefers a GPU).")
+    ] = None,
     title: Annotated[Optional[str], typer.Option(help="Title shown in the video.")] = None,
+    style_weights: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="W1,W2,...",
+            help="Weight of each painting when there are several, e.g. 0.7,0.3 (preset key style_blend).",
+        ),
+    ] = None,
+    preserve_color: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="luminance|histogram",
+            help="Keep the photo's colours: luminance (the style acts on brightness only) or histogram "
+            "(the painting recoloured to the photo's colours first); preset key color.preserve.",
+        ),
+    ] = None,
     weights: Annotated[
-        str, typer.Option(help="VGG19 weights: torchvision (ImageNet, downloaded once), a .pth PATH, or random.")
+        str,
+        typer.Option(
+            metavar="torchvision|random|PATH",
+            envvar="TIMELAPSE_NST_WEIGHTS",
+            show_envvar=True,
+            help="VGG19 weights: torchvision (ImageNet, downloaded once), a .pth PATH, or random.",
+        ),
     ] = "torchvision",
     restart: Annotated[
         bool, typer.Option("--restart", help="Start over: move an existing run folder aside (never deleted).")
@@ -134,15 +217,28 @@ def render(
 ) -> None:
     """Paint CONTENT in the style of STYLE; write frames, final.png and timelapse.mp4 to the run folder.
 
-    A run folder that already holds this render is continued where it stopped.
+    Several STYLE paintings are blended (--style-weights), or morph one into the other with
+    --preset style-morph. A run folder that already holds this render is continued where it stopped.
 
     Example: timelapse-nst render photo.jpg starry_night.jpg --preset slow-reveal --size 384 --out runs/night
+
+    Example: timelapse-nst render photo.jpg wave.jpg starry_night.jpg --preset style-morph
     """
     from timelapse_nst import api
+    from timelapse_nst.presets import Override
 
-    overrides = list(set_ or [])
-    overrides += [f"{key}={value}" for key, value in (("seed", seed), ("device", device)) if value is not None]
-    out = out or Path("runs") / f"{content.stem}-{style.stem}"
+    overrides: list[str] = list(set_ or [])
+    given = (
+        ("seed", seed, "--seed"),
+        ("device", device, "--device"),
+        ("color.preserve", preserve_color, "--preserve-color"),
+    )
+    overrides += [Override(key, value, flag=flag) for key, value, flag in given if value is not None]
+    if style_weights is not None:
+        override = Override("style_blend", f"[{style_weights}]", flag="--style-weights")
+        override.label = f"--style-weights {style_weights}"
+        overrides.append(override)
+    out = out or Path("runs") / f"{content.stem}-{'+'.join(path.stem for path in style)}"
     result = api.render(
         content,
         style,

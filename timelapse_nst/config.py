@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from timelapse_nst.schedules import Schedule
 from timelapse_nst.video_settings import VideoSettings
@@ -26,7 +26,10 @@ VGG19_LAYERS: tuple[str, ...] = tuple(
     for name in (*(f"{kind}{block}_{i}" for i in range(1, convs + 1) for kind in ("conv", "relu")), f"pool{block}")
 )
 
-DEFAULT_STYLE_LAYERS = {name: 1.0 for name in ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")}
+# The seed's layers. It keeps torchvision's in-place ReLUs, so what its code calls conv4_2 is in
+# fact relu4_2 (and likewise for the style layers); its loss weights are tuned for these.
+DEFAULT_CONTENT_LAYERS = ("relu4_2",)
+DEFAULT_STYLE_LAYERS = {name: 1.0 for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")}
 
 
 def _check_layer(name: str) -> str:
@@ -43,7 +46,7 @@ class Layers(BaseModel):
     """Which VGG19 layers carry content and style, and how much each style layer counts."""
 
     model_config = _FROZEN
-    content: list[str] = Field(default_factory=lambda: ["conv4_2"], min_length=1)
+    content: list[str] = Field(default_factory=lambda: list(DEFAULT_CONTENT_LAYERS), min_length=1)
     style: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
         default_factory=lambda: dict(DEFAULT_STYLE_LAYERS), min_length=1
     )
@@ -149,6 +152,39 @@ class Checkpoint(BaseModel):
     every_seconds: float | None = Field(120.0, gt=0)
 
 
+class Color(BaseModel):
+    """Keep the photo's colours (Gatys et al. 2017): ``luminance`` or ``histogram``, and how much."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    preserve: Literal["none", "luminance", "histogram"] = Field(
+        "none",
+        description="luminance: the style acts on luminance, the photo's chroma is kept; "
+        "histogram: the painting's colours are matched to the photo's before painting",
+    )
+    amount: Schedule = Field(
+        1.0, description="0..1, how much of the photo's colour is kept at each iteration (a schedule may fade it)"
+    )
+
+    @field_validator("amount")
+    @classmethod
+    def _fraction(cls, schedule: Any) -> Any:
+        low, high = schedule.extremes()
+        if low < 0 or high > 1:
+            raise ValueError(f"the amount of the photo's colour must stay within 0..1, got {low:g}..{high:g}")
+        return schedule
+
+
+def _check_blend(blend: list[Any] | None) -> list[Any] | None:
+    if blend is None:
+        return blend
+    for number, schedule in enumerate(blend, start=1):
+        if schedule.extremes()[0] < 0:
+            raise ValueError(f"the weight of style {number} must not be negative")
+    if all(schedule.extremes()[1] <= 0 for schedule in blend):
+        raise ValueError("the style blend is zero everywhere: give at least one style a weight above 0")
+    return blend
+
+
 class RenderConfig(BaseModel):
     """Everything a render needs besides the two input images."""
 
@@ -165,10 +201,23 @@ class RenderConfig(BaseModel):
     layers: Layers = Layers()
     optimizer: Optimizer = Optimizer()
     weights: LossWeights = LossWeights()
+    style_blend: Annotated[list[Schedule] | None, AfterValidator(_check_blend)] = Field(
+        None,
+        min_length=1,
+        description="weight of each style image (number or schedule) when there are several; "
+        "the style loss is their weighted mean; not given: equal weights",
+    )
+    color: Color = Color()
     scales: Scales | None = None
     capture: Capture = Capture()
     checkpoint: Checkpoint = Checkpoint()
     video: VideoSettings = VideoSettings()
+
+    def blend_at(self, iteration: int, total: int, styles: int) -> tuple[float, ...]:
+        """Each style's share of the style loss at ``iteration`` (summing to 1; all 0 if the blend is 0 there)."""
+        raw = [1.0] * styles if self.style_blend is None else [s.at(iteration, total) for s in self.style_blend]
+        whole = sum(raw)
+        return tuple(w / whole if whole > 0 else 0.0 for w in raw)
 
     def render_hash(self) -> str:
         """Hash of what decides the pixels (not the keys in ``NOT_RENDER_KEYS``)."""

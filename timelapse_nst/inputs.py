@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +39,17 @@ def style_paths(style: StylePaths) -> tuple[Path, ...]:
     return paths
 
 
-def check_inputs(config: RenderConfig, content: str | Path, style: StylePaths, weights: str) -> RenderInputs:
+def check_inputs(config: RenderConfig, content: str | Path, style: StylePaths, weights: str | None) -> RenderInputs:
     """Every check a render can fail, before the run folder is created: a corrected command
     then starts cleanly instead of meeting a half-made folder."""
     from timelapse_nst.devices import activation_dtype, pick_device
 
     content, styles = Path(content), style_paths(style)
+    if config.style_blend is not None and len(config.style_blend) != len(styles):
+        raise UserError(
+            f"style_blend has {len(config.style_blend)} weight(s) for {len(styles)} style image(s): "
+            "give one weight per painting (e.g. --style-weights 0.7,0.3 for two)"
+        )
     check_sizes(config, load_image(content), [load_image(path) for path in styles])
     source = weights_source(weights)
     activation_dtype(config.precision, pick_device(config.device))  # device and precision exist here
@@ -69,7 +75,13 @@ def check_sizes(config: RenderConfig, content: Image.Image, styles: Sequence[Ima
                 )
 
 
-def weights_source(weights: str) -> str:
+WEIGHTS_ENV = "TIMELAPSE_NST_WEIGHTS"
+"""Where the weights come from when no ``--weights`` is given (default: torchvision)."""
+
+
+def weights_source(weights: str | None) -> str:
+    """ "torchvision", "random" or an absolute file path: the argument, else $TIMELAPSE_NST_WEIGHTS."""
+    weights = weights or os.environ.get(WEIGHTS_ENV) or "torchvision"
     if weights in ("torchvision", "random"):
         return weights
     path = Path(weights).expanduser()

@@ -6,12 +6,14 @@ The loss functions are pure (tensors in, tensors out). Activations may be comput
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from timelapse_nst.color import match_color, match_luminance, network_view, with_chroma_of
 from timelapse_nst.config import Layers
 from timelapse_nst.features import VGGFeatures
 
@@ -69,17 +71,50 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     return dx + dy
 
 
+@dataclass(frozen=True)
+class Weights:
+    """The scheduled values of one iteration: the three loss weights, each style's share of the
+    style loss (summing to 1), and how much of the photo's colour is kept (colour modes only)."""
+
+    content: float
+    style: float
+    tv: float
+    blend: tuple[float, ...] = (1.0,)
+    color: float = 1.0
+
+    def terms(self) -> dict[str, float]:
+        return {"content": self.content, "style": self.style, "tv": self.tv}
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the image is compared with: content activations and, per style, the Gram matrices."""
+
+    content: dict[str, torch.Tensor]
+    styles: tuple[dict[str, torch.Tensor], ...]
+
+
+COLOR_LEVELS = 32
+"""The colour amount is taken in steps of 1/32 (targets are recomputed when it moves a step):
+a smooth fade for the eye, at most 33 target computations for any schedule."""
+
+
 class Objective:
-    """The weighted loss of an image against fixed content and style targets."""
+    """The weighted loss of an image against fixed content and style targets.
+
+    ``styles`` are one or more paintings; ``color`` is ``config.color.preserve``. Targets are
+    computed once per colour level, with no graph, and kept for the current level.
+    """
 
     def __init__(
         self,
         features: VGGFeatures,
         layers: Layers,
         content: torch.Tensor,
-        style: torch.Tensor,
+        styles: Sequence[torch.Tensor],
         *,
         activation_dtype: torch.dtype | None = None,
+        color: str = "none",
     ) -> None:
         self.features = features
         self.content_layers = list(layers.content)
@@ -89,35 +124,82 @@ class Objective:
         # Activations in the low precision come from a copy of the network whose weights are
         # already in it: the same convolutions autocast would run, without re-casting 20M
         # frozen weights on every call (autocast caches casts only for trainable weights).
-        self._network = features if activation_dtype is None else features.in_dtype(activation_dtype)
+        self.network = features if activation_dtype is None else features.in_dtype(activation_dtype)
         self.content_image = content
-        self.style_image = style
+        self.style_images = tuple(styles)
+        self.color = color
         self.content_size: tuple[int, int] = (int(content.shape[-2]), int(content.shape[-1]))
-        # Targets once, with no graph and no autograd bookkeeping; cloned out of inference mode
-        # because the losses save them for the backward pass.
-        with torch.inference_mode():
-            content_acts = self._network(content)
-            style_acts = self._network(style)
-            content_targets = {n: content_acts[n].float() for n in self.content_layers}
-            style_targets = {n: gram_matrix(style_acts[n]) for n in self.style_layers}
-        self.content_targets = {n: t.clone() for n, t in content_targets.items()}
-        self.style_targets = {n: t.clone() for n, t in style_targets.items()}
+        if color == "histogram":  # the paintings recoloured to the photo's statistics, once per scale
+            self._matched = tuple(match_color(style, content) for style in self.style_images)
+        elif color == "luminance":  # their luminance matched to the photo's mean and deviation
+            self._matched = tuple(match_luminance(style, content) for style in self.style_images)
+        self._cached: tuple[float, Targets] | None = None
 
-    def parts(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Unweighted content, style and TV losses of ``image`` (1, 3, H, W), 0..255."""
-        acts = self._network(image)
-        content = sum(content_loss(acts[n], self.content_targets[n]) for n in self.content_layers)
-        style = sum(w * style_loss(gram_matrix(acts[n]), self.style_targets[n]) for n, w in self.style_layers.items())
+    # -- colour -----------------------------------------------------------------------------
+    def level(self, amount: float) -> float:
+        """The colour amount in effect (quantised; 0 when no colour mode is on)."""
+        return 0.0 if self.color == "none" else round(amount * COLOR_LEVELS) / COLOR_LEVELS
+
+    def network_input(self, image: torch.Tensor, level: float) -> torch.Tensor:
+        """What the network sees: the image, or in luminance mode (part of) its luminance."""
+        return network_view(image, level) if self.color == "luminance" else image
+
+    def present(self, image: torch.Tensor, amount: float) -> torch.Tensor:
+        """The picture the user gets from the optimised ``image``: in luminance mode its
+        luminance with the photo's chroma put back (in the scheduled amount); else itself."""
+        if self.color != "luminance":
+            return image
+        return with_chroma_of(image, self.content_image, self.level(amount)).clamp(0, 255)
+
+    # -- targets ----------------------------------------------------------------------------
+    def targets(self, level: float) -> Targets:
+        if self._cached is None or self._cached[0] != level:
+            self._cached = (level, self._compute_targets(level))
+        return self._cached[1]
+
+    def _compute_targets(self, level: float) -> Targets:
+        styles = self.style_images
+        if self.color != "none" and level > 0:
+            styles = tuple(level * m + (1 - level) * s for m, s in zip(self._matched, styles, strict=True))
+        content = self.network_input(self.content_image, level) if self.color == "luminance" else self.content_image
+        # inference mode: no graph, no autograd bookkeeping; cloned out of it because the losses
+        # save the targets for the backward pass.
+        with torch.inference_mode():
+            acts = self.network(content)
+            content_targets = {n: acts[n].float() for n in self.content_layers}
+            grams = []
+            for style in styles:
+                acts = self.network(style)
+                grams.append({n: gram_matrix(acts[n]) for n in self.style_layers})
+        return Targets(
+            {n: t.clone() for n, t in content_targets.items()},
+            tuple({n: g.clone() for n, g in gram.items()} for gram in grams),
+        )
+
+    # -- the loss ---------------------------------------------------------------------------
+    def parts(self, image: torch.Tensor, weights: Weights | None = None) -> dict[str, torch.Tensor]:
+        """Unweighted content, style (the blend-weighted mean over styles) and TV losses of
+        ``image`` (1, 3, H, W), 0..255."""
+        blend = weights.blend if weights is not None else (1.0,) * len(self.style_images)
+        level = self.level(weights.color if weights is not None else 1.0)
+        targets = self.targets(level)
+        acts = self.network(self.network_input(image, level))
+        content = sum(content_loss(acts[n], targets.content[n]) for n in self.content_layers)
+        grams = {n: gram_matrix(acts[n]) for n in self.style_layers}  # once, whatever the number of styles
+        style = sum(
+            share * sum(w * style_loss(grams[n], target[n]) for n, w in self.style_layers.items())
+            for share, target in zip(blend, targets.styles, strict=True)
+            if share > 0
+        )
         return {
             "content": content / len(self.content_layers),
-            "style": style,
+            "style": style if isinstance(style, torch.Tensor) else torch.zeros((), device=image.device),
             "tv": total_variation(image),
         }
 
-    def __call__(
-        self, image: torch.Tensor, weights: Mapping[str, float]
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def __call__(self, image: torch.Tensor, weights: Weights) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(weighted total, unweighted parts)."""
-        parts = self.parts(image)
-        total = sum(weights[name] * value for name, value in parts.items())
+        parts = self.parts(image, weights)
+        terms = weights.terms()
+        total = sum(terms[name] * value for name, value in parts.items())
         return total, parts

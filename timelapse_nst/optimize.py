@@ -13,8 +13,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from timelapse_nst.config import LossWeights, Optimizer, RenderConfig
-from timelapse_nst.objective import Objective
+from timelapse_nst.config import Optimizer, RenderConfig
+from timelapse_nst.objective import Objective, Weights
 from timelapse_nst.scales import ScalePlan, plan_scales
 
 
@@ -22,9 +22,11 @@ from timelapse_nst.scales import ScalePlan, plan_scales
 class Step:
     """What a hook sees after each iteration. Hooks observe; they must not modify ``image``.
 
-    ``image`` is the image after this iteration (a detached view of the live tensor: copy it
-    to keep it). ``losses`` were measured on the image the iteration started from (the
-    evaluation that drove the update); iteration 0 is the initial image, with no losses.
+    ``image`` is the picture after this iteration as the user gets it (a detached view of the
+    live tensor: copy it to keep it). ``losses`` were measured on the image the iteration
+    started from (the evaluation that drove the update); iteration 0 is the initial image, with
+    no losses. ``weights`` are the loss weights of the iteration, ``blend`` each style's share of
+    the style loss, ``color`` the amount of the photo's colour kept (None: no colour mode).
     """
 
     iteration: int
@@ -35,6 +37,8 @@ class Step:
     weights: Mapping[str, float] = field(default_factory=dict)
     learning_rate: float = 0.0
     evaluations: int = 0
+    blend: tuple[float, ...] = (1.0,)
+    color: float | None = None
 
 
 Hook = Callable[[Step], None]
@@ -50,8 +54,15 @@ class RenderInterrupted(Exception):
         self.iteration = iteration
 
 
-def weights_at(weights: LossWeights, iteration: int, total: int) -> dict[str, float]:
-    return {name: getattr(weights, name).at(iteration, total) for name in ("content", "style", "tv")}
+def weights_at(config: RenderConfig, iteration: int, total: int, styles: int = 1) -> Weights:
+    """Every scheduled value of the objective at ``iteration``."""
+    terms = {name: getattr(config.weights, name).at(iteration, total) for name in ("content", "style", "tv")}
+    blend = config.blend_at(iteration, total, styles)
+    return Weights(**terms, blend=blend, color=config.color.amount.at(iteration, total))
+
+
+def color_at(config: RenderConfig, iteration: int, total: int) -> float | None:
+    return None if config.color.preserve == "none" else config.color.amount.at(iteration, total)
 
 
 def make_optimizer(image: torch.Tensor, settings: Optimizer) -> torch.optim.Optimizer:
@@ -95,7 +106,7 @@ class Painter:
 
     def step(self, iteration: int, scale: int) -> Step:
         """Iteration number ``iteration`` (1-based, global): evaluate, update, report."""
-        weights = weights_at(self.config.weights, iteration - 1, self.total)
+        weights = weights_at(self.config, iteration - 1, self.total, len(self.objective.style_images))
         rate = self.config.optimizer.learning_rate.at(iteration - 1, self.total)  # type: ignore[union-attr]
         for group in self.optimizer.param_groups:
             group["lr"] = rate
@@ -127,7 +138,23 @@ class Painter:
                 self.image.clamp_(0.0, 255.0)  # Adam overshoots; L-BFGS is left unclamped (line search)
         if not all(math.isfinite(v) for v in first.values()):
             raise FloatingPointError(f"the loss became {first['total']} at iteration {iteration}")
-        return Step(iteration, self.total, scale, self.image.detach(), first, weights, rate, evaluations)
+        return Step(
+            iteration,
+            self.total,
+            scale,
+            self.presented(iteration),
+            first,
+            weights.terms(),
+            rate,
+            evaluations,
+            blend=weights.blend,
+            color=color_at(self.config, iteration - 1, self.total),
+        )
+
+    def presented(self, iteration: int) -> torch.Tensor:
+        """The picture the user gets after ``iteration`` (colour modes put the photo's chroma back)."""
+        amount = self.config.color.amount.at(iteration, self.total)
+        return self.objective.present(self.image.detach(), amount)
 
     def _first_lbfgs_step(self, evaluate: Callable[[], torch.Tensor]) -> torch.Tensor | None:
         """Size the first step of a fresh L-BFGS (no line search) to move pixels by a few levels.
@@ -167,7 +194,7 @@ def initial_image(config: RenderConfig, objective: Objective) -> torch.Tensor:
     height, width = objective.content_size
     if config.init == "style":
         return F.interpolate(
-            objective.style_image, size=(height, width), mode="bicubic", align_corners=False, antialias=True
+            objective.style_images[0], size=(height, width), mode="bicubic", align_corners=False, antialias=True
         ).clamp(0, 255)
     generator = torch.Generator().manual_seed(config.seed)
     noise = torch.randn((1, 3, height, width), generator=generator) * 90.0  # the seed's noise
@@ -186,7 +213,7 @@ def paint(
     iteration: int = 0,
     optimizer_state: dict[str, Any] | None = None,
 ) -> torch.Tensor:
-    """Run (or continue) a render; returns the final image.
+    """Run (or continue) a render; returns the final picture (as the user gets it).
 
     A fresh render passes no image (it starts from ``config.init``); a resumed one passes a
     snapshot's image, scale, iteration and optimizer state.
@@ -198,8 +225,9 @@ def paint(
         height, width = objective.content_size
         if image is None:
             image = initial_image(config, objective)
+            shown = objective.present(image.detach(), config.color.amount.at(0, total))
             for hook in hooks:
-                hook(Step(0, total, 0, image.detach()))
+                hook(Step(0, total, 0, shown, color=color_at(config, 0, total)))
         painter = Painter(objective, resize_to(image.detach(), height, width), config, total)
         if optimizer_state is not None:
             painter.optimizer.load_state_dict(optimizer_state)
@@ -215,4 +243,4 @@ def paint(
                 raise RenderInterrupted(number)
         image = painter.image.detach()
     assert image is not None
-    return image
+    return painter.presented(total)

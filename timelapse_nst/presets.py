@@ -86,7 +86,24 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
         data = {}
     if not isinstance(data, dict):
         raise UserError(f"{path}: a preset must be a mapping of keys, not {type(data).__name__}")
+    refuse_duplicate_keys(node, str(path))
     return data, node
+
+
+def refuse_duplicate_keys(node: yaml.Node | None, label: str) -> None:
+    """YAML keeps the last of two equal keys without a word; a preset that says a key twice is
+    almost always a mistake, so it is an error naming both lines."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key, line = str(key_node.value), key_node.start_mark.line + 1
+            if key in seen:
+                raise UserError(f"{label} line {line}: key '{key}' is given twice (first on line {seen[key]})")
+            seen[key] = line
+            refuse_duplicate_keys(value_node, label)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            refuse_duplicate_keys(item, label)
 
 
 def deep_merge(base: dict[str, Any], top: dict[str, Any], path: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -118,9 +135,25 @@ def _load_chain(name_or_path: str | Path, depth: int = 0) -> tuple[dict[str, Any
         return data, sources
     if not isinstance(parent, str):
         raise UserError(f"{path}: 'extends' must be a preset name or file path")
-    parent_path = parent if parent in builtin_names() else _locate(parent, path.parent)
+    try:
+        parent_path = parent if parent in builtin_names() else _locate(parent, path.parent)
+    except UserError as exc:
+        line = _line_of(node, ("extends",))
+        raise UserError(f"{path} line {line}: extends: {exc}") from None
     base, base_sources = _load_chain(parent_path, depth + 1)
     return deep_merge(base, data), sources + base_sources
+
+
+class Override(str):
+    """A ``KEY.PATH=VALUE`` override that a CLI flag made: errors name the flag (``--iterations 0``),
+    not the ``--set`` it stands for."""
+
+    label: str
+
+    def __new__(cls, key: str, value: object, *, flag: str) -> Override:
+        override = super().__new__(cls, f"{key}={value}")
+        override.label = f"{flag} {value}"
+        return override
 
 
 def parse_override(text: str) -> dict[str, Any]:
@@ -184,8 +217,8 @@ def _explain(exc: ValidationError, sources: list[_Source], overrides: tuple[str,
         listing = f" (valid keys here: {', '.join(valid)})" if valid and not near else ""
         return f"{where}: unknown key '{key}'{hint}{listing}"
     value = error.get("input")
-    shown = f" (got {value!r})" if not isinstance(value, (dict, list)) else ""
     message = error["msg"].removeprefix("Value error, ")
+    shown = f" (got {value!r})" if not isinstance(value, (dict, list)) and repr(value) not in message else ""
     return f"{where}: {key or 'preset'}: {message}{shown}"
 
 
@@ -199,7 +232,7 @@ def _where(loc: tuple[str, ...], sources: list[_Source], overrides: tuple[str, .
     for text in reversed(overrides):
         key = text.partition("=")[0].strip()
         if dotted == key or dotted.startswith(key + ".") or key.startswith(dotted + "."):
-            return f"--set {text}"
+            return getattr(text, "label", None) or f"--set {text}"
     for source in sources:
         line = _line_of(source.node, loc)
         if line is not None:

@@ -21,6 +21,7 @@ class LogEntry:
     scale: int
     losses: Mapping[str, float]
     weights: Mapping[str, float]
+    blend: tuple[float, ...] = (1.0,)  # each style's share of the style loss (several styles)
 
 
 class LogWriter:
@@ -110,4 +111,5 @@ def _entry(record: Mapping[str, Any]) -> LogEntry:
         scale=int(record.get("scale", 0)),
         losses={str(k): float(v) for k, v in record["losses"].items()},
         weights={str(k): float(v) for k, v in (record.get("weights") or {}).items()},
+        blend=tuple(float(v) for v in record.get("blend") or (1.0,)),
     )

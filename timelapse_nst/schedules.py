@@ -8,12 +8,14 @@ In a preset a schedule is either a plain number (constant) or a mapping with a `
     style: {schedule: exponential, start: 1.0e2, end: 3.0e4}  # geometric: equal ratios per step
     style: {schedule: keyframes, points: [[0, 1.0e2], [200, 3.0e4]], easing: smooth}
 
-``start``/``end`` schedules run from iteration 0 to the render's last iteration; keyframes use
+``start``/``end`` schedules run from iteration 0 to the render's last iteration, or over the part
+``between: [0.3, 0.7]`` of it (fractions; ``start`` holds before, ``end`` after); keyframes use
 absolute iterations and hold their first/last value outside the points.
 """
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import math
 from typing import Annotated, Any, Literal, Union, get_args
@@ -30,6 +32,7 @@ from pydantic import (
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class Constant(BaseModel):
@@ -50,9 +53,20 @@ class _Ramp(BaseModel):
     model_config = _FROZEN
     start: Finite
     end: Finite
+    between: tuple[Fraction, Fraction] = (0.0, 1.0)
+    """The part of the render the ramp spans, as fractions: before it ``start`` holds, after it ``end``."""
+
+    @field_validator("between")
+    @classmethod
+    def _ordered(cls, between: tuple[float, float]) -> tuple[float, float]:
+        if between[1] <= between[0]:
+            raise ValueError(f"between must be [first, last] with first < last, got {list(between)}")
+        return between
 
     def at(self, iteration: int, total: int) -> float:
-        t = min(max(iteration / max(total, 1), 0.0), 1.0)
+        first, last = self.between
+        progress = iteration / max(total, 1)
+        t = min(max((progress - first) / (last - first), 0.0), 1.0)
         return self._interpolate(t)
 
     def _interpolate(self, t: float) -> float:
@@ -101,6 +115,14 @@ class Keyframes(BaseModel):
     points: list[tuple[Annotated[int, Field(ge=0)], Finite]] = Field(min_length=1)
     easing: Literal["linear", "smooth"] = "linear"
 
+    @field_validator("points", mode="before")
+    @classmethod
+    def _pairs(cls, points: Any) -> Any:
+        for number, point in enumerate(points if isinstance(points, list) else [], start=1):
+            if not isinstance(point, (list, tuple)) or len(point) != 2:
+                raise ValueError(f"keyframe {number} must be [iteration, value], got {point!r}")
+        return points
+
     @field_validator("points")
     @classmethod
     def _increasing(cls, points: list[tuple[int, float]]) -> list[tuple[int, float]]:
@@ -131,9 +153,17 @@ def _number_to_constant(value: Any) -> Any:
         try:
             value = float(value)
         except ValueError:
-            return value
+            raise ValueError(
+                f"expected a number or a schedule such as {{schedule: linear, start: 1e2, end: 3e4}}, got {value!r}"
+            ) from None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return {"schedule": "constant", "value": value}
+    if isinstance(value, dict) and "schedule" in value and value["schedule"] not in SCHEDULE_NAMES:
+        near = difflib.get_close_matches(str(value["schedule"]), SCHEDULE_NAMES, n=1)
+        hint = f"did you mean '{near[0]}'? " if near else ""
+        raise ValueError(f"unknown schedule {value['schedule']!r}; {hint}schedules: {', '.join(SCHEDULE_NAMES)}")
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a number or a schedule mapping, got {value!r}")
     return value
 
 
@@ -141,7 +171,7 @@ def _constant_to_number(schedule: Any) -> Any:
     # Constants are written back as plain numbers, so a resolved preset reads like the input.
     if isinstance(schedule, Constant):
         return schedule.value
-    return schedule.model_dump(mode="json")
+    return schedule.model_dump(mode="json", exclude_defaults=True)  # `between` only when given
 
 
 _KINDS = (Constant, Linear, Cosine, Exponential, Keyframes)

@@ -92,17 +92,14 @@ class RenderSession:
             features = features.to(memory_format=torch.channels_last)  # faster convolutions
         content, styles = self.run.input_files(self.manifest)
         content_image = load_image(content.path)  # type: ignore[arg-type]  # verified by the caller
-        style_image = load_image(styles[0].path)  # type: ignore[arg-type]
+        style_images = [load_image(style.path) for style in styles]  # type: ignore[arg-type]
 
         def make(plan: ScalePlan) -> Objective:
             scaled = resize_long_edge(content_image, plan.size)
-            style = resize_style(style_image, scaled.size, config.style_scale)
+            paintings = [to_tensor(resize_style(s, scaled.size, config.style_scale)).to(device) for s in style_images]
+            photo = to_tensor(scaled).to(device)
             return Objective(
-                features,
-                config.layers,
-                to_tensor(scaled).to(device),
-                to_tensor(style).to(device),
-                activation_dtype=dtype,
+                features, config.layers, photo, paintings, activation_dtype=dtype, color=config.color.preserve
             )
 
         return make
@@ -181,6 +178,11 @@ def _log_hook(log: LogWriter) -> Hook:
     def write(step: Step) -> None:
         if step.iteration > 0:
             record = {"iteration": step.iteration, "scale": step.scale, "losses": dict(step.losses)}
-            log.write({**record, "weights": dict(step.weights), "lr": step.learning_rate})
+            record.update(weights=dict(step.weights), lr=step.learning_rate)
+            if len(step.blend) > 1:  # several styles: each one's share of the style loss
+                record["blend"] = list(step.blend)
+            if step.color is not None:
+                record["color"] = step.color
+            log.write(record)
 
     return write

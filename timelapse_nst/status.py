@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from timelapse_nst.progress import duration
 from timelapse_nst.run import RunFolder
-from timelapse_nst.runlog import last_entry
+from timelapse_nst.runlog import LogEntry, last_entry
 
 
 def read_progress(run: RunFolder) -> dict[str, Any] | None:
@@ -45,6 +46,7 @@ def describe(root: Path) -> str:
             f"{config['optimizer']['name']}, weights {manifest.get('weights')})"
         ),
         f"iteration:  {done} of {total} ({100 * done / max(total, 1):.0f}%)" + (" — complete" if complete else ""),
+        f"inputs:     {_inputs_line(run, manifest, last)}",
         f"frames:     {len(run.frame_list())} captured",
     ]
     if running is not None:
@@ -59,21 +61,24 @@ def describe(root: Path) -> str:
     return "\n".join(lines)
 
 
+def _inputs_line(run: RunFolder, manifest: dict[str, Any], last: LogEntry | None) -> str:
+    """'photo.jpg in the style of a.jpg (70%) + b.jpg (30%)', the shares as of the last iteration."""
+    content, styles = run.input_files(manifest)
+    shares = last.blend if last is not None and len(last.blend) == len(styles) else None
+    named = [
+        style.name + (f" ({share:.0%})" if shares and len(styles) > 1 else "")
+        for style, share in zip(styles, shares or [None] * len(styles), strict=True)
+    ]
+    return f"{content.name} in the style of {' + '.join(named)}"
+
+
 def _pace(progress: dict[str, Any] | None, done: int, total: int) -> str:
     """', 1.9 it/s, about 1 min 35 s left', from the average pace up to the last checkpoint."""
     if not progress or not progress.get("elapsed") or not progress.get("iteration"):
         return ""
     rate = float(progress["iteration"]) / float(progress["elapsed"])
     left = (total - done) / rate if rate > 0 else 0.0
-    return f", {rate:.2f} it/s, about {_duration(left)} left"
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+    return f", {rate:.2f} it/s, about {duration(left)} left"
 
 
 def _checkpoint_line(progress: dict[str, Any] | None) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import pickle
 import socket
 import sys
 import warnings
@@ -177,9 +178,10 @@ def _load_failure(exc: BaseException) -> str:
                 "it is a pickle that asks to run code or build objects "
                 f"({_one_line(line)}), and weights are only loaded safely (weights_only)"
             )
-    if text.startswith("Weights only load failed") or isinstance(exc, EOFError):
-        return "it is not a PyTorch weights file (or it holds objects that are not plain tensors)"
-    return _one_line(text) or type(exc).__name__
+    not_weights = "it is not a PyTorch weights file (or it holds objects that are not plain tensors)"
+    if text.startswith("Weights only load failed") or isinstance(exc, (EOFError, KeyError, pickle.UnpicklingError)):
+        return not_weights  # a KeyError's message is a bare byte value from the unpickler: say what it means
+    return _one_line(text) or not_weights
 
 
 def _one_line(text: str | BaseException) -> str:

@@ -14,15 +14,28 @@ from timelapse_nst.assembly import assemble_run
 
 def assemble_command(
     run: Annotated[Path, typer.Argument(help="Run folder written by `render` (has render.yaml and frames/).")],
-    layout: Annotated[str | None, typer.Option(help="plain, showcase or shorts (1080x1920).")] = None,
+    layout: Annotated[
+        str | None,
+        typer.Option(metavar="plain|showcase|shorts", help="Layout of the video frame (shorts is vertical, 9:16)."),
+    ] = None,
     duration: Annotated[float | None, typer.Option(help="Total video length in seconds.")] = None,
     fps: Annotated[int | None, typer.Option(help="Frames per second.")] = None,
-    resolution: Annotated[str | None, typer.Option(help="720p, 1080p, 1440p, 2160p or WIDTHxHEIGHT.")] = None,
-    pacing: Annotated[str | None, typer.Option(help="linear, eased or change.")] = None,
+    resolution: Annotated[
+        str | None, typer.Option(metavar="720p|1080p|1440p|2160p|WxH", help="Size of the video.")
+    ] = None,
+    pacing: Annotated[
+        str | None,
+        typer.Option(metavar="linear|eased|change", help="How video time is shared between the captured frames."),
+    ] = None,
     title: Annotated[str | None, typer.Option(help="Title of the showcase and shorts layouts ('' for none).")] = None,
     audio: Annotated[Path | None, typer.Option(help="Sound track, looped or cut to the video, faded out.")] = None,
-    outro: Annotated[str | None, typer.Option(help="none, wipe or side-by-side before/after comparison.")] = None,
-    codec: Annotated[str | None, typer.Option(help="h264, h265, vp9 or av1.")] = None,
+    outro: Annotated[
+        str | None, typer.Option(metavar="none|wipe|side-by-side", help="A closing before/after comparison.")
+    ] = None,
+    codec: Annotated[
+        str | None,
+        typer.Option(metavar="h264|h265|vp9|av1", help="Video codec (vp9 and av1 go in a .webm with --out x.webm)."),
+    ] = None,
     crf: Annotated[int | None, typer.Option(help="Quality: lower is better (default 18).")] = None,
     out: Annotated[Path | None, typer.Option(help="Where to write the video (default RUN/timelapse.mp4).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,

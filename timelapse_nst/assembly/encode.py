@@ -78,8 +78,27 @@ def encode(frames: Iterable[Image.Image], job: EncodeJob) -> Path:
     return job.out
 
 
+# The container follows the file name; WebM holds only VP9/AV1 video and Opus audio.
+_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+_WEBM_CODECS = ("vp9", "av1")
+
+
+def container_of(out: Path, codec: str) -> str:
+    """The ffmpeg muxer for ``out``'s extension; UserError for a name or codec it cannot hold."""
+    suffix = out.suffix.lower()
+    if suffix not in _CONTAINERS:
+        raise UserError(f"{out}: unknown video file type '{suffix or '(none)'}'; use .mp4, .mov, .mkv or .webm")
+    container = _CONTAINERS[suffix]
+    if container == "webm" and codec not in _WEBM_CODECS:
+        raise UserError(
+            f"{out}: a WebM file holds VP9 or AV1 video, not {codec}: add --codec vp9 (or av1), or name it .mp4"
+        )
+    return container
+
+
 def ffmpeg_command(job: EncodeJob, target: Path) -> list[str]:
-    """The ffmpeg command line: raw RGB on stdin (+ optional audio) -> `target` as MP4."""
+    """The ffmpeg command line: raw RGB on stdin (+ optional audio) -> `target`, in the container
+    that `job.out`'s extension names (MP4 by default)."""
     width, height = job.size
     settings = job.settings
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
@@ -90,11 +109,14 @@ def ffmpeg_command(job: EncodeJob, target: Path) -> list[str]:
         command += ["-stream_loop", "-1", "-i", str(settings.audio)]
     command += ["-map", "0:v:0"]
     command += _video_options(settings, job.fps)
+    container = container_of(job.out, settings.codec)
     if settings.audio is not None:
-        command += ["-map", "1:a:0", *_audio_options(settings, job.duration)]
+        command += ["-map", "1:a:0", *_audio_options(settings, job.duration, opus=container == "webm")]
     # Constant frame rate and moov atom first (+faststart): what YouTube and browsers want.
-    command += ["-fps_mode", "cfr", "-t", f"{job.duration:.6f}", "-movflags", "+faststart"]
-    command += ["-f", "mp4", str(target)]
+    command += ["-fps_mode", "cfr", "-t", f"{job.duration:.6f}"]
+    if container in ("mp4", "mov"):
+        command += ["-movflags", "+faststart"]
+    command += ["-f", container, str(target)]
     return command
 
 
@@ -132,9 +154,11 @@ def _video_options(settings: VideoSettings, fps: int) -> list[str]:
     return options
 
 
-def _audio_options(settings: VideoSettings, duration: float) -> list[str]:
-    # YouTube: AAC-LC, 48 kHz, stereo, 384 kbps.
-    options = ["-c:a", "aac", "-profile:a", "aac_low", "-ar", "48000", "-ac", "2", "-b:a", "384k"]
+def _audio_options(settings: VideoSettings, duration: float, *, opus: bool = False) -> list[str]:
+    if opus:  # WebM's audio codec
+        options = ["-c:a", "libopus", "-ar", "48000", "-ac", "2", "-b:a", "256k"]
+    else:  # YouTube: AAC-LC, 48 kHz, stereo, 384 kbps.
+        options = ["-c:a", "aac", "-profile:a", "aac_low", "-ar", "48000", "-ac", "2", "-b:a", "384k"]
     fade = min(settings.audio_fade_out, duration)
     if fade > 0:
         options += ["-af", f"afade=t=out:st={duration - fade:.6f}:d={fade:.6f}"]

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from timelapse_nst.assembly import layouts, pictures, sequence, timeline
-from timelapse_nst.assembly.encode import EncodeJob, encode
+from timelapse_nst.assembly.encode import EncodeJob, container_of, encode
 from timelapse_nst.assembly.recording import Recording, read_recording, thumbnail
 from timelapse_nst.errors import UserError
 from timelapse_nst.images import load_image
+from timelapse_nst.interruption import check_writable_folder, write_errors
 from timelapse_nst.runlog import read_log
 from timelapse_nst.video_settings import VideoSettings
 
@@ -19,17 +21,27 @@ from timelapse_nst.video_settings import VideoSettings
 def video_settings(
     base: Mapping[str, object], overrides: Mapping[str, object] | None = None, *, where: str = "video"
 ) -> VideoSettings:
-    """Validate `base` (a preset's `video:` mapping) with `overrides` on top; UserError if bad."""
+    """Validate `base` (a preset's `video:` mapping) with `overrides` on top; UserError if bad.
+
+    An override's error names its flag (``--duration``); an unknown override key gets the nearest
+    valid one (``assemble(overrides={"durations": 5})``: did you mean 'duration'?).
+    """
     try:
         return VideoSettings.model_validate({**base, **(overrides or {})})
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
-        if key.split(".")[0] in (overrides or {}):
-            where = "option"
+        top = key.split(".")[0]
+        if top in (overrides or {}):
+            where = f"--{top.replace('_', '-')}"
         message = first["msg"].removeprefix("Value error, ")
-        if "input" in first and not isinstance(first["input"], Mapping) and repr(first["input"]) not in message:
+        if first["type"] == "extra_forbidden":
+            near = difflib.get_close_matches(top, list(VideoSettings.model_fields), n=1)
+            message = f"unknown video setting '{top}'" + (f"; did you mean '{near[0]}'?" if near else "")
+        elif "input" in first and not isinstance(first["input"], Mapping) and repr(first["input"]) not in message:
             message += f" (got {first['input']!r})"
+        if where.startswith("--"):
+            raise UserError(f"{where}: {message}") from None
         raise UserError(f"{where}: {key}: {message}" if key else f"{where}: {message}") from None
 
 
@@ -52,6 +64,8 @@ def assemble_run(
         raise UserError(f"audio file not found: {settings.audio}")
     log = read_log(run.folder.log)  # read now: a bad log should fail before a long encode
     out = Path(out) if out is not None else run.folder.video
+    container_of(out, settings.codec)  # a .webm name for H.264, say, fails now, not after the frames
+    check_writable_folder(out.parent, what="the video's folder")
     # 2. Timeline: which captured frame(s) each video frame shows; a stopped render holds
     #    on the iteration it reached, not on the total it was asked for.
     iterations = [frame.iteration for frame in run.frames]
@@ -78,13 +92,14 @@ def assemble_run(
         progress=progress,
     )
     duration = settings.total_frames / settings.fps
-    encode(frames, EncodeJob(out=out, size=settings.size, fps=settings.fps, duration=duration, settings=settings))
+    with write_errors(out.parent):
+        encode(frames, EncodeJob(out=out, size=settings.size, fps=settings.fps, duration=duration, settings=settings))
     # 5. Pictures for people, beside the video.
-    pictures.contact_sheet(
-        run.frames, run.folder.contact_sheet, total_iterations=run.total_iterations, background=settings.background
-    )
     names = f"{run.content.name} + {' + '.join(style.name for style in run.styles)}"
-    pictures.losses_plot(log, run.folder.losses_plot, title=f"losses: {names}")
+    with write_errors(run.root):
+        sheet, total = run.folder.contact_sheet, run.total_iterations
+        pictures.contact_sheet(run.frames, sheet, total_iterations=total, background=settings.background)
+        pictures.losses_plot(log, run.folder.losses_plot, title=f"losses: {names}")
     return out
 
 

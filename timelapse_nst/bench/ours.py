@@ -114,14 +114,14 @@ class Fp32Objective:
 
     def __init__(self, vgg: torch.nn.Sequential, settings: BenchSettings, *, dtype: torch.dtype | None = None) -> None:
         from timelapse_nst.features import VGGFeatures
-        from timelapse_nst.objective import Objective
+        from timelapse_nst.objective import Objective, Weights
 
         config = bench_config(settings, settings.target_size)
         content, style = bench_inputs(settings, config)
         features = VGGFeatures(vgg, [*config.layers.content, *config.layers.style], pooling=config.pooling)
         self.vgg, self.settings = vgg, settings
-        self.objective = Objective(features, config.layers, content, style, activation_dtype=dtype)
-        self.weights = {name: float(getattr(config.weights, name).at(0, 1)) for name in ("content", "style", "tv")}
+        self.objective = Objective(features, config.layers, content, [style], activation_dtype=dtype)
+        self.weights = Weights(*(float(getattr(config.weights, name).at(0, 1)) for name in ("content", "style", "tv")))
 
     def __call__(self, image: torch.Tensor) -> float:
         import torch
