@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from timelapse_nst import checkpoint, presets
+from timelapse_nst import __version__, checkpoint, presets
 from timelapse_nst.config import RenderConfig
 from timelapse_nst.errors import UserError
 from timelapse_nst.inputs import (
@@ -153,6 +153,12 @@ def _checkpoint_of(run: RunFolder, config: RenderConfig, manifest: dict, notify:
         notify(warning)
     restart = "start over with `render … --restart`"
     if state is not None and state.get("render_hash") != config.render_hash():
+        made_by = str((manifest.get("tool") or {}).get("version", "?"))
+        if made_by != __version__:
+            raise UserError(
+                f"{run.root} was painted by timelapse-nst {made_by}, whose checkpoints this version ({__version__}) "
+                f"cannot continue; its frames can still be made into a video: timelapse-nst assemble {run.root}"
+            )
         raise UserError(f"the checkpoint in {run.root} belongs to another configuration; {restart}")
     if state is not None and state.get("inputs", input_hashes(run, manifest)) != input_hashes(run, manifest):
         raise UserError(f"the checkpoint in {run.root} was made from other input images; {restart}")
