@@ -453,3 +453,39 @@ def test_assembly_reads_16_bit_pictures_like_the_render_does(tmp_path: Path) -> 
     sheet = contact_sheet(RunFolder(run).frame_list(), tmp_path / "sheet.png", total_iterations=0, cell_width=32)
     with Image.open(sheet) as picture:
         assert picture.getpixel((12 + 16, 12 + 12)) == (200, 200, 200)
+
+
+def test_a_stopped_render_holds_on_the_iteration_it_reached(tmp_path: Path) -> None:
+    """Stopped at 34 of 300: the hold shows "34 / 300", not a finished "300 / 300"."""
+    from timelapse_nst.assembly import layouts
+    from timelapse_nst.assembly.pipeline import _inputs, video_settings
+    from timelapse_nst.assembly.recording import read_recording
+    from timelapse_nst.images import load_image
+
+    run = make_run(tmp_path / "run", iterations=[0, 10, 20, 34], total_iterations=300, final=False)
+    overrides = {"layout": "showcase", "resolution": "640x360", "duration": 3, "hold": 1, "intro": 0, **FAST}
+    video = assemble_run(run, overrides=overrides)
+    recording = read_recording(run)
+    settings = video_settings(recording.video, overrides)
+    last = load_image(recording.frames[-1].path)
+    layout = layouts.make_layout(
+        "showcase", settings.size, settings.background, _inputs(recording, settings), last.size
+    )
+    fitted = layouts.resize_to_fit(last, layout.fit(last.size))
+    shown = decode_frame(video, 2.9).astype(np.float32)
+    at_stop = np.asarray(layout.frame(fitted, 34.0), np.float32)
+    finished = np.asarray(layout.frame(fitted, 300.0), np.float32)
+    differs = np.abs(at_stop - finished).max(axis=2) > 40  # the bar and the counter: where the two would differ
+    assert differs.sum() > 100
+    assert np.abs(shown - at_stop)[differs].mean() < 0.3 * np.abs(shown - finished)[differs].mean()
+
+
+def test_the_title_comes_from_the_input_names_not_a_preset(tmp_path: Path) -> None:
+    from timelapse_nst.assembly.pipeline import default_title
+
+    assert default_title("tubingen.jpg", ["starry_night.jpg"]) == "Tubingen after Starry Night"
+    assert default_title("IMG_2041.JPG", ["wave.png", "the-scream.jpg"]) == "IMG 2041 after Wave and The Scream"
+    import yaml
+
+    demo = yaml.safe_load((Path(__file__).parent.parent / "presets" / "demo.yaml").read_text())
+    assert "title" not in demo.get("video", {})  # a preset meant for other pictures names none

@@ -97,3 +97,31 @@ def test_the_status_command_runs_without_torch(tmp_path):
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [f"error: run folder not found: {tmp_path / 'nothing'}"]
+
+
+def test_status_of_a_running_render_says_so_instead_of_resume(tmp_path):
+    """A live process holds the folder's lock: status names it and its pace, and never suggests resume."""
+    run = make_run(tmp_path / "run")
+    progress = {"iteration": 10, "complete": False, "saved_at": time.time(), "total": 30, "elapsed": 5.0}
+    run.progress.write_text(json.dumps(progress))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from timelapse_nst.run import RunFolder;"
+            "folder = RunFolder(sys.argv[1]); folder.lock(); print('locked', flush=True); time.sleep(60)",
+            str(run.root),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        text = describe(run.root)
+        assert line(text, "state:") == f"state:      running (process {holder.pid}), 2.00 it/s, about 9 s left"
+        assert line(text, "stop:").startswith(f"stop:       kill -INT {holder.pid}")
+        assert "resume:" not in text
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "state:" not in describe(run.root) and "resume:" in describe(run.root)  # a dead holder: stopped

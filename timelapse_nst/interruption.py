@@ -90,8 +90,8 @@ def write_errors(root: Path) -> Iterator[None]:
                 f"the disk is full while writing to {root} ({os.strerror(exc.errno)}); the last checkpoint "
                 f"is intact: free some space, then run: timelapse-nst resume {root}"
             ) from None
-        where = exc.filename or root
-        raise UserError(f"cannot write to {where}: {exc.strerror or exc}") from None
+        detail = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(root) else ""
+        raise UserError(f"cannot write to {root}: {exc.strerror or exc}{detail}") from None
 
 
 def check_writable_folder(folder: Path, *, what: str = "--out") -> None:

@@ -1,0 +1,32 @@
+"""The README's Python example runs as written (with random weights chosen by the environment)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_the_readme_python_example_runs(tmp_path):
+    [block] = python_blocks((REPO / "README.md").read_text(encoding="utf-8"))
+    shutil.copytree(REPO / "examples", tmp_path / "examples")  # its paths are relative to the checkout
+    env = {**os.environ, "TIMELAPSE_NST_WEIGHTS": "random"}
+    result = subprocess.run(
+        [sys.executable, "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.splitlines()
+    assert printed[0].split()[0] == "1" and float(printed[0].split()[1]) > 0  # the hook saw iteration 1's losses
+    assert sum(1 for line in printed if re.match(r"^\d+ \S+$", line)) == 20
+    run = tmp_path / "runs" / "python-example"
+    assert (run / "final.png").is_file() and (run / "timelapse.mp4").is_file()
+    assert any(line.endswith("final.png runs/python-example/timelapse.mp4") for line in printed)
