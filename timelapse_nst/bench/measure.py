@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -187,19 +187,7 @@ def measure_overheads(settings: BenchSettings, work: Path, default: OursRun) -> 
             "checkpoint": {"every_iterations": 1, "every_seconds": None},
         },
     }
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    names = list(variants)
-    for round_ in range(settings.ab_rounds):
-        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:  # rotate the order
-            config = bench_config(
-                settings, settings.target_size, optimizer={"iterations": settings.ab_iterations}, **variants[name]
-            )
-            run = run_ours(settings, config, work / f"ab-{name}-{round_}")
-            times[name] += run.intervals()
-            shutil.rmtree(run.root, ignore_errors=True)
-    # The lower quartile, not the median: other processes only ever add time, and a burst of
-    # them during one variant's runs would otherwise decide the comparison.
-    median = {name: statistics.quantiles(values, n=4)[0] for name, values in times.items()}
+    median = interleaved(settings, work, {name: (extra, ()) for name, extra in variants.items()}, "ab")
     per_checkpoint = max(0.0, median["checkpoint"] - median["none"])
     every = default.config.checkpoint.every_iterations or never
     seconds = default.config.checkpoint.every_seconds
@@ -213,4 +201,49 @@ def measure_overheads(settings: BenchSettings, work: Path, default: OursRun) -> 
         "checkpoint_seconds_each": per_checkpoint,
         "checkpoint_default_interval": every,
         "checkpoint_at_default_interval": per_checkpoint / (every * per_iteration),
+    }
+
+
+Variant = tuple[dict[str, Any], Sequence[Path]]  # (config keys on top of the default, extra style images)
+
+
+def interleaved(settings: BenchSettings, work: Path, variants: dict[str, Variant], tag: str) -> dict[str, float]:
+    """Seconds per iteration of each variant, from rounds that rotate their order.
+
+    The lower quartile, not the median: other processes only ever add time, and a burst of them
+    during one variant's runs would otherwise decide the comparison.
+    """
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    for round_ in range(settings.ab_rounds):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:  # rotate the order
+            extra, styles = variants[name]
+            config = bench_config(
+                settings, settings.target_size, optimizer={"iterations": settings.ab_iterations}, **extra
+            )
+            run = run_ours(settings, config, work / f"{tag}-{name}-{round_}", extra_styles=styles)
+            times[name] += run.intervals()
+            shutil.rmtree(run.root, ignore_errors=True)
+    return {name: statistics.quantiles(values, n=4)[0] for name, values in times.items()}
+
+
+def measure_controls(settings: BenchSettings, work: Path) -> dict[str, Any]:
+    """Per-iteration cost of the artist's controls against the default render, side by side:
+    keeping the photo's colours (luminance, histogram) and a second painting (the photo itself
+    stands in for it: the cost does not depend on what the painting shows)."""
+    quiet = {
+        "capture": {"spacing": "every", "every": 10**9},
+        "checkpoint": {"every_iterations": None, "every_seconds": None},
+    }
+    variants: dict[str, Variant] = {
+        "default": (quiet, ()),
+        "luminance": ({**quiet, "color": {"preserve": "luminance"}}, ()),
+        "histogram": ({**quiet, "color": {"preserve": "histogram"}}, ()),
+        "second_style": (quiet, (settings.content,)),
+    }
+    seconds = interleaved(settings, work, variants, "controls")
+    base = seconds["default"]
+    return {
+        "seconds_per_iteration": seconds,
+        **{name: seconds[name] / base - 1 for name in variants if name != "default"},
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,6 +68,7 @@ def run_ours(
     *,
     record: bool = False,
     between: Callable[[int], None] | None = None,
+    extra_styles: Sequence[Path] = (),
 ) -> OursRun:
     """``api.render`` with a timing hook; ``between(iteration)`` runs inside it, off the clock
     (the floor is measured there, so both see the same load from other processes)."""
@@ -89,7 +90,7 @@ def run_ours(
 
     api.render(
         settings.content,
-        settings.style,
+        [settings.style, *extra_styles],
         out=out,
         config=config,
         weights=settings.weights,

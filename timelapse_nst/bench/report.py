@@ -18,6 +18,8 @@ TARGET_CAPTURE_OVERHEAD = 0.03
 TARGET_REACH_FRACTION = 0.35
 TARGET_RSS_MB = 2048.0
 TARGET_PRECISION_GAP = 0.01
+TARGET_COLOR_OVERHEAD = 0.05
+TARGET_STYLE_OVERHEAD = 0.03
 
 
 # -- results --------------------------------------------------------------------------------
@@ -62,6 +64,7 @@ class BenchReport:
     convergence: Convergence | None = None
     precision: dict[str, Any] = field(default_factory=dict)
     overheads: dict[str, Any] = field(default_factory=dict)
+    controls: dict[str, Any] = field(default_factory=dict)
     rss: dict[str, Any] = field(default_factory=dict)
     assembly: dict[str, Any] = field(default_factory=dict)
     targets: list[dict[str, Any]] = field(default_factory=list)
@@ -126,6 +129,14 @@ def targets(report: BenchReport) -> list[dict[str, Any]]:
                 gap <= TARGET_PRECISION_GAP,
             )
         )
+    if report.controls:
+        for name, what, goal in (
+            ("luminance", "keeping the photo's colours (luminance) costs", TARGET_COLOR_OVERHEAD),
+            ("histogram", "keeping the photo's colours (histogram) costs", TARGET_COLOR_OVERHEAD),
+            ("second_style", "a second style costs", TARGET_STYLE_OVERHEAD),
+        ):
+            value = report.controls[name]
+            rows.append((what, f"{value:+.1%} per iteration", f"<= {goal:.0%}", value <= goal))
     if "peak_rss_mb" in report.rss:
         mb = report.rss["peak_rss_mb"]
         rows.append(
@@ -180,6 +191,14 @@ def _detail_lines(report: BenchReport) -> list[tuple[str, str]]:
                 f"{o['checkpoint_every_iteration']:+.1%} ({o['checkpoint_seconds_each'] * 1000:.0f} ms each); "
                 f"at the default interval ({o['checkpoint_default_interval']} it.) "
                 f"{o['checkpoint_at_default_interval']:+.2%}",
+            )
+        )
+    if report.controls:
+        c = report.controls
+        lines.append(
+            (
+                "luminance / histogram colour, a second style vs the default",
+                f"{c['luminance']:+.1%} / {c['histogram']:+.1%} / {c['second_style']:+.1%} per iteration",
             )
         )
     if report.rss:

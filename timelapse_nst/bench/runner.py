@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from timelapse_nst.bench.baseline import BaselineRun
-from timelapse_nst.bench.measure import compare_at, measure_convergence, measure_overheads, measure_precision
+from timelapse_nst.bench.measure import (
+    compare_at,
+    measure_controls,
+    measure_convergence,
+    measure_overheads,
+    measure_precision,
+)
 from timelapse_nst.bench.memory import measure_rss
 from timelapse_nst.bench.ours import Fp32Objective, OursRun, bench_config
 from timelapse_nst.bench.report import BenchReport, jsonable, machine_info, targets
@@ -67,6 +73,8 @@ def run_bench(settings: BenchSettings, *, say: Say = lambda message: None) -> Be
         # 5. Capture and checkpoint overheads, interleaved A/B/C runs.
         say(f"capture and checkpoint overheads ({settings.ab_rounds} interleaved rounds)")
         report.overheads = _guard(report, "overheads", lambda: measure_overheads(settings, work, target_run), {})
+        say(f"colour modes and a second style ({settings.ab_rounds} interleaved rounds)")
+        report.controls = _guard(report, "controls", lambda: measure_controls(settings, work), {})
         # 6. Assembly against a plain ffmpeg command on the same frames.
         say("assembly vs plain ffmpeg")
         report.assembly = measure_assembly(settings, target_run.root, work)
