@@ -44,7 +44,13 @@ def test_bench_measures_every_figure_side_by_side(tmp_path: Path, content_path: 
     assert report.controls["seconds_per_iteration"].keys() == {"default", "luminance", "histogram", "second_style"}
     assert 50 < report.rss["peak_rss_mb"] < 8000, report.rss  # a fresh process that loaded torch
     assert report.assembly["frames"] >= 2 and report.assembly["resolution"] == "160x90", report.assembly
-    assert {t["what"].split(" ")[0] for t in report.targets} >= {"baseline/ours", "ours/floor", "capturing", "keeping", "a"}
+    assert {t["what"].split(" ")[0] for t in report.targets} >= {
+        "baseline/ours",
+        "ours/floor",
+        "capturing",
+        "keeping",
+        "a",
+    }
     assert any("peak memory" in m for m in messages)
     assert not [note for note in report.notes if "not measured" in note], report.notes  # no section failed
 
