@@ -361,7 +361,7 @@ def test_stray_files_in_frames_are_ignored(tmp_path: Path) -> None:
         (lambda run: shutil.rmtree(run / "frames"), "no frames in"),
         (lambda run: (run / "render.yaml").write_text("config: [unclosed"), "not valid YAML"),
         (lambda run: (run / "render.yaml").write_text("config: {video: {crf: 99}}"), "crf: Input should be less"),
-        (lambda run: (run / "render.yaml").write_text("config: {video: {speed: 2}}"), "speed: Extra inputs"),
+        (lambda run: (run / "render.yaml").write_text("config: {video: {speed: 2}}"), "unknown video setting 'speed'"),
         (lambda run: (run / "frames" / "000004.png").write_bytes(b"not a png"), "000004.png"),
         (
             lambda run: (run / "log.jsonl").write_text('{"iteration": 1}\n{"iteration": 2, "losses": {}}\n'),

@@ -47,7 +47,9 @@ def test_keyframes_interpolate_and_hold_outside():
 @pytest.mark.parametrize(
     "spec, fragment",
     [
-        ({"schedule": "wobbly", "start": 1, "end": 2}, "does not match any of the expected tags"),
+        ({"schedule": "wobbly", "start": 1, "end": 2}, "unknown schedule .wobbly.; schedules: constant, linear"),
+        ({"schedule": "lineer", "start": 1, "end": 2}, "did you mean .linear."),
+        ("abc", "expected a number or a schedule"),
         ({"schedule": "linear", "start": 1}, "end"),
         ({"schedule": "exponential", "start": 0, "end": 2}, "greater than 0"),
         ({"schedule": "keyframes", "points": [[5, 1], [5, 2]]}, "increase strictly"),
