@@ -76,12 +76,14 @@ def assemble_run(
     # 3. Layout, built around the finished painting's size.
     final = load_image(run.final or run.frames[-1].path)
     layout = layouts.make_layout(
-        settings.layout, settings.size, settings.background, _inputs(run, settings), final.size
+        settings.layout, settings.size, settings.background, _inputs(run, settings), final.size, theme=settings.theme
     )
     comparison = None
     if settings.outro != "none":
         before = load_image(run.content.path) if run.content.path else load_image(run.frames[0].path)
-        comparison = layouts.Comparison(settings.size, settings.background, before, final, settings.outro)
+        comparison = layouts.Comparison(
+            settings.size, settings.background, before, final, settings.outro, theme=settings.theme
+        )
     # 4. Encode, streaming one composed frame at a time.
     frames = sequence.video_frames(
         shots,
