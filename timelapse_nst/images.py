@@ -25,6 +25,7 @@ __all__ = [
     "MAX_PIXELS",
     "file_sha256",
     "load_image",
+    "png_format",
     "resize_long_edge",
     "resize_style",
     "save_png",
@@ -122,6 +123,15 @@ def save_png(array: np.ndarray, path: Path, *, compress_level: int = 1, icc_prof
         else:
             image = Image.fromarray(np.ascontiguousarray(array))
             image.save(temporary, format="PNG", compress_level=compress_level, icc_profile=icc_profile)
+
+
+def png_format(path: Path) -> tuple[int, bool]:
+    """(bits per channel, whether an ICC profile is embedded) of a PNG we wrote."""
+    with open(path, "rb") as file:
+        header = file.read(26)
+    depth = header[24] if header[12:16] == b"IHDR" else 8
+    with Image.open(path) as image:
+        return depth, "icc_profile" in image.info
 
 
 @lru_cache(maxsize=1)

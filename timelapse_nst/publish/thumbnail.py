@@ -1,0 +1,139 @@
+"""thumbnail.jpg: the photo and the painting split by a slanted line, with a big title.
+
+Made for YouTube's limits (1280x720, under 2 MB) and for how it is seen: about 320x180 in a
+list, with the video's length printed over the bottom right corner. So the title is large, bold
+and outlined on a darkened band at the top, and nothing important sits in that corner.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+from timelapse_nst.assembly.layouts import AnyFont, font
+from timelapse_nst.atomic import atomic_path
+from timelapse_nst.errors import UserError
+
+SIZE = (1280, 720)
+MAX_BYTES = 2_000_000  # YouTube: 2 MB
+WHITE, BLACK, ACCENT = (255, 255, 255), (0, 0, 0), (250, 196, 42)
+Size = tuple[int, int]
+Rgb = tuple[int, int, int]
+Paint = Callable[[ImageDraw.ImageDraw, Rgb | int], None]  # draws one shape in the given colour
+
+
+def make_thumbnail(photo: Image.Image, painting: Image.Image, title: str, *, size: Size = SIZE) -> Image.Image:
+    """Before (the photo, left) and after (the painting, right), and the title on top."""
+    width, height = size
+    after = ImageOps.fit(painting.convert("RGB"), size, Image.Resampling.LANCZOS)
+    before = ImageOps.fit(photo.convert("RGB"), size, Image.Resampling.LANCZOS)  # same aspect: same crop
+    # 1. The split: a slanted line, more alive than a vertical one.
+    top_x, bottom_x = round(width * 0.56), round(width * 0.44)
+    mask = Image.new("L", size, 0)
+    ImageDraw.Draw(mask).polygon([(0, 0), (top_x, 0), (bottom_x, height), (0, height)], fill=255)
+    canvas = after.copy()
+    canvas.paste(before, (0, 0), mask)
+    line = max(2, round(height / 90))
+    _shadowed(canvas, lambda draw, fill: draw.line([(top_x, 0), (bottom_x, height)], fill=fill, width=line), height)
+    # 2. A dark band behind the title, fading out downwards: white text reads on any picture.
+    lines, title_font = _fit_title(title, width - 2 * round(width * 0.045), round(height * 0.165))
+    band = round(height * (0.2 + 0.16 * len(lines))) if lines else 0
+    if band:
+        shade = Image.linear_gradient("L").resize((width, band)).point(lambda value: round(205 * (1 - value / 255)))
+        canvas.paste(Image.new("RGB", (width, band), BLACK), (0, 0), shade)
+    # 3. The title, outlined and shadowed; then the before/after tags.
+    spacing = round(title_font.size * 1.08) if lines else 0
+    for number, text in enumerate(lines):
+        xy = (width // 2, round(height * 0.035) + number * spacing)
+        _shadowed(canvas, _text(xy, text, title_font, anchor="ma"), height)
+    tag_font = font(round(height * 0.06), bold=True)
+    margin = round(height * 0.05)
+    _pill(canvas, (margin, height - margin), "BEFORE", tag_font, "ld", (20, 20, 20), WHITE)
+    # Above the corner where YouTube prints the length of the video.
+    _pill(canvas, (width - margin, height - round(height * 0.19)), "AFTER", tag_font, "rd", ACCENT, BLACK)
+    return canvas
+
+
+def save_jpeg(image: Image.Image, out: Path, *, max_bytes: int = MAX_BYTES) -> Path:
+    """The best JPEG quality under `max_bytes`, written atomically; UserError if none fits."""
+    for quality in (92, 88, 84, 80, 75, 70, 60, 50):
+        buffer = io.BytesIO()
+        # 4:4:4 chroma: the coloured edges of the lettering stay sharp.
+        image.save(buffer, format="JPEG", quality=quality, subsampling=0, optimize=True)
+        if buffer.tell() <= max_bytes:
+            with atomic_path(out) as partial:
+                partial.write_bytes(buffer.getvalue())
+            return out
+    raise UserError(f"cannot make {out.name} smaller than {max_bytes} bytes")
+
+
+# -- drawing helpers -----------------------------------------------------------------------
+
+
+def _fit_title(title: str, width: int, size: int) -> tuple[list[str], AnyFont]:
+    """The title in one or two lines at the largest size (from `size` down) that fits `width`."""
+    words = title.split()
+    if not words:
+        return [], font(size, bold=True)
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    while True:
+        title_font = font(size, bold=True)
+        lines = _wrap(words, lambda text: probe.textlength(text, font=title_font) <= width)  # noqa: B023
+        if (len(lines) <= 2 and all(probe.textlength(line, font=title_font) <= width for line in lines)) or size <= 12:
+            return lines[:2], title_font
+        size = int(size * 0.92)
+
+
+def _wrap(words: list[str], fits: Callable[[str], bool]) -> list[str]:
+    lines = [words[0]]
+    for word in words[1:]:
+        candidate = f"{lines[-1]} {word}"
+        if fits(candidate):
+            lines[-1] = candidate
+        else:
+            lines.append(word)
+    return lines
+
+
+def _text(xy: tuple[int, int], text: str, title_font: AnyFont, *, anchor: str) -> Paint:
+    """Text outlined in black (for the shadow mask, filled entirely)."""
+    stroke = max(2, round(title_font.size / 14))
+
+    def draw(canvas: ImageDraw.ImageDraw, fill: Rgb | int) -> None:
+        outline = fill if isinstance(fill, int) else BLACK
+        canvas.text(xy, text, font=title_font, fill=fill, anchor=anchor, stroke_width=stroke, stroke_fill=outline)
+
+    return draw
+
+
+def _shadowed(canvas: Image.Image, paint: Paint, height: int) -> None:
+    """Draw with `paint(draw, fill)`: first a soft black shadow below right, then in white."""
+    shadow = Image.new("L", canvas.size, 0)
+    paint(ImageDraw.Draw(shadow), 255)
+    offset = max(1, round(height / 160))
+    shadow = shadow.filter(ImageFilter.GaussianBlur(max(1, round(height / 120))))
+    shadow = shadow.point(lambda value: round(value * 0.8))
+    canvas.paste(BLACK, (offset, offset, canvas.width + offset, canvas.height + offset), shadow)
+    paint(ImageDraw.Draw(canvas), WHITE)
+
+
+def _pill(
+    canvas: Image.Image,
+    xy: tuple[int, int],
+    text: str,
+    tag_font: AnyFont,
+    anchor: str,
+    fill: Rgb,
+    ink: Rgb,
+) -> None:
+    draw = ImageDraw.Draw(canvas)
+    left, top, right, bottom = draw.textbbox(xy, text, font=tag_font, anchor=anchor)
+    pad_x, pad_y = round(tag_font.size * 0.45), round(tag_font.size * 0.3)
+    # Shift the pill so its outer edge, not the text's, sits at `xy`.
+    dx = pad_x if anchor[0] == "l" else -pad_x
+    box = (left - pad_x + dx, top - pad_y - pad_y, right + pad_x + dx, bottom + pad_y - pad_y)
+    draw.rounded_rectangle(box, radius=(box[3] - box[1]) // 2, fill=fill)
+    draw.text((xy[0] + dx, xy[1] - pad_y), text, font=tag_font, fill=ink, anchor=anchor)
