@@ -197,12 +197,18 @@ def test_loop_length_is_checked_before_anything_is_written(tmp_path: Path, secon
     assert not (run / "thumbnail.jpg").exists()
 
 
-def test_a_bad_credit_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
+def test_a_bad_credit_or_title_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
     manifest = (run / "render.yaml").read_bytes()
-    with pytest.raises(UserError, match="one line"):
-        publish_run(run, credit="two\nlines")
-    assert (run / "render.yaml").read_bytes() == manifest
+    for options, message in (
+        ({"credit": "two\nlines"}, "one line"),
+        ({"title": "  "}, "give a title"),
+        ({"title": "x" * 201}, "title: String should have at most 200 characters"),
+    ):
+        with pytest.raises(UserError, match=message) as error:
+            publish_run(run, **options)
+        assert "\n" not in str(error.value)
+    assert (run / "render.yaml").read_bytes() == manifest and not (run / "thumbnail.jpg").exists()
 
 
 def test_publish_command(tmp_path: Path) -> None:

@@ -54,6 +54,8 @@ def publish_run(
     `assemble` keeps them. `lock=False` is for a caller that already holds the run's lock.
     """
     loop.check_seconds(loop_seconds)
+    if title is not None and not title.strip():
+        raise UserError("--title: give a title (an empty one would leave the thumbnail without one)")
     run = recording.read_recording(Path(run_dir))
     with _held(run.folder, lock):
         kit = _settle(run, credit, title)
