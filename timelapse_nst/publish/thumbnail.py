@@ -129,11 +129,11 @@ def _pill(
     fill: Rgb,
     ink: Rgb,
 ) -> None:
+    """`text` on a rounded pill whose outer edge (not the text's) sits at `xy`."""
     draw = ImageDraw.Draw(canvas)
-    left, top, right, bottom = draw.textbbox(xy, text, font=tag_font, anchor=anchor)
     pad_x, pad_y = round(tag_font.size * 0.45), round(tag_font.size * 0.3)
-    # Shift the pill so its outer edge, not the text's, sits at `xy`.
-    dx = pad_x if anchor[0] == "l" else -pad_x
-    box = (left - pad_x + dx, top - pad_y - pad_y, right + pad_x + dx, bottom + pad_y - pad_y)
+    at = (xy[0] + (pad_x if anchor[0] == "l" else -pad_x), xy[1] - pad_y)
+    left, top, right, bottom = draw.textbbox(at, text, font=tag_font, anchor=anchor)
+    box = (left - pad_x, top - pad_y, right + pad_x, bottom + pad_y)
     draw.rounded_rectangle(box, radius=(box[3] - box[1]) // 2, fill=fill)
-    draw.text((xy[0] + dx, xy[1] - pad_y), text, font=tag_font, fill=ink, anchor=anchor)
+    draw.text(at, text, font=tag_font, fill=ink, anchor=anchor)
