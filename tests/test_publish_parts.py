@@ -8,6 +8,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
+import yaml
 from conftest import ffprobe_video
 from PIL import Image, ImageSequence
 from pydantic import ValidationError
@@ -110,11 +111,14 @@ def test_description_layout() -> None:
 
 def test_settings_lines_from_a_resolved_preset() -> None:
     config = presets.to_yaml(presets.resolve("slow-reveal"))
-    import yaml
-
     lines = settings_lines(yaml.safe_load(config), weights="torchvision")
     assert lines[:3] == ["preset slow-reveal", "512 px", "L-BFGS 600 iterations"]
     assert "weights content 1e5, style 100 -> 3e4 (cosine), tv 1" in lines and lines[-1] == "VGG19 torchvision"
+    morph = settings_lines(
+        yaml.safe_load(presets.to_yaml(presets.resolve("style-morph", overrides=["color.preserve=luminance"])))
+    )
+    assert "style blend 1 -> 0 (cosine), 0 -> 1 (cosine)" in morph
+    assert "photo's colours kept (luminance, amount 1)" in morph
 
 
 def test_gif_falls_back_to_fewer_frames_and_colours_to_fit_the_cap(tmp_path: Path) -> None:

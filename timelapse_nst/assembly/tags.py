@@ -101,6 +101,12 @@ def settings_lines(config: Mapping[str, Any], *, weights: str | None = None) -> 
     loss_weights = _mapping(config.get("weights"))
     if loss_weights:
         lines.append("weights " + ", ".join(f"{key} {_schedule(value)}" for key, value in loss_weights.items()))
+    blend = config.get("style_blend")
+    if isinstance(blend, list) and blend:
+        lines.append("style blend " + ", ".join(_schedule(weight) for weight in blend))
+    color = _mapping(config.get("color"))
+    if color.get("preserve") not in (None, "none"):
+        lines.append(f"photo's colours kept ({color['preserve']}, amount {_schedule(color.get('amount', 1))})")
     if "seed" in config:
         lines.append(f"seed {config['seed']}")
     if weights:
