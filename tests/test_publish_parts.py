@@ -154,10 +154,14 @@ def test_thumbnail_jpeg_quality_drops_to_fit_the_cap(tmp_path: Path) -> None:
         thumbnail.save_jpeg(picture, tmp_path / "c.jpg", max_bytes=10)
 
 
-def test_long_and_empty_titles_fit_the_thumbnail() -> None:
+def test_long_empty_and_cjk_titles_fit_the_thumbnail() -> None:
     words = " ".join(["Supercalifragilistic"] * 12)
     for title in (words, "", "x"):
         assert thumbnail.make_thumbnail(photo(), painting_of(photo()), title).size == (1280, 720)
+    plain = np.asarray(thumbnail.make_thumbnail(photo(), painting_of(photo()), "").convert("L"))[20:200]
+    cjk = np.asarray(thumbnail.make_thumbnail(photo(), painting_of(photo()), "東京の夜").convert("L"))[20:200]
+    # Filled glyphs (DejaVu alone would draw empty boxes: about half as many white pixels).
+    assert (cjk > 240).sum() > 11000 and (plain > 240).sum() < 2000
 
 
 def test_credits_shapes_and_errors() -> None:

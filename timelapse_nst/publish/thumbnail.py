@@ -8,11 +8,13 @@ and outlined on a darkened band at the top, and nothing important sits in that c
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
+from timelapse_nst.assembly import text
 from timelapse_nst.assembly.layouts import AnyFont, font
 from timelapse_nst.atomic import atomic_path
 from timelapse_nst.errors import UserError
@@ -39,16 +41,14 @@ def make_thumbnail(photo: Image.Image, painting: Image.Image, title: str, *, siz
     line = max(2, round(height / 90))
     _shadowed(canvas, lambda draw, fill: draw.line([(top_x, 0), (bottom_x, height)], fill=fill, width=line), height)
     # 2. A dark band behind the title, fading out downwards: white text reads on any picture.
-    lines, title_font = _fit_title(title, width - 2 * round(width * 0.045), round(height * 0.165))
+    lines, letter = text.fit_title(title, round(height * 0.165), width - 2 * round(width * 0.045))
+    lines = [line for line in lines if line.strip()]
     band = round(height * (0.2 + 0.16 * len(lines))) if lines else 0
     if band:
         shade = Image.linear_gradient("L").resize((width, band)).point(lambda value: round(205 * (1 - value / 255)))
         canvas.paste(Image.new("RGB", (width, band), BLACK), (0, 0), shade)
-    # 3. The title, outlined and shadowed; then the before/after tags.
-    spacing = round(title_font.size * 1.08) if lines else 0
-    for number, text in enumerate(lines):
-        xy = (width // 2, round(height * 0.035) + number * spacing)
-        _shadowed(canvas, _text(xy, text, title_font, anchor="ma"), height)
+    # 3. The title, outlined and shadowed (each glyph in a font that has it: CJK, emoji ...).
+    _title(canvas, lines, letter, top=round(height * 0.035))
     tag_font = font(round(height * 0.06), bold=True)
     margin = round(height * 0.05)
     _pill(canvas, (margin, height - margin), "BEFORE", tag_font, "ld", (20, 20, 20), WHITE)
@@ -73,40 +73,33 @@ def save_jpeg(image: Image.Image, out: Path, *, max_bytes: int = MAX_BYTES) -> P
 # -- drawing helpers -----------------------------------------------------------------------
 
 
-def _fit_title(title: str, width: int, size: int) -> tuple[list[str], AnyFont]:
-    """The title in one or two lines at the largest size (from `size` down) that fits `width`."""
-    words = title.split()
-    if not words:
-        return [], font(size, bold=True)
-    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
-    while True:
-        title_font = font(size, bold=True)
-        lines = _wrap(words, lambda text: probe.textlength(text, font=title_font) <= width)  # noqa: B023
-        if (len(lines) <= 2 and all(probe.textlength(line, font=title_font) <= width for line in lines)) or size <= 12:
-            return lines[:2], title_font
-        size = int(size * 0.92)
+def _title(canvas: Image.Image, lines: Sequence[str], size: int, *, top: int) -> None:
+    """White lines outlined in black, over a soft shadow, centred from `top` down."""
+    if not lines:
+        return
+    shadow = Image.new("RGB", canvas.size, BLACK)
+    _lettering(shadow, lines, size, top, fill=WHITE, outline=WHITE)
+    offset = max(1, round(canvas.height / 160))
+    mask = shadow.convert("L").filter(ImageFilter.GaussianBlur(max(1, round(canvas.height / 120))))
+    canvas.paste(BLACK, (offset, offset, canvas.width + offset, canvas.height + offset), mask.point(_eighty_percent))
+    _lettering(canvas, lines, size, top, fill=WHITE, outline=BLACK)
 
 
-def _wrap(words: list[str], fits: Callable[[str], bool]) -> list[str]:
-    lines = [words[0]]
-    for word in words[1:]:
-        candidate = f"{lines[-1]} {word}"
-        if fits(candidate):
-            lines[-1] = candidate
-        else:
-            lines.append(word)
-    return lines
+def _lettering(canvas: Image.Image, lines: Sequence[str], size: int, top: int, *, fill: Rgb, outline: Rgb) -> None:
+    # The outline: the line drawn around itself on two rings (text.draw has no stroke, and this
+    # works for every font a glyph may come from); then the line itself on top.
+    stroke = max(2, round(size / 14))
+    rings = [(radius, 2 * math.pi * k / 16) for radius in (stroke / 2, stroke) for k in range(16)]
+    for number, line in enumerate(lines):
+        x, y = canvas.width / 2, top + number * round(size * 1.08)
+        for radius, angle in rings:
+            at = (x + radius * math.cos(angle), y + radius * math.sin(angle))
+            text.draw(canvas, at, line, size=size, fill=outline, bold=True, anchor="ma")
+        text.draw(canvas, (x, y), line, size=size, fill=fill, bold=True, anchor="ma")
 
 
-def _text(xy: tuple[int, int], text: str, title_font: AnyFont, *, anchor: str) -> Paint:
-    """Text outlined in black (for the shadow mask, filled entirely)."""
-    stroke = max(2, round(title_font.size / 14))
-
-    def draw(canvas: ImageDraw.ImageDraw, fill: Rgb | int) -> None:
-        outline = fill if isinstance(fill, int) else BLACK
-        canvas.text(xy, text, font=title_font, fill=fill, anchor=anchor, stroke_width=stroke, stroke_fill=outline)
-
-    return draw
+def _eighty_percent(value: int) -> int:
+    return round(value * 0.8)
 
 
 def _shadowed(canvas: Image.Image, paint: Paint, height: int) -> None:
