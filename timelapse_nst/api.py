@@ -7,6 +7,7 @@ print(result.video)
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +51,8 @@ def render(
     hooks: Sequence[Hook] = (),
     restart: bool = False,
     make_video: bool = True,
+    publish: bool = False,
+    credit: str | None = None,
     notify: Notify = lambda message: None,
     progress_factory: ProgressFactory | None = None,
 ) -> RenderResult:
@@ -61,6 +64,8 @@ def render(
     ``hooks`` are called with every ``Step`` (a frozen event: observe, don't steer).
     ``weights``: "torchvision" (ImageNet, downloaded once), "random" or a file; not given:
     ``$TIMELAPSE_NST_WEIGHTS``, else "torchvision".
+    ``publish`` then writes the publishing kit (thumbnail, loops, description), ``credit``
+    crediting the painting (see ``timelapse_nst.publish.publish_run``).
     """
     # 1. Check every input before touching the disk.
     config = config or presets.resolve(preset, overrides=[*overrides, *shortcuts(size, iterations, title)])
@@ -76,7 +81,9 @@ def render(
     elif run.has_render():
         check_same_render(run, manifest)
         notify(f"{run.root} already holds this render: continuing it")
-        return _continue_same(run, manifest, hooks, make_video, notify, progress_factory)
+        return _continue_same(
+            run, manifest, hooks, make_video, notify, progress_factory, publish=publish, credit=credit
+        )
     elif run.root.exists() and any(run.root.iterdir()):
         raise UserError(f"{run.root} is not empty and holds no render; choose another --out")
     # 3. Lay out the run folder and paint.
@@ -84,7 +91,7 @@ def render(
     with write_errors(run.root), _locked(run, notify):
         _lay_out(run, manifest, inputs)
         session = RenderSession(run, config, vgg, hooks=hooks, notify=notify, progress_factory=progress_factory)
-        return session.execute(None, make_video=make_video)
+        return _published(session.execute(None, make_video=make_video), publish, credit, notify)
 
 
 def resume(
@@ -92,6 +99,8 @@ def resume(
     *,
     hooks: Sequence[Hook] = (),
     make_video: bool = True,
+    publish: bool = False,
+    credit: str | None = None,
     notify: Notify = lambda message: None,
     progress_factory: ProgressFactory | None = None,
 ) -> RenderResult:
@@ -107,7 +116,7 @@ def resume(
             notify(f"removed {removed} partial file(s) left by the interrupted process")
         state = _checkpoint_of(run, config, manifest, notify)
         session = RenderSession(run, config, vgg, hooks=hooks, notify=notify, progress_factory=progress_factory)
-        return session.execute(state, make_video=make_video)
+        return _published(session.execute(state, make_video=make_video), publish, credit, notify)
 
 
 def shortcuts(size: int | None, iterations: int | None, title: str | None) -> list[str]:
@@ -131,13 +140,35 @@ def _continue_same(
     make_video: bool,
     notify: Notify,
     progress_factory: ProgressFactory | None,
+    *,
+    publish: bool,
+    credit: str | None,
 ) -> RenderResult:
     """``render`` on a folder holding this render: take its new video settings, then resume."""
     old = run.read_manifest()
     if old["config"] != manifest["config"]:  # only settings that don't decide the pixels can differ here
         with write_errors(run.root):
             run.write_manifest({**old, "config": manifest["config"]})
-    return resume(run.root, hooks=hooks, make_video=make_video, notify=notify, progress_factory=progress_factory)
+    return resume(
+        run.root,
+        hooks=hooks,
+        make_video=make_video,
+        publish=publish,
+        credit=credit,
+        notify=notify,
+        progress_factory=progress_factory,
+    )
+
+
+def _published(result: RenderResult, publish: bool, credit: str | None, notify: Notify) -> RenderResult:
+    """After the video: the publishing kit, if asked for (the caller holds the folder's lock)."""
+    if not publish:
+        return result
+    from timelapse_nst.publish import publish_run
+
+    with write_errors(result.run):
+        written = publish_run(result.run, credit=credit, lock=False, notify=notify)
+    return dataclasses.replace(result, published=tuple(written))
 
 
 def _lay_out(run: RunFolder, manifest: dict, inputs: RenderInputs) -> None:

@@ -22,6 +22,7 @@ from typer.core import TyperArgument, TyperCommand
 from timelapse_nst import __version__
 from timelapse_nst.assembly.command import assemble_command
 from timelapse_nst.errors import UserError
+from timelapse_nst.publish.command import publish_command
 
 app = typer.Typer(
     name="timelapse-nst",
@@ -113,6 +114,7 @@ def _command(app_: typer.Typer, name: str | None = None) -> Callable[[F], F]:
 
 
 _command(app, "assemble")(assemble_command)
+_command(app, "publish")(publish_command)
 
 
 def _version(value: bool) -> None:
@@ -132,6 +134,10 @@ def _root(
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes (errors still print).")]
 NoVideo = Annotated[bool, typer.Option("--no-video", help="Skip the video; make it later with `assemble`.")]
+Publish = Annotated[
+    bool, typer.Option("--publish", help="Then write thumbnail, loops and description (see `publish`).")
+]
+Credit = Annotated[Optional[str], typer.Option(help="With --publish: the painting's credit.")]
 
 
 def _notify(quiet: bool):  # type: ignore[no-untyped-def]
@@ -213,6 +219,8 @@ def render(
         bool, typer.Option("--restart", help="Start over: move an existing run folder aside (never deleted).")
     ] = False,
     no_video: NoVideo = False,
+    publish: Publish = False,
+    credit: Credit = None,
     quiet: Quiet = False,
 ) -> None:
     """Paint CONTENT in the style of STYLE; write frames, final.png and timelapse.mp4 to the run folder.
@@ -251,6 +259,8 @@ def render(
         weights=weights,
         restart=restart,
         make_video=not no_video,
+        publish=publish,
+        credit=credit,
         notify=_notify(quiet),
         progress_factory=_progress(quiet),
     )
@@ -265,6 +275,8 @@ def render(
 def resume(
     run: Annotated[Path, typer.Argument(help="The run folder of an interrupted render.")],
     no_video: NoVideo = False,
+    publish: Publish = False,
+    credit: Credit = None,
     quiet: Quiet = False,
 ) -> None:
     """Continue an interrupted render exactly where it stopped, from its run folder alone.
@@ -273,7 +285,14 @@ def resume(
     """
     from timelapse_nst import api
 
-    result = api.resume(run, make_video=not no_video, notify=_notify(quiet), progress_factory=_progress(quiet))
+    result = api.resume(
+        run,
+        make_video=not no_video,
+        publish=publish,
+        credit=credit,
+        notify=_notify(quiet),
+        progress_factory=_progress(quiet),
+    )
     if not quiet:
         err.print(f"[green]done[/green]: {result.final}" + (f" and {result.video}" if result.video else ""))
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from timelapse_nst.credits import Credits
 from timelapse_nst.schedules import Schedule
 from timelapse_nst.video_settings import VideoSettings
 
@@ -185,6 +186,20 @@ def _check_blend(blend: list[Any] | None) -> list[Any] | None:
     return blend
 
 
+class Final(BaseModel):
+    """How final.png is written. It does not change the painting, so it is not in the render hash."""
+
+    model_config = _FROZEN
+    bit_depth: Literal[8, 16] = Field(
+        8,
+        description="8: the usual PNG; 16: 48-bit RGB keeping the optimiser's precision between "
+        "the 256 levels (for printing or colour grading; about twice the file size)",
+    )
+    icc_profile: bool = Field(
+        True, description="embed an sRGB ICC profile, so colour-managed programs show the intended colours"
+    )
+
+
 class RenderConfig(BaseModel):
     """Everything a render needs besides the two input images."""
 
@@ -212,6 +227,8 @@ class RenderConfig(BaseModel):
     capture: Capture = Capture()
     checkpoint: Checkpoint = Checkpoint()
     video: VideoSettings = VideoSettings()
+    final: Final = Final()
+    credits: Credits = Credits()
 
     def blend_at(self, iteration: int, total: int, styles: int) -> tuple[float, ...]:
         """Each style's share of the style loss at ``iteration`` (summing to 1; all 0 if the blend is 0 there)."""
@@ -225,5 +242,5 @@ class RenderConfig(BaseModel):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-NOT_RENDER_KEYS = frozenset({"name", "description", "checkpoint", "video"})
+NOT_RENDER_KEYS = frozenset({"name", "description", "checkpoint", "video", "final", "credits"})
 """Top-level keys that do not decide the pixels: changing them keeps a render resumable."""

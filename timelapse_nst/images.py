@@ -12,10 +12,11 @@ import re
 import struct
 import warnings
 import zlib
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from timelapse_nst.atomic import atomic_path
 from timelapse_nst.errors import UserError
@@ -24,9 +25,11 @@ __all__ = [
     "MAX_PIXELS",
     "file_sha256",
     "load_image",
+    "png_format",
     "resize_long_edge",
     "resize_style",
     "save_png",
+    "srgb_profile",
 ]
 
 MAX_PIXELS: int = 100_000_000
@@ -104,18 +107,66 @@ def resize_style(style: Image.Image, content_size: tuple[int, int], style_scale:
     return resize_long_edge(style, long_edge)
 
 
-def save_png(array: np.ndarray, path: Path, *, compress_level: int = 1) -> None:
-    """Write an (H, W, 3) uint8 array as a PNG, atomically: readers see the old file or the new.
+def save_png(array: np.ndarray, path: Path, *, compress_level: int = 1, icc_profile: bytes | None = None) -> None:
+    """Write an (H, W, 3) uint8 or uint16 array as an 8- or 16-bit PNG, atomically: readers see
+    the old file or the new.
 
-    The same array always gives the same bytes (no timestamps or metadata are written).
-    Level 1 is the default because frames are written during the render, where speed matters
-    more than the ~10% of size that level 9 saves.
+    The same array always gives the same bytes (no timestamps are written; `icc_profile`, e.g.
+    `srgb_profile()`, is embedded as given). Level 1 is the default because frames are written
+    during the render, where speed matters more than the ~10% of size that level 9 saves.
     """
-    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) uint8 array, got {array.dtype} {array.shape}")
-    image = Image.fromarray(np.ascontiguousarray(array))
+    if array.dtype not in (np.uint8, np.uint16) or array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) uint8 or uint16 array, got {array.dtype} {array.shape}")
     with atomic_path(Path(path)) as temporary:
-        image.save(temporary, format="PNG", compress_level=compress_level)
+        if array.dtype == np.uint16:
+            temporary.write_bytes(_png16_bytes(array, compress_level=compress_level, icc_profile=icc_profile))
+        else:
+            image = Image.fromarray(np.ascontiguousarray(array))
+            image.save(temporary, format="PNG", compress_level=compress_level, icc_profile=icc_profile)
+
+
+def png_format(path: Path) -> tuple[int, bool]:
+    """(bits per channel, whether an ICC profile is embedded) of a PNG we wrote."""
+    with open(path, "rb") as file:
+        header = file.read(26)
+    depth = header[24] if header[12:16] == b"IHDR" else 8
+    with Image.open(path) as image:
+        return depth, "icc_profile" in image.info
+
+
+@lru_cache(maxsize=1)
+def srgb_profile() -> bytes:
+    """The sRGB ICC profile (LittleCMS's, through Pillow), with a fixed creation date.
+
+    LittleCMS stamps the current time into the header (bytes 24-35); a fixed one keeps
+    final.png byte-identical between a render and the same render resumed.
+    """
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    profile[24:36] = struct.pack(">6H", 2000, 1, 1, 0, 0, 0)
+    return bytes(profile)
+
+
+def _png16_bytes(array: np.ndarray, *, compress_level: int, icc_profile: bytes | None) -> bytes:
+    """A 48-bit RGB PNG, which Pillow cannot write: the chunks written by hand (PNG spec, 2nd ed.).
+
+    Every row uses the "Up" filter (the difference to the row above): vectorised, and within
+    1% of the best per-row filter here, since the low bytes of a painting are nearly random.
+    """
+    height, width, _ = array.shape
+    rows = np.ascontiguousarray(array, dtype=">u2").view(np.uint8).reshape(height, width * 6)
+    up = rows.copy()
+    up[1:] -= rows[:-1]  # uint8 arithmetic wraps modulo 256, as the filter wants
+    scanlines = np.concatenate([np.full((height, 1), 2, np.uint8), up], axis=1)
+    chunks = [_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))]
+    if icc_profile is not None:
+        chunks.append(_png_chunk(b"iCCP", b"sRGB\0\0" + zlib.compress(icc_profile)))
+    chunks.append(_png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), max(1, compress_level))))
+    chunks.append(_png_chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def file_sha256(path: Path) -> str:

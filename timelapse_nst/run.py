@@ -11,6 +11,7 @@ Layout (a stable contract, documented in the README)::
     final.png          the finished painting
     timelapse.mp4      the video (re-made at will by `timelapse-nst assemble`)
     contact_sheet.png  frames in a labelled grid;  losses.png  the loss curves
+    thumbnail.jpg, loop.mp4, loop.gif, description.txt   written by `timelapse-nst publish`
 
 Everything that reads or writes these paths takes them from ``RunFolder``: the render, the
 checkpoints, ``status``, assembly and publishing.
@@ -73,6 +74,10 @@ class RunFolder:
         self.video = self.root / "timelapse.mp4"
         self.contact_sheet = self.root / "contact_sheet.png"
         self.losses_plot = self.root / "losses.png"
+        self.thumbnail = self.root / "thumbnail.jpg"  # these four: `publish`
+        self.loop_video = self.root / "loop.mp4"
+        self.loop_gif = self.root / "loop.gif"
+        self.description = self.root / "description.txt"
         self.lock_file = self.root / ".lock"
         self._lock_handle: IO[str] | None = None
 

@@ -20,7 +20,7 @@ from timelapse_nst.checkpoint import Checkpointer
 from timelapse_nst.config import RenderConfig
 from timelapse_nst.devices import activation_dtype, pick_device, precision_name
 from timelapse_nst.features import VGGFeatures
-from timelapse_nst.images import load_image, resize_long_edge, resize_style, save_png
+from timelapse_nst.images import load_image, png_format, resize_long_edge, resize_style, save_png, srgb_profile
 from timelapse_nst.inputs import input_hashes
 from timelapse_nst.interruption import Interrupted, Terminated, stop_signals, terminate_cleanly, write_errors
 from timelapse_nst.objective import Objective
@@ -29,7 +29,7 @@ from timelapse_nst.run import RunFolder
 from timelapse_nst.runlog import LogWriter
 from timelapse_nst.scales import ScalePlan, describe_iterations, total_iterations
 from timelapse_nst.status import video_state
-from timelapse_nst.tensors import to_tensor, to_uint8
+from timelapse_nst.tensors import to_tensor, to_uint8, to_uint16
 
 Notify = Callable[[str], None]
 ProgressFactory = Callable[[int, int], Any]
@@ -42,6 +42,7 @@ class RenderResult:
     video: Path | None
     iterations: int
     seconds: float
+    published: tuple[Path, ...] = ()  # the publishing kit, when asked for (`publish=True`)
 
 
 class RenderSession:
@@ -67,6 +68,8 @@ class RenderSession:
         """Paint from ``state`` (a checkpoint, or None for a fresh start), then make the video."""
         if state is not None and state.get("complete") and self.run.final.exists():
             self.notify(f"{self.run.root}: the render is already complete")
+            if png_format(self.run.final) != (self.config.final.bit_depth, self.config.final.icc_profile):
+                self.save_final(state["image"])  # `final:` changed since: the same painting, written anew
             if video_state(self.run) == "up to date":
                 self.notify(f"video: {self.run.video} (up to date)")
                 return self._result(self.run.video)
@@ -142,7 +145,7 @@ class RenderSession:
                         iteration=done,
                         optimizer_state=state["optimizer"] if state else None,
                     )
-                    save_png(to_uint8(image), self.run.final)
+                    self.save_final(image)
                     saver.mark_complete()
             except RenderInterrupted as interrupted:
                 raise Interrupted(
@@ -154,6 +157,12 @@ class RenderSession:
                 if progress is not None and hasattr(progress, "close"):
                     progress.close()
                 log.close()
+
+    def save_final(self, image: torch.Tensor) -> None:
+        """final.png as `final:` asks: 8 or 16 bits per channel, with or without the sRGB profile."""
+        final = self.config.final
+        pixels = to_uint16(image) if final.bit_depth == 16 else to_uint8(image)
+        save_png(pixels, self.run.final, icc_profile=srgb_profile() if final.icc_profile else None)
 
     # -- 4. the video -----------------------------------------------------------------------------
     def make_video(self) -> Path:

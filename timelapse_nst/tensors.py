@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["to_tensor", "to_uint8"]
+__all__ = ["to_tensor", "to_uint8", "to_uint16"]
 
 
 def to_tensor(image: Image.Image) -> torch.Tensor:
@@ -34,3 +34,17 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
     pixels = torch.nan_to_num(tensor.detach().float(), nan=0.0).clamp(0, 255).round()
     # Cast before the copy to the CPU: a quarter of the bytes to move.
     return pixels.to(torch.uint8).permute(1, 2, 0).cpu().contiguous().numpy()
+
+
+def to_uint16(tensor: torch.Tensor) -> np.ndarray:
+    """A (1, 3, H, W) or (3, H, W) 0..255 image tensor as an (H, W, 3) uint16 array (0..65535).
+
+    Scaled by 257 (= 65535 / 255), so 8-bit value v becomes exactly 257 v and the levels the
+    optimiser found between two 8-bit values are kept (16-bit final.png). NaN becomes 0.
+    """
+    if tensor.dim() == 4 and tensor.shape[0] == 1:
+        tensor = tensor[0]
+    if tensor.dim() != 3 or tensor.shape[0] != 3:
+        raise ValueError(f"expected shape (1, 3, H, W) or (3, H, W), got {tuple(tensor.shape)}")
+    pixels = torch.nan_to_num(tensor.detach().double(), nan=0.0).clamp(0, 255).mul(257).round()
+    return pixels.to(torch.int32).permute(1, 2, 0).cpu().numpy().astype(np.uint16)

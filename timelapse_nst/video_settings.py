@@ -27,6 +27,7 @@ _MAX_SIDE = 8192
 Layout = Literal["plain", "showcase", "shorts"]
 Pacing = Literal["linear", "eased", "change"]
 Outro = Literal["none", "wipe", "side-by-side"]
+Theme = Literal["flat", "gallery"]
 Codec = Literal["h264", "h265", "vp9", "av1"]
 EncoderPreset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
 
@@ -115,6 +116,12 @@ class VideoSettings(BaseModel):
     background: str = Field(
         "#101010",
         description="Colour around the pictures and behind the text, as #RRGGBB.",
+    )
+    theme: Theme = Field(
+        "flat",
+        description="Look of the showcase and shorts layouts, the intro and the outro. flat: the "
+        "pictures on the background colour; gallery: each picture framed with a matte, casting a "
+        "soft shadow on a warmly lit wall (the background colour is then unused).",
     )
     codec: Codec = Field(
         "h264",

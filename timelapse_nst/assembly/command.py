@@ -32,6 +32,10 @@ def assemble_command(
     outro: Annotated[
         str | None, typer.Option(metavar="none|wipe|side-by-side", help="A closing before/after comparison.")
     ] = None,
+    theme: Annotated[
+        str | None,
+        typer.Option(metavar="flat|gallery", help="Look of the layouts: gallery frames the pictures on a wall."),
+    ] = None,
     codec: Annotated[
         str | None,
         typer.Option(metavar="h264|h265|vp9|av1", help="Video codec (vp9 and av1 go in a .webm with --out x.webm)."),
@@ -56,6 +60,7 @@ def assemble_command(
         "title": title,
         "audio": audio,
         "outro": outro,
+        "theme": theme,
         "codec": codec,
         "crf": crf,
     }

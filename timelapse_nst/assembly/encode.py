@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import imageio_ffmpeg
 from PIL import Image
 
+from timelapse_nst.assembly.tags import Chapter
 from timelapse_nst.atomic import atomic_path
 from timelapse_nst.errors import UserError
 from timelapse_nst.video_settings import VideoSettings
@@ -47,6 +48,8 @@ class EncodeJob:
     fps: int
     duration: float  # seconds; the audio is cut to it
     settings: VideoSettings
+    tags: Mapping[str, str] = field(default_factory=dict)  # MP4 metadata: title, artist, comment ...
+    chapters: Sequence[Chapter] = ()
 
 
 def encode(frames: Iterable[Image.Image], job: EncodeJob) -> Path:
@@ -56,11 +59,14 @@ def encode(frames: Iterable[Image.Image], job: EncodeJob) -> Path:
     whatever their number. Raises UserError (one line, with ffmpeg's last words) on failure.
     """
     job.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(job.out) as partial, tempfile.TemporaryFile() as log:
+    with atomic_path(job.out) as partial, tempfile.TemporaryFile() as log, tempfile.TemporaryDirectory() as scratch:
+        chapters_file = Path(scratch) / "chapters.txt" if job.chapters else None
+        if chapters_file is not None:
+            chapters_file.write_text(ffmetadata(job.chapters), encoding="utf-8")
         # Its own session: a Ctrl-C in the terminal reaches only us, and we stop ffmpeg
         # ourselves, instead of ffmpeg dying first and its exit looking like a failure.
         process = subprocess.Popen(
-            ffmpeg_command(job, partial),
+            ffmpeg_command(job, partial, chapters_file=chapters_file),
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=log,
@@ -96,9 +102,9 @@ def container_of(out: Path, codec: str) -> str:
     return container
 
 
-def ffmpeg_command(job: EncodeJob, target: Path) -> list[str]:
-    """The ffmpeg command line: raw RGB on stdin (+ optional audio) -> `target`, in the container
-    that `job.out`'s extension names (MP4 by default)."""
+def ffmpeg_command(job: EncodeJob, target: Path, *, chapters_file: Path | None = None) -> list[str]:
+    """The ffmpeg command line: raw RGB on stdin (+ optional audio, + chapters) -> `target`, in
+    the container that `job.out`'s extension names (MP4 by default)."""
     width, height = job.size
     settings = job.settings
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
@@ -107,17 +113,33 @@ def ffmpeg_command(job: EncodeJob, target: Path) -> list[str]:
     if settings.audio is not None:
         # Loop the track forever and cut it at the video's end with -t: trimmed or looped.
         command += ["-stream_loop", "-1", "-i", str(settings.audio)]
+    if chapters_file is not None:
+        command += ["-f", "ffmetadata", "-i", str(chapters_file)]
     command += ["-map", "0:v:0"]
     command += _video_options(settings, job.fps)
     container = container_of(job.out, settings.codec)
     if settings.audio is not None:
         command += ["-map", "1:a:0", *_audio_options(settings, job.duration, opus=container == "webm")]
+    if chapters_file is not None:
+        command += ["-map_chapters", "2" if settings.audio is not None else "1"]
+    for key, value in job.tags.items():
+        command += ["-metadata", f"{key}={value}"]
     # Constant frame rate and moov atom first (+faststart): what YouTube and browsers want.
     command += ["-fps_mode", "cfr", "-t", f"{job.duration:.6f}"]
     if container in ("mp4", "mov"):
         command += ["-movflags", "+faststart"]
     command += ["-f", container, str(target)]
     return command
+
+
+def ffmetadata(chapters: Sequence[Chapter]) -> str:
+    """Chapters in ffmpeg's metadata file format (times in milliseconds)."""
+    lines = [";FFMETADATA1"]
+    for chapter in chapters:
+        title = "".join("\\" + char if char in "=;#\\\n" else char for char in chapter.title)
+        start, end = round(chapter.start * 1000), round(chapter.end * 1000)
+        lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={start}", f"END={end}", f"title={title}"]
+    return "\n".join(lines) + "\n"
 
 
 def _video_options(settings: VideoSettings, fps: int) -> list[str]:

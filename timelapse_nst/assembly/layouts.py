@@ -16,6 +16,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from timelapse_nst.assembly.themes import ThemeName, make_theme
 from timelapse_nst.video_settings import Layout as LayoutName
 from timelapse_nst.video_settings import Outro
 
@@ -26,7 +27,6 @@ TEXT = (242, 242, 242)
 MUTED = (150, 150, 150)
 ACCENT = (240, 180, 41)
 TRACK = (58, 58, 58)
-PLACEHOLDER = (30, 30, 30)
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,13 @@ def font(size: int, *, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont
 class Layout:
     """Plain: the painting fitted into the whole frame, nothing else."""
 
-    def __init__(self, size: Size, background: str, inputs: Inputs, painting_size: Size) -> None:
+    def __init__(
+        self, size: Size, background: str, inputs: Inputs, painting_size: Size, *, theme: ThemeName = "flat"
+    ) -> None:
         self.size = size
         self.background = background
         self.inputs = inputs
+        self.theme = make_theme(theme)  # the plain layout ignores it: the painting fills the frame
         self.painting_box = self._place(painting_size)
         self._base = self._draw_base()
 
@@ -111,25 +114,36 @@ class Layout:
     def _px(self, value: float) -> int:
         return max(1, round(value * self._scale))
 
+    @property
+    def _border(self) -> int:
+        return self.theme.border(self._scale)
+
+    def _wall(self, *picture_boxes: Box) -> Image.Image:
+        """The theme's empty canvas with a frame around each picture box."""
+        canvas = self.theme.wall(self.size, self.background)
+        for box in picture_boxes:
+            self.theme.frame(canvas, box, self._scale)
+        return canvas
+
 
 class Showcase(Layout):
     """Title; content photo with style inset on the left, the painting growing on the right."""
 
     def _place(self, painting_size: Size) -> Box:
         width, height = self.size
-        margin, gap = self._px(64), self._px(48)
-        top = self._px(190) if self.inputs.title else self._px(90)
-        bottom = self._px(150)
-        panel = ((width - 2 * margin - gap) // 2, height - top - bottom)
+        margin, gap, border = self._px(64), self._px(48), self._border
+        top = (self._px(190) if self.inputs.title else self._px(90)) + border
+        bottom = self._px(150) + border
+        panel = ((width - 2 * margin - gap) // 2 - 2 * border, height - top - bottom)
         shown = fit(painting_size, panel)
-        # Both pictures share one size; the pair is centred in the space under the title.
-        left_x = (width - 2 * shown[0] - gap) // 2
+        # Both pictures share one size; the pair (with its frames) is centred under the title.
+        left_x = (width - 2 * shown[0] - gap) // 2 - border
         y = top + (panel[1] - shown[1]) // 2
         self.content_box = (left_x, y, *shown)
-        return (left_x + shown[0] + gap, y, *shown)
+        return (left_x + shown[0] + gap + 2 * border, y, *shown)
 
     def _draw_base(self) -> Image.Image:
-        canvas = Image.new("RGB", self.size, self.background)
+        canvas = self._wall(self.content_box, self.painting_box)
         draw = ImageDraw.Draw(canvas)
         if self.inputs.title:
             title_font = _shrink_to_width(
@@ -137,26 +151,28 @@ class Showcase(Layout):
             )
             draw.text((self.size[0] // 2, self._px(88)), self.inputs.title, font=title_font, fill=TEXT, anchor="mm")
         left, top, _width, height = self.content_box
+        border = self._border
         label_font = font(self._px(32), bold=True)
-        label_y = top - self._px(18)
-        draw.text((left, label_y), "content + style", font=label_font, fill=TEXT, anchor="ls")
-        draw.text((self.painting_box[0], label_y), "painting", font=label_font, fill=TEXT, anchor="ls")
+        label_y = top - border - self._px(18)
+        draw.text((left - border, label_y), "content + style", font=label_font, fill=TEXT, anchor="ls")
+        draw.text((self.painting_box[0] - border, label_y), "painting", font=label_font, fill=TEXT, anchor="ls")
         names = f"{self.inputs.content_name}  +  {self.inputs.style_name}"
-        draw.text((left, top + height + self._px(46)), names, font=font(self._px(26)), fill=MUTED, anchor="ls")
+        names_y = top + height + border + self._px(46)
+        draw.text((left - border, names_y), names, font=font(self._px(26)), fill=MUTED, anchor="ls")
         if self.inputs.content is not None:
             _paste_with_inset(canvas, self.inputs.content, self.inputs.style, self.content_box, self._scale)
         else:
-            draw.rectangle(_corners(self.content_box), fill=PLACEHOLDER)
+            draw.rectangle(_corners(self.content_box), fill=self.theme.placeholder)
         return canvas
 
     def intro(self) -> Image.Image:
         canvas = self._base.copy()
-        ImageDraw.Draw(canvas).rectangle(_corners(self.painting_box), fill=PLACEHOLDER)
+        ImageDraw.Draw(canvas).rectangle(_corners(self.painting_box), fill=self.theme.placeholder)
         self._draw_progress(ImageDraw.Draw(canvas), 0.0)
         return canvas
 
     def _draw_progress(self, draw: ImageDraw.ImageDraw, iteration: float) -> None:
-        left, top, width, height = self.painting_box
+        left, top, width, height = _grow(self.painting_box, self._border)  # under the frame
         total = max(1, self.inputs.total_iterations)
         done = min(1.0, max(0.0, iteration / total))
         bar_top, bar_height = top + height + self._px(20), self._px(10)
@@ -181,13 +197,15 @@ class Shorts(Showcase):
     def _place(self, painting_size: Size) -> Box:
         width, height = self.size
         margin, gap, label, spacing = self._px(60), self._px(36), self._px(56), self._px(44)
+        border = self._border  # a framed picture takes `border` more on every side
+        margin, gap, label, spacing = margin + border, gap + 2 * border, label + border, spacing + border
         self._title_lines = self._wrap_title()
         title_height = self._px(84) * len(self._title_lines) + (self._px(40) if self._title_lines else 0)
-        inputs_box = ((width - 2 * margin - gap) // 2, self._px(420))
+        inputs_box = ((width - 2 * margin - gap) // 2, self._px(420) - 2 * border)
         content = fit(self.inputs.content.size if self.inputs.content else painting_size, inputs_box)
         style = fit(self.inputs.style.size, inputs_box) if self.inputs.style else inputs_box
         row_height = max(content[1], style[1])
-        progress_height = self._px(110)
+        progress_height = self._px(110) + border
         above = title_height + label + row_height + spacing + label
         shown = fit(painting_size, (width - 2 * margin, height - 2 * self._px(60) - above - progress_height))
         # Title and pictures as one block, centred vertically.
@@ -213,7 +231,7 @@ class Shorts(Showcase):
         return lines[:2] if len(lines) <= 2 else [lines[0], " ".join(lines[1:])]
 
     def _draw_base(self) -> Image.Image:
-        canvas = Image.new("RGB", self.size, self.background)
+        canvas = self._wall(self.content_box, self.style_box, self.painting_box)
         draw = ImageDraw.Draw(canvas)
         for number, line in enumerate(self._title_lines):
             line_font = _shrink_to_width(draw, line, self.size[0] - self._px(120), self._px(68), bold=True)
@@ -224,12 +242,13 @@ class Shorts(Showcase):
             (self.content_box, "content", self.inputs.content),
             (self.style_box, "style", self.inputs.style),
         ):
-            draw.text((box[0], box[1] - self._px(16)), text, font=label_font, fill=TEXT, anchor="ls")
+            label_xy = (box[0] - self._border, box[1] - self._border - self._px(16))
+            draw.text(label_xy, text, font=label_font, fill=TEXT, anchor="ls")
             if image is not None:
                 canvas.paste(resize_to_fit(image, box[2:]), box[:2])
             else:
-                draw.rectangle(_corners(box), fill=PLACEHOLDER)
-        left, top = self.painting_box[:2]
+                draw.rectangle(_corners(box), fill=self.theme.placeholder)
+        left, top = self.painting_box[0] - self._border, self.painting_box[1] - self._border
         draw.text((left, top - self._px(16)), "painting", font=label_font, fill=TEXT, anchor="ls")
         return canvas
 
@@ -237,31 +256,49 @@ class Shorts(Showcase):
 LAYOUTS: dict[LayoutName, type[Layout]] = {"plain": Layout, "showcase": Showcase, "shorts": Shorts}
 
 
-def make_layout(name: LayoutName, size: Size, background: str, inputs: Inputs, painting_size: Size) -> Layout:
+def make_layout(
+    name: LayoutName, size: Size, background: str, inputs: Inputs, painting_size: Size, *, theme: ThemeName = "flat"
+) -> Layout:
     """Build the layout `name` for a painting whose frames are `painting_size` (final size)."""
-    return LAYOUTS[name](size, background, inputs, painting_size)
+    return LAYOUTS[name](size, background, inputs, painting_size, theme=theme)
 
 
 class Comparison:
     """The outro: photo (before) and painting (after), as a moving wipe or side by side."""
 
-    def __init__(self, size: Size, background: str, before: Image.Image, after: Image.Image, mode: Outro) -> None:
+    def __init__(
+        self,
+        size: Size,
+        background: str,
+        before: Image.Image,
+        after: Image.Image,
+        mode: Outro,
+        *,
+        theme: ThemeName = "flat",
+    ) -> None:
         self.size, self.background, self.mode = size, background, mode
+        self.theme = make_theme(theme)
         self._scale = min(size) / 1080
+        self._border = border = self.theme.border(self._scale)
         margin = round(48 * self._scale)
+        edge, gap = margin + border, margin + 2 * border  # frames take room at the edges and between
         if mode == "side-by-side":
             vertical = size[1] > size[0]
             label = round(64 * self._scale)
             if vertical:
-                box = (size[0] - 2 * margin, (size[1] - 3 * margin - 2 * label) // 2)
+                box = (size[0] - 2 * edge, (size[1] - 2 * edge - gap - 2 * label) // 2)
             else:
-                box = ((size[0] - 3 * margin) // 2, size[1] - 2 * margin - 2 * label)
+                box = ((size[0] - 2 * edge - gap) // 2, size[1] - 2 * edge - 2 * label)
             self._before, self._after = resize_to_fit(before, box), resize_to_fit(after, box)
-            self._static = self._side_by_side(vertical, margin, label)
+            self._static = self._side_by_side(vertical, gap, label)
         else:
-            box = (size[0] - 2 * margin, size[1] - 2 * margin)
+            box = (size[0] - 2 * edge, size[1] - 2 * edge)
             self._after = resize_to_fit(after, box)
             self._before = before.resize(self._after.size, Image.Resampling.LANCZOS)
+            width, height = self._after.size
+            self._origin = ((size[0] - width) // 2, (size[1] - height) // 2)
+            self._base = self.theme.wall(size, background)  # drawn once; each wipe frame copies it
+            self.theme.frame(self._base, (*self._origin, width, height), self._scale)
 
     def frame(self, phase: float) -> Image.Image:
         """The comparison at `phase` (0..1 through the outro)."""
@@ -270,9 +307,9 @@ class Comparison:
         return self._wipe(phase)
 
     def _wipe(self, phase: float) -> Image.Image:
-        canvas = Image.new("RGB", self.size, self.background)
+        canvas = self._base.copy()
         width, height = self._after.size
-        origin = ((self.size[0] - width) // 2, (self.size[1] - height) // 2)
+        origin = self._origin
         canvas.paste(self._after, origin)
         # The line sweeps across and back (cosine: it slows at both ends), revealing the photo.
         reach = 0.5 - 0.5 * math.cos(2 * math.pi * min(1.0, max(0.0, phase)))
@@ -289,27 +326,30 @@ class Comparison:
         _tag(draw, (origin[0] + width - pad, origin[1] + pad), "after", tag, "ra")
         return canvas
 
-    def _side_by_side(self, vertical: bool, margin: int, label: int) -> Image.Image:
-        canvas = Image.new("RGB", self.size, self.background)
+    def _side_by_side(self, vertical: bool, gap: int, label: int) -> Image.Image:
+        canvas = self.theme.wall(self.size, self.background)
         draw = ImageDraw.Draw(canvas)
         label_font = font(max(10, round(36 * self._scale)), bold=True)
         pictures = ((self._before, "before"), (self._after, "after"))
+        lift, border = round(14 * self._scale), self._border  # labels sit above the frames
         if vertical:
-            total = sum(p.height for p, _ in pictures) + 2 * label + margin
+            total = sum(p.height for p, _ in pictures) + 2 * label + gap
             y = (self.size[1] - total) // 2
             for picture, text in pictures:
                 x = (self.size[0] - picture.width) // 2
-                draw.text((x, y + label - round(14 * self._scale)), text, font=label_font, fill=TEXT, anchor="ls")
+                self.theme.frame(canvas, (x, y + label, *picture.size), self._scale)
+                draw.text((x - border, y + label - border - lift), text, font=label_font, fill=TEXT, anchor="ls")
                 canvas.paste(picture, (x, y + label))
-                y += label + picture.height + margin
+                y += label + picture.height + gap
         else:
-            total = sum(p.width for p, _ in pictures) + margin
+            total = sum(p.width for p, _ in pictures) + gap
             x = (self.size[0] - total) // 2
             for picture, text in pictures:
                 y = (self.size[1] - picture.height) // 2
-                draw.text((x, y - round(14 * self._scale)), text, font=label_font, fill=TEXT, anchor="ls")
+                self.theme.frame(canvas, (x, y, *picture.size), self._scale)
+                draw.text((x - border, y - border - lift), text, font=label_font, fill=TEXT, anchor="ls")
                 canvas.paste(picture, (x, y))
-                x += picture.width + margin
+                x += picture.width + gap
         return canvas
 
 
@@ -359,3 +399,8 @@ def _shrink_to_width(draw: ImageDraw.ImageDraw, text: str, width: int, size: int
 def _corners(box: Box) -> tuple[int, int, int, int]:
     left, top, width, height = box
     return left, top, left + width - 1, top + height - 1
+
+
+def _grow(box: Box, by: int) -> Box:
+    left, top, width, height = box
+    return left - by, top - by, width + 2 * by, height + 2 * by

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from timelapse_nst.assembly import layouts, pictures, sequence, timeline
+from timelapse_nst.assembly import layouts, pictures, sequence, tags, timeline
 from timelapse_nst.assembly.encode import EncodeJob, container_of, encode
 from timelapse_nst.assembly.recording import Recording, read_recording, thumbnail
 from timelapse_nst.errors import UserError
@@ -63,6 +63,7 @@ def assemble_run(
     if settings.audio is not None and not settings.audio.is_file():
         raise UserError(f"audio file not found: {settings.audio}")
     log = read_log(run.folder.log)  # read now: a bad log should fail before a long encode
+    credits = tags.read_credits(run.config, where=f"{run.folder.manifest} config")
     out = Path(out) if out is not None else run.folder.video
     container_of(out, settings.codec)  # a .webm name for H.264, say, fails now, not after the frames
     check_writable_folder(out.parent, what="the video's folder")
@@ -75,13 +76,16 @@ def assemble_run(
     shots = timeline.plan(iterations, settings, total_iterations=run.last_iteration, changes=changes)
     # 3. Layout, built around the finished painting's size.
     final = load_image(run.final or run.frames[-1].path)
+    inputs = _inputs(run, settings)
     layout = layouts.make_layout(
-        settings.layout, settings.size, settings.background, _inputs(run, settings), final.size
+        settings.layout, settings.size, settings.background, inputs, final.size, theme=settings.theme
     )
     comparison = None
     if settings.outro != "none":
         before = load_image(run.content.path) if run.content.path else load_image(run.frames[0].path)
-        comparison = layouts.Comparison(settings.size, settings.background, before, final, settings.outro)
+        comparison = layouts.Comparison(
+            settings.size, settings.background, before, final, settings.outro, theme=settings.theme
+        )
     # 4. Encode, streaming one composed frame at a time.
     frames = sequence.video_frames(
         shots,
@@ -92,8 +96,15 @@ def assemble_run(
         progress=progress,
     )
     duration = settings.total_frames / settings.fps
+    # No creation time here: a render resumed after a kill must give the same bytes as one that
+    # ran straight through. `publish` stamps it.
+    settings_lines = tags.settings_lines(run.config, weights=run.weights)
+    metadata = tags.video_tags(title=inputs.title or title_of(run), credits=credits, settings=settings_lines)
+    job = EncodeJob(
+        out, settings.size, settings.fps, duration, settings, tags=metadata, chapters=tags.chapters(shots, settings.fps)
+    )
     with write_errors(out.parent):
-        encode(frames, EncodeJob(out=out, size=settings.size, fps=settings.fps, duration=duration, settings=settings))
+        encode(frames, job)
     # 5. Pictures for people, beside the video.
     names = f"{run.content.name} + {' + '.join(style.name for style in run.styles)}"
     with write_errors(run.root):
@@ -111,11 +122,14 @@ def _inputs(run: Recording, settings: VideoSettings) -> layouts.Inputs:
         style=load_image(style.path) if style.path else None,
         content_name=run.content.name,
         style_name=" + ".join(s.name for s in run.styles),
-        title=default_title(run.content.name, [s.name for s in run.styles])
-        if settings.title is None
-        else settings.title,
+        title=title_of(run) if settings.title is None else settings.title,
         total_iterations=run.total_iterations,
     )
+
+
+def title_of(run: Recording) -> str:
+    """The title made from the run's input names (when the video settings give none)."""
+    return default_title(run.content.name, [style.name for style in run.styles])
 
 
 def default_title(content_name: str, style_names: list[str]) -> str:

@@ -30,6 +30,7 @@ class Recording:
     config: Mapping[str, Any]  # the whole raw config, for descriptions and labels
     content: InputFile
     styles: tuple[InputFile, ...]
+    weights: str | None = None  # where the VGG19 weights came from: torchvision, random or a file
 
     @property
     def root(self) -> Path:
@@ -64,6 +65,7 @@ def read_recording(run_dir: Path) -> Recording:
         config=config,
         content=content,
         styles=tuple(styles),
+        weights=manifest.get("weights") if isinstance(manifest.get("weights"), str) else None,
     )
 
 
