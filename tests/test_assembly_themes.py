@@ -17,9 +17,9 @@ from timelapse_nst.video_settings import VideoSettings
 PAINTING = painting_of(photo((96, 72)))
 INPUTS = layouts.Inputs(
     content=photo((96, 72)),
-    style=Image.new("RGB", (40, 50), (20, 60, 160)),
+    styles=(Image.new("RGB", (40, 50), (20, 60, 160)),),
     content_name="photo.jpg",
-    style_name="sun.png",
+    style_names=("sun.png",),
     title="A title",
     total_iterations=100,
 )

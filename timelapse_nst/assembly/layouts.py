@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from timelapse_nst.assembly import insets, text
 from timelapse_nst.assembly.themes import ThemeName, make_theme
 from timelapse_nst.video_settings import Layout as LayoutName
 from timelapse_nst.video_settings import Outro
@@ -29,16 +31,21 @@ ACCENT = (240, 180, 41)
 TRACK = (58, 58, 58)
 
 
+Shares = Callable[[float], tuple[float, ...]]
+"""Each painting's share of the style loss at an iteration (several paintings)."""
+
+
 @dataclass(frozen=True)
 class Inputs:
     """The pictures and words a layout shows besides the painting."""
 
     content: Image.Image | None  # RGB, any size
-    style: Image.Image | None
+    styles: tuple[Image.Image, ...]  # every painting (none: a placeholder is drawn)
     content_name: str
-    style_name: str
+    style_names: tuple[str, ...]
     title: str  # "" for none
     total_iterations: int
+    shares: Shares | None = None  # None: one painting, or equal shares
 
 
 def fit(size: Size, box: Size) -> Size:
@@ -87,14 +94,17 @@ class Layout:
         canvas = self._base.copy()
         left, top, width, height = self.painting_box
         canvas.paste(painting, (left + (width - painting.width) // 2, top + (height - painting.height) // 2))
-        self._draw_progress(ImageDraw.Draw(canvas), iteration)
+        self._draw_progress(canvas, iteration)
         return canvas
 
     def intro(self) -> Image.Image:
-        """The intro card: the content photo with the style inset (the painting not yet begun)."""
+        """The intro card: the content photo with the style insets (the painting not yet begun)."""
         canvas = self._base.copy()
         if self.inputs.content is not None:
-            _paste_with_inset(canvas, self.inputs.content, self.inputs.style, self.painting_box, self._scale)
+            photo = _paste_fitted(canvas, self.inputs.content, self.painting_box)
+            boxes = insets.place(photo, [s.size for s in self.inputs.styles], self._scale)
+            insets.draw(canvas, self.inputs.styles, boxes, self._scale)
+            insets.draw_labels(canvas, boxes, self._shares(0.0), self._scale)
         return canvas
 
     # -- overridden by the richer layouts -----------------------------------------------------
@@ -108,8 +118,11 @@ class Layout:
     def _draw_base(self) -> Image.Image:
         return Image.new("RGB", self.size, self.background)
 
-    def _draw_progress(self, draw: ImageDraw.ImageDraw, iteration: float) -> None:
+    def _draw_progress(self, canvas: Image.Image, iteration: float) -> None:
         pass
+
+    def _shares(self, iteration: float) -> tuple[float, ...] | None:
+        return self.inputs.shares(iteration) if self.inputs.shares is not None else None
 
     def _px(self, value: float) -> int:
         return max(1, round(value * self._scale))
@@ -127,12 +140,14 @@ class Layout:
 
 
 class Showcase(Layout):
-    """Title; content photo with style inset on the left, the painting growing on the right."""
+    """Title; the photo with the style insets on the left, the painting growing on the right."""
 
     def _place(self, painting_size: Size) -> Box:
         width, height = self.size
         margin, gap, border = self._px(64), self._px(48), self._border
-        top = (self._px(190) if self.inputs.title else self._px(90)) + border
+        self._title_lines, self._title_size = self._fit_title(width - 2 * margin)
+        lines = len(self._title_lines)
+        top = (self._px(190) + (lines - 1) * self._px(64) if lines else self._px(90)) + border
         bottom = self._px(150) + border
         panel = ((width - 2 * margin - gap) // 2 - 2 * border, height - top - bottom)
         shown = fit(painting_size, panel)
@@ -140,38 +155,53 @@ class Showcase(Layout):
         left_x = (width - 2 * shown[0] - gap) // 2 - border
         y = top + (panel[1] - shown[1]) // 2
         self.content_box = (left_x, y, *shown)
+        below = top + panel[1] - (y + shown[1]) + bottom - self._px(60)  # free room under the photo
+        photo = fit(self.inputs.content.size, shown) if self.inputs.content else shown
+        photo_box = (left_x + (shown[0] - photo[0]) // 2, y + (shown[1] - photo[1]) // 2, *photo)
+        self.inset_boxes = insets.place(photo_box, [s.size for s in self.inputs.styles], self._scale, below=below)
         return (left_x + shown[0] + gap + 2 * border, y, *shown)
+
+    def _fit_title(self, limit: int) -> tuple[list[str], int]:
+        if not self.inputs.title:
+            return [], 0
+        return text.fit_title(self.inputs.title, self._px(64), limit, lines=2, smallest=max(10, self._px(30)))
 
     def _draw_base(self) -> Image.Image:
         canvas = self._wall(self.content_box, self.painting_box)
-        draw = ImageDraw.Draw(canvas)
-        if self.inputs.title:
-            title_font = _shrink_to_width(
-                draw, self.inputs.title, self.size[0] - self._px(128), self._px(64), bold=True
-            )
-            draw.text((self.size[0] // 2, self._px(88)), self.inputs.title, font=title_font, fill=TEXT, anchor="mm")
+        for number, line in enumerate(self._title_lines):
+            y = self._px(88) + number * round(self._title_size * 1.2)
+            text.draw(canvas, (self.size[0] // 2, y), line, size=self._title_size, fill=TEXT, bold=True, anchor="mm")
         left, top, _width, height = self.content_box
         border = self._border
-        label_font = font(self._px(32), bold=True)
         label_y = top - border - self._px(18)
-        draw.text((left - border, label_y), "content + style", font=label_font, fill=TEXT, anchor="ls")
-        draw.text((self.painting_box[0] - border, label_y), "painting", font=label_font, fill=TEXT, anchor="ls")
-        names = f"{self.inputs.content_name}  +  {self.inputs.style_name}"
-        names_y = top + height + border + self._px(46)
-        draw.text((left - border, names_y), names, font=font(self._px(26)), fill=MUTED, anchor="ls")
+        labels = "content + style" if len(self.inputs.styles) <= 1 else "content + styles"
+        text.draw(canvas, (left - border, label_y), labels, size=self._px(32), fill=TEXT, bold=True, anchor="ls")
+        painting_x = self.painting_box[0] - border
+        text.draw(canvas, (painting_x, label_y), "painting", size=self._px(32), fill=TEXT, bold=True, anchor="ls")
+        names = "  +  ".join((self.inputs.content_name, *self.inputs.style_names))
+        lowest = max([top + height + border, *(y + h for _, y, _, h in self.inset_boxes)])
+        text.draw(canvas, (left - border, lowest + self._px(46)), names, size=self._px(26), fill=MUTED, anchor="ls")
         if self.inputs.content is not None:
-            _paste_with_inset(canvas, self.inputs.content, self.inputs.style, self.content_box, self._scale)
+            _paste_fitted(canvas, self.inputs.content, self.content_box)
+            insets.draw(canvas, self.inputs.styles, self.inset_boxes, self._scale)
         else:
-            draw.rectangle(_corners(self.content_box), fill=self.theme.placeholder)
+            ImageDraw.Draw(canvas).rectangle(_corners(self.content_box), fill=self.theme.placeholder)
         return canvas
 
     def intro(self) -> Image.Image:
         canvas = self._base.copy()
         ImageDraw.Draw(canvas).rectangle(_corners(self.painting_box), fill=self.theme.placeholder)
-        self._draw_progress(ImageDraw.Draw(canvas), 0.0)
+        self._draw_progress(canvas, 0.0)
         return canvas
 
-    def _draw_progress(self, draw: ImageDraw.ImageDraw, iteration: float) -> None:
+    def _draw_progress(self, canvas: Image.Image, iteration: float) -> None:
+        self._draw_bar(canvas, iteration)
+        if self.inputs.content is not None:
+            insets.draw_labels(canvas, self.inset_boxes, self._shares(iteration), self._scale)
+
+    def _draw_bar(self, canvas: Image.Image, iteration: float) -> None:
+        """The progress bar under the painting, the iteration counter and the percentage."""
+        draw = ImageDraw.Draw(canvas)
         left, top, width, height = _grow(self.painting_box, self._border)  # under the frame
         total = max(1, self.inputs.total_iterations)
         done = min(1.0, max(0.0, iteration / total))
@@ -183,12 +213,12 @@ class Showcase(Layout):
             draw.rounded_rectangle((left, bar_top, left + filled, bar_top + bar_height), radius, fill=ACCENT)
         text_y = bar_top + bar_height + self._px(36)
         counter = f"iteration {round(iteration)} / {self.inputs.total_iterations}"
-        draw.text((left, text_y), counter, font=font(self._px(28)), fill=TEXT, anchor="ls")
-        draw.text((left + width, text_y), f"{done:.0%}", font=font(self._px(28)), fill=MUTED, anchor="rs")
+        text.draw(canvas, (left, text_y), counter, size=self._px(28), fill=TEXT, anchor="ls")
+        text.draw(canvas, (left + width, text_y), f"{done:.0%}", size=self._px(28), fill=MUTED, anchor="rs")
 
 
 class Shorts(Showcase):
-    """Vertical 9:16: title, content and style side by side, the painting large below them."""
+    """Vertical 9:16: title, the photo and the paintings side by side, the painting large below them."""
 
     @property
     def _scale(self) -> float:
@@ -199,12 +229,14 @@ class Shorts(Showcase):
         margin, gap, label, spacing = self._px(60), self._px(36), self._px(56), self._px(44)
         border = self._border  # a framed picture takes `border` more on every side
         margin, gap, label, spacing = margin + border, gap + 2 * border, label + border, spacing + border
-        self._title_lines = self._wrap_title()
-        title_height = self._px(84) * len(self._title_lines) + (self._px(40) if self._title_lines else 0)
+        self._title_lines, self._title_size = self._fit_title(width - 2 * self._px(60))
+        title_height = round(self._title_size * 1.25) * len(self._title_lines) + (
+            self._px(40) if self._title_lines else 0
+        )
         inputs_box = ((width - 2 * margin - gap) // 2, self._px(420) - 2 * border)
         content = fit(self.inputs.content.size if self.inputs.content else painting_size, inputs_box)
-        style = fit(self.inputs.style.size, inputs_box) if self.inputs.style else inputs_box
-        row_height = max(content[1], style[1])
+        styles = self._style_cells(inputs_box)
+        row_height = max(content[1], *(h for _, h in styles)) if styles else content[1]
         progress_height = self._px(110) + border
         above = title_height + label + row_height + spacing + label
         shown = fit(painting_size, (width - 2 * margin, height - 2 * self._px(60) - above - progress_height))
@@ -212,45 +244,60 @@ class Shorts(Showcase):
         self._title_top = max(self._px(60), (height - above - shown[1] - progress_height) // 2)
         y = self._title_top + title_height
         self.content_box = (margin + (inputs_box[0] - content[0]) // 2, y + label, *content)
-        self.style_box = (width - margin - inputs_box[0] + (inputs_box[0] - style[0]) // 2, y + label, *style)
+        self.style_box = (width - margin - inputs_box[0], y + label, inputs_box[0], row_height)
+        x = self.style_box[0] + (inputs_box[0] - sum(w for w, _ in styles) - gap * (len(styles) - 1)) // 2
+        self.inset_boxes = []
+        for w, h in styles:
+            self.inset_boxes.append((x, y + label, w, h))
+            x += w + gap
         return ((width - shown[0]) // 2, y + label + row_height + spacing + label, *shown)
 
-    def _wrap_title(self) -> list[str]:
-        title = self.inputs.title
-        if not title:
-            return []
-        probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-        limit = self.size[0] - self._px(120)
-        words, lines = title.split(), [""]
-        for word in words:
-            candidate = f"{lines[-1]} {word}".strip()
-            if probe.textlength(candidate, font=font(self._px(68), bold=True)) <= limit or not lines[-1]:
-                lines[-1] = candidate
-            else:
-                lines.append(word)
-        return lines[:2] if len(lines) <= 2 else [lines[0], " ".join(lines[1:])]
+    def _style_cells(self, box: Size) -> list[Size]:
+        """Each painting fitted to its share of the row beside the photo."""
+        count = len(self.inputs.styles)
+        if count == 0:
+            return [box]
+        gap = self._px(36) + 2 * self._border
+        cell = ((box[0] - gap * (count - 1)) // count, box[1])
+        return [fit(style.size, cell) for style in self.inputs.styles]
 
     def _draw_base(self) -> Image.Image:
-        canvas = self._wall(self.content_box, self.style_box, self.painting_box)
-        draw = ImageDraw.Draw(canvas)
+        canvas = self._wall(self.content_box, *self.inset_boxes, self.painting_box)
         for number, line in enumerate(self._title_lines):
-            line_font = _shrink_to_width(draw, line, self.size[0] - self._px(120), self._px(68), bold=True)
-            y = self._title_top + self._px(42) + self._px(84) * number
-            draw.text((self.size[0] // 2, y), line, font=line_font, fill=TEXT, anchor="mm")
-        label_font = font(self._px(34), bold=True)
-        for box, text, image in (
-            (self.content_box, "content", self.inputs.content),
-            (self.style_box, "style", self.inputs.style),
-        ):
-            label_xy = (box[0] - self._border, box[1] - self._border - self._px(16))
-            draw.text(label_xy, text, font=label_font, fill=TEXT, anchor="ls")
-            if image is not None:
-                canvas.paste(resize_to_fit(image, box[2:]), box[:2])
-            else:
-                draw.rectangle(_corners(box), fill=self.theme.placeholder)
+            y = self._title_top + self._px(42) + round(self._title_size * 1.25) * number
+            text.draw(canvas, (self.size[0] // 2, y), line, size=self._title_size, fill=TEXT, bold=True, anchor="mm")
+        size, lift = self._px(34), self._border + self._px(16)
+        box = self.content_box
+        text.draw(
+            canvas, (box[0] - self._border, box[1] - lift), "content", size=size, fill=TEXT, bold=True, anchor="ls"
+        )
+        if self.inputs.content is not None:
+            canvas.paste(resize_to_fit(self.inputs.content, box[2:]), box[:2])
+        else:
+            ImageDraw.Draw(canvas).rectangle(_corners(box), fill=self.theme.placeholder)
+        if len(self.inputs.styles) <= 1:  # several: each gets its share as a tag, per frame
+            first = self.inset_boxes[0]
+            text.draw(
+                canvas,
+                (first[0] - self._border, first[1] - lift),
+                "style",
+                size=size,
+                fill=TEXT,
+                bold=True,
+                anchor="ls",
+            )
+        for style, (x, y, w, h) in zip(self.inputs.styles, self.inset_boxes, strict=False):
+            canvas.paste(style.resize((w, h), Image.Resampling.LANCZOS), (x, y))
+        if not self.inputs.styles:
+            ImageDraw.Draw(canvas).rectangle(_corners(self.inset_boxes[0]), fill=self.theme.placeholder)
         left, top = self.painting_box[0] - self._border, self.painting_box[1] - self._border
-        draw.text((left, top - self._px(16)), "painting", font=label_font, fill=TEXT, anchor="ls")
+        text.draw(canvas, (left, top - self._px(16)), "painting", size=size, fill=TEXT, bold=True, anchor="ls")
         return canvas
+
+    def _draw_progress(self, canvas: Image.Image, iteration: float) -> None:
+        self._draw_bar(canvas, iteration)
+        if len(self.inputs.styles) > 1:
+            insets.draw_labels(canvas, self.inset_boxes, self._shares(iteration), self._scale)
 
 
 LAYOUTS: dict[LayoutName, type[Layout]] = {"plain": Layout, "showcase": Showcase, "shorts": Shorts}
@@ -320,80 +367,60 @@ class Comparison:
         line = max(2, round(4 * self._scale))
         x = origin[0] + cut
         draw.rectangle((x - line // 2, origin[1], x + line // 2, origin[1] + height - 1), fill=TEXT)
-        tag = font(max(10, round(30 * self._scale)), bold=True)
+        size = max(10, round(30 * self._scale))
         pad = round(20 * self._scale)
-        _tag(draw, (origin[0] + pad, origin[1] + pad), "before", tag, "la")
-        _tag(draw, (origin[0] + width - pad, origin[1] + pad), "after", tag, "ra")
+        _tag(canvas, (origin[0] + pad, origin[1] + pad), "before", size, "la")
+        _tag(canvas, (origin[0] + width - pad, origin[1] + pad), "after", size, "ra")
         return canvas
 
     def _side_by_side(self, vertical: bool, gap: int, label: int) -> Image.Image:
         canvas = self.theme.wall(self.size, self.background)
-        draw = ImageDraw.Draw(canvas)
-        label_font = font(max(10, round(36 * self._scale)), bold=True)
+        size = max(10, round(36 * self._scale))
         pictures = ((self._before, "before"), (self._after, "after"))
         lift, border = round(14 * self._scale), self._border  # labels sit above the frames
         if vertical:
             total = sum(p.height for p, _ in pictures) + 2 * label + gap
             y = (self.size[1] - total) // 2
-            for picture, text in pictures:
+            for picture, name in pictures:
                 x = (self.size[0] - picture.width) // 2
                 self.theme.frame(canvas, (x, y + label, *picture.size), self._scale)
-                draw.text((x - border, y + label - border - lift), text, font=label_font, fill=TEXT, anchor="ls")
+                text.draw(
+                    canvas, (x - border, y + label - border - lift), name, size=size, fill=TEXT, bold=True, anchor="ls"
+                )
                 canvas.paste(picture, (x, y + label))
                 y += label + picture.height + gap
         else:
             total = sum(p.width for p, _ in pictures) + gap
             x = (self.size[0] - total) // 2
-            for picture, text in pictures:
+            for picture, name in pictures:
                 y = (self.size[1] - picture.height) // 2
                 self.theme.frame(canvas, (x, y, *picture.size), self._scale)
-                draw.text((x - border, y - border - lift), text, font=label_font, fill=TEXT, anchor="ls")
+                text.draw(canvas, (x - border, y - border - lift), name, size=size, fill=TEXT, bold=True, anchor="ls")
                 canvas.paste(picture, (x, y))
                 x += picture.width + gap
         return canvas
 
 
-def _paste_with_inset(
-    canvas: Image.Image, content: Image.Image, style: Image.Image | None, box: Box, scale: float
-) -> None:
-    """Content photo fitted to `box`, the style painting inset in its lower right corner."""
+def _paste_fitted(canvas: Image.Image, picture: Image.Image, box: Box) -> Box:
+    """``picture`` fitted and centred in ``box``; returns where it landed."""
     left, top, width, height = box
-    photo = resize_to_fit(content, (width, height))
-    origin = (left + (width - photo.width) // 2, top + (height - photo.height) // 2)
-    canvas.paste(photo, origin)
-    if style is None:
-        return
-    border = max(2, round(4 * scale))
-    inset = resize_to_fit(style, (round(photo.width * 0.36), round(photo.height * 0.36)))
-    pad = max(4, round(18 * scale))
-    x = origin[0] + photo.width - inset.width - pad
-    y = origin[1] + photo.height - inset.height - pad
-    draw = ImageDraw.Draw(canvas)
-    shadow = max(2, round(8 * scale))
-    frame = (x - border, y - border, x + inset.width + border - 1, y + inset.height + border - 1)
-    draw.rectangle(tuple(value + shadow for value in frame), fill=(0, 0, 0))  # a hard drop shadow
-    draw.rectangle(frame, fill=TEXT)
-    canvas.paste(inset, (x, y))
-    tag_font = font(max(10, round(24 * scale)), bold=True)
-    _tag(draw, (x + border, y - border - max(2, round(6 * scale))), "style", tag_font, "ld")
+    fitted = resize_to_fit(picture, (width, height))
+    origin = (left + (width - fitted.width) // 2, top + (height - fitted.height) // 2)
+    canvas.paste(fitted, origin)
+    return (*origin, *fitted.size)
 
 
 AnyFont = ImageFont.ImageFont | ImageFont.FreeTypeFont
 
 
-def _tag(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, tag_font: AnyFont, anchor: str) -> None:
+def _tag(canvas: Image.Image, xy: tuple[int, int], label: str, size: int, anchor: str) -> None:
     """Text on a dark rounded pill, readable over any picture."""
-    left, top, right, bottom = draw.textbbox(xy, text, font=tag_font, anchor=anchor)
+    left, top, right, bottom = text.draw(
+        Image.new("RGB", (1, 1)), xy, label, size=size, fill=TEXT, bold=True, anchor=anchor
+    )
     pad = max(3, (bottom - top) // 3)
-    draw.rounded_rectangle((left - pad, top - pad, right + pad, bottom + pad), pad, fill=(16, 16, 16))
-    draw.text(xy, text, font=tag_font, fill=TEXT, anchor=anchor)
-
-
-def _shrink_to_width(draw: ImageDraw.ImageDraw, text: str, width: int, size: int, *, bold: bool) -> AnyFont:
-    """The font at `size`, or smaller until `text` fits in `width` (long titles)."""
-    while size > 8 and draw.textlength(text, font=font(size, bold=bold)) > width:
-        size = int(size * 0.9)
-    return font(size, bold=bold)
+    ImageDraw.Draw(canvas).rounded_rectangle((left - pad, top - pad, right + pad, bottom + pad), pad, fill=(16, 16, 16))
+    text.draw(canvas, xy, label, size=size, fill=TEXT, bold=True, anchor=anchor)
 
 
 def _corners(box: Box) -> tuple[int, int, int, int]:

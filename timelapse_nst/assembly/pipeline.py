@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -14,7 +15,7 @@ from timelapse_nst.assembly.recording import Recording, read_recording, thumbnai
 from timelapse_nst.errors import UserError
 from timelapse_nst.images import load_image
 from timelapse_nst.interruption import check_writable_folder, write_errors
-from timelapse_nst.runlog import read_log
+from timelapse_nst.runlog import LogEntry, read_log
 from timelapse_nst.video_settings import VideoSettings
 
 
@@ -76,7 +77,7 @@ def assemble_run(
     shots = timeline.plan(iterations, settings, total_iterations=run.last_iteration, changes=changes)
     # 3. Layout, built around the finished painting's size.
     final = load_image(run.final or run.frames[-1].path)
-    inputs = _inputs(run, settings)
+    inputs = _inputs(run, settings, log)
     layout = layouts.make_layout(
         settings.layout, settings.size, settings.background, inputs, final.size, theme=settings.theme
     )
@@ -114,17 +115,38 @@ def assemble_run(
     return out
 
 
-def _inputs(run: Recording, settings: VideoSettings) -> layouts.Inputs:
+def _inputs(run: Recording, settings: VideoSettings, log: Sequence[LogEntry] = ()) -> layouts.Inputs:
     """The pictures and words the layouts show besides the painting."""
-    style = run.styles[0]
+    styles = tuple(load_image(style.path) for style in run.styles if style.path is not None)
     return layouts.Inputs(
         content=load_image(run.content.path) if run.content.path else None,
-        style=load_image(style.path) if style.path else None,
+        styles=styles,
         content_name=run.content.name,
-        style_name=" + ".join(s.name for s in run.styles),
+        style_names=tuple(style.name for style in run.styles),
         title=title_of(run) if settings.title is None else settings.title,
         total_iterations=run.total_iterations,
+        shares=shares_from(log) if len(styles) > 1 else None,
     )
+
+
+def shares_from(log: Sequence[LogEntry]) -> layouts.Shares | None:
+    """Each painting's share at any (fractional) iteration, from the blend log.jsonl recorded."""
+    known = sorted((entry.iteration, entry.blend) for entry in log if len(entry.blend) > 1)
+    if not known:
+        return None
+    iterations = [iteration for iteration, _ in known]
+
+    def at(iteration: float) -> tuple[float, ...]:
+        index = bisect.bisect_left(iterations, iteration)
+        if index == 0:
+            return known[0][1]
+        if index == len(known):
+            return known[-1][1]
+        (i0, b0), (i1, b1) = known[index - 1], known[index]
+        t = (iteration - i0) / (i1 - i0)
+        return tuple(a + (b - a) * t for a, b in zip(b0, b1, strict=True))
+
+    return at
 
 
 def title_of(run: Recording) -> str:

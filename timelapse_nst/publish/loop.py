@@ -75,7 +75,7 @@ def loop_shots(
 
 def loop_frames(shots: Sequence[Shot], frames: Frames, size: tuple[int, int], background: str) -> Iterator[Image.Image]:
     """The pictures of `shots`, each `size`, the painting fitted (aspect kept)."""
-    inputs = layouts.Inputs(None, None, "", "", "", total_iterations=frames.iterations[-1])
+    inputs = layouts.Inputs(None, (), "", (), "", total_iterations=frames.iterations[-1])
     layout = layouts.make_layout("plain", size, background, inputs, frames.final.size)
     fitted = sequence.FittedFrames(frames.paths, layout)
     final = layouts.resize_to_fit(frames.final, layout.fit(frames.final.size))
