@@ -226,3 +226,17 @@ def test_assemble_errors_name_the_flag(tmp_path):
         "WebM file holds VP9 or AV1",
     )
     assert not (tmp_path / "x.webm").exists()
+
+
+def test_the_cli_needs_no_click_package():
+    """typer carries its own click; `click` itself is not a dependency (Ray brings it, not us)."""
+    code = (
+        "import sys; sys.modules['click'] = None\n"
+        "from timelapse_nst.cli import app\n"
+        "from typer.testing import CliRunner\n"
+        "result = CliRunner().invoke(app, ['render', '--help'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Optional, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -61,7 +60,7 @@ class HelpCommand(TyperCommand):
         for param in self.params:
             self._tidy(param)
 
-    def _tidy(self, param: click.Parameter) -> None:
+    def _tidy(self, param: Any) -> None:
         if isinstance(param, TyperArgument):
             if param.metavar is None:
                 param.metavar = (param.name or "").upper() + ("..." if param.nargs != 1 else "")
@@ -72,13 +71,13 @@ class HelpCommand(TyperCommand):
             bare = param.bare_type().removeprefix("list[").removesuffix("]")  # type: ignore[attr-defined]
             param.metavar = self._METAVARS.get(bare, bare.upper())
 
-    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+    def get_help_option(self, ctx: Any) -> Any:
         option = super().get_help_option(ctx)
         if option is not None:
             self._tidy(option)
         return option
 
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
         for param in self.get_params(ctx):
             if isinstance(param, TyperArgument):
