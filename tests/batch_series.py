@@ -31,9 +31,9 @@ jobs:
   - {name: quick, content: a.png, style: b.png, title: "A after B"}
   - {name: damaged, content: broken.png, style: b.png}
   - {name: slow, content: b.png, style: c.png, set: [optimizer.iterations=30, checkpoint.every_iterations=5]}
-matrix: {content: [c.png], style: [a.png]}
+matrix: {content: [c.png], style: [[a.png, b.png]]}   # one job, painted in a blend of two styles
 """
-GOOD = ("quick", "slow", "c-a")
+GOOD = ("quick", "slow", "c-a+b")
 SLOW_ITERATIONS = 30
 
 

@@ -24,6 +24,7 @@ from conftest import ffprobe_video
 
 from timelapse_nst import checkpoint
 from timelapse_nst.batch import BatchFolder
+from timelapse_nst.run import RunFolder
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,8 @@ def test_a_damaged_image_fails_alone_and_the_results_hold_every_finished_job(ref
     views = {view.name: view for view in (folder.view(job.name) for job in folder.read_jobs())}
     assert [name for name, view in views.items() if view.state == "done"] == list(GOOD)
     assert views["damaged"].state == "failed" and "broken.png" in views["damaged"].reason
+    blend = RunFolder(folder.run("c-a+b"))
+    assert [style.name for style in blend.input_files(blend.read_manifest())[1]] == ["a.png", "b.png"]
     assert "\n" not in views["damaged"].reason and "Traceback" not in views["damaged"].reason
     for name in GOOD:
         assert (folder.run(name) / "timelapse.mp4").is_file() and not (folder.run(name) / ".lock").read_text()
@@ -64,14 +67,14 @@ def test_ctrl_c_checkpoints_the_running_job_and_a_rerun_skips_finished_and_resum
     assert process.returncode == 130, stderr
     assert "stopped" in stderr and "Traceback" not in stderr
     assert pid is not None and not alive(pid), "the render process outlived the batch"
-    state, _ = checkpoint.load(slow)  # checkpointed at the iteration where it stopped
+    state, _ = checkpoint.load(RunFolder(slow))  # checkpointed at the iteration where it stopped
     stopped_at = state["iteration"]
     assert 10 <= stopped_at < SLOW_ITERATIONS and checkpointed(slow) == stopped_at
     assert frames(slow) == stopped_at + 1 and not (slow / "final.png").exists()
     folder = BatchFolder(out)
     assert folder.view("quick").state == "done" and folder.view("slow").state == "stopped"
     assert folder.view("damaged").state == "failed"
-    assert folder.view("c-a").state == "pending" and not folder.gallery.exists()
+    assert folder.view("c-a+b").state == "pending" and not folder.gallery.exists()
     finished = {p: p.stat().st_mtime_ns for p in (out / "runs" / "quick").rglob("*") if p.is_file()}
 
     # 2. The same command again: the finished job is skipped, the stopped one continues, the

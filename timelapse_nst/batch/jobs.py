@@ -333,12 +333,17 @@ def _preset(value: tuple[str, tuple[str, ...]] | None, folder: Path, where: _Whe
 
 
 def _check_config(job: Job, draft: _Draft, where: _Where) -> None:
-    """Resolve the job's preset with its overrides now, so a bad value stops the batch before it starts."""
+    """Resolve the job's preset with its overrides now, so a bad value stops the batch before it
+    starts; the error names the ``set:`` entry (or the title) and its line in the jobs file."""
+    labelled = [presets.Override.labelled(text, f"set {text}") for text in job.set]
+    if job.title is not None:
+        title = job.overrides()[-1]
+        labelled.append(presets.Override.labelled(title, f"title {title.partition('=')[2]}"))
     try:
-        presets.resolve(job.preset, overrides=job.overrides(), override_label="set")
+        presets.resolve(job.preset, overrides=labelled)
     except UserError as exc:
         message = str(exc)
         loc = next((loc for text, loc in draft.set if message.startswith(f"set {text}:")), draft.loc)
-        if job.title is not None and "video.title" in message:
+        if message.startswith("title "):
             loc = (*draft.loc, "title")
         raise UserError(f"{where(loc)}: job '{job.name}': {message}") from None
