@@ -186,7 +186,8 @@ def cli(*args: str, prelude: str = "") -> subprocess.CompletedProcess:
 
 def test_bad_input_on_the_command_line_is_one_line_and_exit_2_before_anything_runs(folder, tmp_path):
     jobs = write(folder, "jobs:\n  - {content: photos/cat.png, style: wave.png, set: [optimizer.iteratons=3]}\n")
-    result = cli("batch", str(jobs), "--out", str(tmp_path / "out"))
+    # `batch [OPTIONS] JOBS.yaml` is short for `batch run [OPTIONS] JOBS.yaml`.
+    result = cli("batch", "--workers", "2", str(jobs), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "did you mean 'optimizer.iterations'?" in result.stderr
     assert not (tmp_path / "out").exists()  # nothing ran, nothing was created

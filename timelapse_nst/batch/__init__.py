@@ -69,7 +69,8 @@ def run_batch(
     if ray is not None:
         from timelapse_nst.batch import ray_runner
 
-        address = ray_runner.connect(ray)
+        # A cluster we start here gets the CPUs a local run would use: same threads, same bytes.
+        address = ray_runner.connect(ray, num_cpus=_local_cpus())
         notify(f"Ray cluster at {address}")
         try:
             ray_runner.check_shared_folder(folder)

@@ -20,11 +20,12 @@ STOPPED = 130
 
 
 class BatchGroup(TyperGroup):
-    """``batch JOBS.yaml …`` is short for ``batch run JOBS.yaml …``: a first word that names no
-    sub-command is taken as the jobs file."""
+    """``batch [OPTIONS] JOBS.yaml`` is short for ``batch run [OPTIONS] JOBS.yaml``: when the first
+    word that is not an option names no sub-command, ``run`` is meant."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+        words = [arg for arg in args if not arg.startswith("-")]
+        if words and words[0] not in self.commands:
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
@@ -32,13 +33,20 @@ class BatchGroup(TyperGroup):
 def batch_run_command(
     jobs_file: Annotated[Path, typer.Argument(metavar="JOBS.yaml", help="The jobs file (see the README).")],
     out: Annotated[
-        Optional[Path], typer.Option("--out", "-o", help="Batch folder (default: runs/<jobs file name>).")
+        Optional[Path], typer.Option("--out", "-o", help="Batch folder (default: runs/ + the jobs file's name).")
     ] = None,
     weights: Annotated[
-        str, typer.Option(help="VGG19 weights for every job: torchvision, a .pth PATH, or random.")
-    ] = "torchvision",
+        Optional[str],
+        typer.Option(
+            metavar="torchvision|random|PATH",
+            envvar="TIMELAPSE_NST_WEIGHTS",
+            show_envvar=True,
+            help="VGG19 weights for every job: torchvision (ImageNet, downloaded once), a .pth PATH, or random.",
+        ),
+    ] = None,
     workers: Annotated[
-        int, typer.Option("--workers", "-w", help="Local jobs at a time, each a process (one GPU each where any).")
+        int,
+        typer.Option("--workers", "-w", min=1, help="Local jobs at a time, each a process (one GPU each where any)."),
     ] = 1,
     ray: Annotated[
         Optional[str],

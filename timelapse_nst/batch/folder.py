@@ -15,6 +15,7 @@ recorded), so the folder stays truthful when a worker dies without telling anyon
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ class BatchFolder:
         self.jobs = self.root / "jobs"
         self.gallery = self.root / "gallery.png"
         self.compilation = self.root / "compilation.mp4"
+        self._totals: dict[Path, tuple[int, int | None]] = {}
 
     def run(self, name: str) -> Path:
         return self.runs / name
@@ -137,28 +139,45 @@ class BatchFolder:
         progress = read_progress(run)
         return bool(progress and progress.get("complete")) and run.final.is_file() and run.video.is_file()
 
-    def view(self, name: str, *, active: str | None = None) -> JobView:
-        """The job's row: ``active`` ("queued"/"running") is what a live batch knows of it."""
+    def view(self, name: str, *, live: dict[str, str] | None = None) -> JobView:
+        """The job's row. ``live``: the running batch's own knowledge (name → "queued"/"running"),
+        given when the table is redrawn while jobs run; it keeps each redraw cheap and never
+        probes a lock (a probe at the moment a render starts would make that render refuse
+        its folder): the pid a render writes into its lock is read instead."""
         run = RunFolder(self.run(name))
-        total = _total_iterations(run)
         last = last_entry(run.log)
         iteration = last.iteration if last else 0
         losses = {k: float(v) for k, v in last.losses.items()} if last else {}
-        video = video_state(run) if run.manifest.is_file() else "-"
+        row = functools.partial(JobView, name, iteration=iteration, total=self._total(run), losses=losses)
+        done = self.is_done(name)
+        if live is not None:
+            video = "up to date" if done else "-"
+            if name in live:
+                running = live[name] == "running" or _lock_pid(run) is not None
+                return row(state="running" if running else "queued", video=video, reason="")
+        else:
+            video = video_state(run) if run.manifest.is_file() else "-"
+            if not done and run.holder() is not None:
+                return row(state="running", video=video, reason="")
+        if done:
+            return row(state="done", video=video, reason="")
         recorded = self.recorded(name)
-        if self.is_done(name):
-            return JobView(name, "done", iteration, total, losses, video, "")
-        if active is not None:
-            # A live batch polls often: read the pid a render writes into its lock rather than
-            # probe the lock, which could make a render that starts at that moment refuse it.
-            state: State = "running" if active == "running" or _lock_pid(run) is not None else "queued"
-            return JobView(name, state, iteration, total, losses, video, "")
-        if run.holder() is not None:
-            return JobView(name, "running", iteration, total, losses, video, "")
         if recorded is not None and recorded.state == "failed":
-            return JobView(name, "failed", iteration, total, losses, video, recorded.reason)
+            return row(state="failed", video=video, reason=recorded.reason)
         started = run.manifest.is_file() or iteration > 0
-        return JobView(name, "stopped" if started else "pending", iteration, total, losses, video, "")
+        return row(state="stopped" if started else "pending", video=video, reason="")
+
+    def _total(self, run: RunFolder) -> int | None:
+        """Total iterations from render.yaml, read once per version of the file (redraws are frequent)."""
+        try:
+            stamp = run.manifest.stat().st_mtime_ns
+        except OSError:
+            return None
+        cached = self._totals.get(run.root)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, _total_iterations(run))
+            self._totals[run.root] = cached
+        return cached[1]
 
 
 def _total_iterations(run: RunFolder) -> int | None:

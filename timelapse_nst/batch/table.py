@@ -81,7 +81,7 @@ def live_table(
     """A table on ``console`` redrawn twice a second from the run folders; yields a refresh function."""
 
     def draw() -> Table:
-        views = [folder.view(name, active=active.get(name)) for name in names]
+        views = [folder.view(name, live=active) for name in names]
         return jobs_table(views, title=f"batch {folder.root}: {summary(views)}")
 
     # Transient: the caller prints the final table once the batch ends.
