@@ -41,7 +41,8 @@ def test_the_gallery_shows_every_finished_painting_labelled(tmp_path):
     cells = [(16, 16), (16 + 272, 16), (16, 16 + 308)]
     for (x, y), run in zip(cells, runs, strict=True):
         painting = np.asarray(Image.open(run / "final.png").convert("RGB"), dtype=np.int16)
-        centre = sheet[y + 128, x + 128].astype(np.int16)
+        shown_height = round(painting.shape[0] * min(256 / painting.shape[0], 256 / painting.shape[1]))
+        centre = sheet[y + 256 - shown_height // 2, x + 128].astype(np.int16)  # bottom-aligned in its cell
         assert np.abs(centre - painting[painting.shape[0] // 2, painting.shape[1] // 2]).max() < 40
         label = sheet[y + 256 + 4 : y + 256 + 34, x : x + 256]
         assert (np.abs(label.astype(np.int16) - TEXT).sum(-1) < 60).sum() > 20, "no label under the painting"

@@ -57,7 +57,8 @@ def make_gallery(entries: Sequence[Entry], out: Path, *, background: str = "#101
         x = _GAP + (number % columns) * (_CELL + _GAP)
         y = _GAP + (number // columns) * (_CELL + _LABEL + _GAP)
         picture = resize_to_fit(load_image(path), (_CELL, _CELL))
-        sheet.paste(picture, (x + (_CELL - picture.width) // 2, y + (_CELL - picture.height) // 2))
+        # Bottom-aligned in the cell: each label sits right under its painting, labels in a row align.
+        sheet.paste(picture, (x + (_CELL - picture.width) // 2, y + _CELL - picture.height))
         text = _fit_text(draw, label, _CELL, 18)
         draw.text(
             (x + _CELL // 2, y + _CELL + 26),
