@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import imageio_ffmpeg
-from PIL import Image, ImageDraw
+from PIL import Image
 
+from timelapse_nst.assembly import text
 from timelapse_nst.assembly.encode import EncodeJob, encode
-from timelapse_nst.assembly.layouts import MUTED, TEXT, font, resize_to_fit, shrink_to_width
+from timelapse_nst.assembly.layouts import MUTED, TEXT, resize_to_fit
 from timelapse_nst.assembly.pipeline import video_settings
 from timelapse_nst.atomic import write_atomic
 from timelapse_nst.images import load_image
@@ -52,33 +53,18 @@ def make_gallery(entries: Sequence[Entry], out: Path, *, background: str = "#101
     rows = math.ceil(len(paintings) / columns)
     size = (columns * (_CELL + _GAP) + _GAP, rows * (_CELL + _LABEL + _GAP) + _GAP)
     sheet = Image.new("RGB", size, background)
-    draw = ImageDraw.Draw(sheet)
     for number, (label, path) in enumerate(paintings):
         x = _GAP + (number % columns) * (_CELL + _GAP)
         y = _GAP + (number // columns) * (_CELL + _LABEL + _GAP)
         picture = resize_to_fit(load_image(path), (_CELL, _CELL))
         # Bottom-aligned in the cell: each label sits right under its painting, labels in a row align.
         sheet.paste(picture, (x + (_CELL - picture.width) // 2, y + _CELL - picture.height))
-        text = _fit_text(draw, label, _CELL, 18)
-        draw.text(
-            (x + _CELL // 2, y + _CELL + 26),
-            text,
-            font=shrink_to_width(draw, text, _CELL, 18, bold=True),
-            fill=TEXT,
-            anchor="ms",
-        )
+        (line,), size = text.fit_title(label, 18, _CELL, lines=1, smallest=11)
+        text.draw(sheet, (x + _CELL // 2, y + _CELL + 26), line, size=size, fill=TEXT, bold=True, anchor="ms")
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG")
     write_atomic(out, buffer.getvalue())
     return out
-
-
-def _fit_text(draw: ImageDraw.ImageDraw, text: str, width: int, size: int) -> str:
-    """``text``, cut with an ellipsis where even the smallest font leaves it too wide."""
-    smallest = shrink_to_width(draw, text, width, size, bold=True)
-    while len(text) > 1 and draw.textlength(text, font=smallest) > width:
-        text = text[:-2] + "…"
-    return text
 
 
 # -- compilation.mp4 -----------------------------------------------------------------------------
@@ -169,21 +155,21 @@ def _letterboxed(frame: Image.Image, size: tuple[int, int], background: str) -> 
 
 
 def title_card(size: tuple[int, int], title: str, subtitle: str, counter: str, background: str) -> Image.Image:
-    """The card before each timelapse: its title, what it was made of, and its place in the row."""
+    """The card before each timelapse: its title (up to two lines), what it was made of, and its
+    place in the row. Any script: assembly's text draws each glyph in a font that has it."""
     canvas = Image.new("RGB", size, background)
-    draw = ImageDraw.Draw(canvas)
     scale = min(size[0] / 1920, size[1] / 1080)
-    width = size[0] - max(8, round(160 * scale))
-    middle = size[1] // 2
-    title_font = shrink_to_width(draw, title, width, max(8, round(84 * scale)), bold=True)
-    draw.text((size[0] // 2, middle), title, font=title_font, fill=TEXT, anchor="ms")
-    sub_font = shrink_to_width(draw, subtitle, width, max(6, round(36 * scale)), bold=False)
-    draw.text((size[0] // 2, middle + max(8, round(70 * scale))), subtitle, font=sub_font, fill=MUTED, anchor="ms")
-    draw.text(
-        (size[0] // 2, size[1] - max(6, round(60 * scale))),
-        counter,
-        font=font(max(6, round(30 * scale))),
-        fill=MUTED,
-        anchor="ms",
-    )
+    limit, middle = size[0] - max(8, round(160 * scale)), size[1] // 2
+
+    def px(value: float) -> int:
+        return max(8, round(value * scale))  # tiny test videos still get readable-sized glyphs
+
+    lines, title_size = text.fit_title(title, px(84), limit, lines=2, smallest=px(40))
+    step = round(title_size * 1.25)
+    for number, line in enumerate(lines):  # the last line's baseline on the middle
+        y = middle - (len(lines) - 1 - number) * step
+        text.draw(canvas, (size[0] // 2, y), line, size=title_size, fill=TEXT, bold=True, anchor="ms")
+    (below,), sub_size = text.fit_title(subtitle, px(36), limit, bold=False, lines=1, smallest=px(20))
+    text.draw(canvas, (size[0] // 2, middle + px(70)), below, size=sub_size, fill=MUTED, anchor="ms")
+    text.draw(canvas, (size[0] // 2, size[1] - px(60)), counter, size=px(30), fill=MUTED, anchor="ms")
     return canvas
