@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -91,3 +93,14 @@ def test_the_compilation_plays_every_timelapse_after_a_title_card_encoded_like_t
     fitted = np.asarray(Image.fromarray(second_own[1]).resize((72, 72), Image.Resampling.LANCZOS), dtype=np.int16)
     assert np.abs(middle - fitted).mean() < 10
     assert np.abs(shown[:, :20].astype(np.int16) - 16).max() < 12  # the side bars are the background
+
+
+def test_the_batch_folder_table_and_results_work_without_torch_or_ray():
+    code = (
+        "import sys\n"
+        "import timelapse_nst.batch.folder, timelapse_nst.batch.table, timelapse_nst.batch.results\n"
+        "import timelapse_nst.batch.local, timelapse_nst.batch.command\n"
+        "assert 'torch' not in sys.modules and 'ray' not in sys.modules, sorted(sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

@@ -166,7 +166,7 @@ def load_jobs(path: str | Path) -> JobsPlan:
         raise UserError(f"{path}: no jobs: give a list under 'jobs:', a 'matrix:', or both")
     where = _Where(path, node)
     names = _names(drafts, where)
-    jobs = [_resolve(draft, name, spec, where) for draft, name in zip(drafts, names, strict=True)]
+    jobs = [_resolve(draft, name, where) for draft, name in zip(drafts, names, strict=True)]
     return JobsPlan(source=path.resolve(), jobs=jobs, max_retries=spec.max_retries)
 
 
@@ -285,7 +285,7 @@ def _names(drafts: list[_Draft], where: _Where) -> list[str]:
 # -- resolving -------------------------------------------------------------------------------
 
 
-def _resolve(draft: _Draft, name: str, spec: JobsFile, where: _Where) -> Job:
+def _resolve(draft: _Draft, name: str, where: _Where) -> Job:
     folder = where.path.parent
     content = _existing_file(draft.content, folder, where, "content")
     styles = [_existing_file(style, folder, where, "style") for style in draft.styles]
