@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +46,25 @@ def make_image(path: Path, size: tuple[int, int] = (48, 32), seed: int = 0) -> P
     pixels = (pixels + rng.integers(0, 40, pixels.shape)).clip(0, 255).astype(np.uint8)
     Image.fromarray(pixels).save(path)
     return path
+
+
+def shared(tmp_path_factory, worker_id: str, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder built once per test session, even when pytest-xdist runs this module's tests
+    on several workers (each would otherwise pay for its own module fixtures)."""
+    if worker_id == "master":  # no xdist: the module fixture is already built only once
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    root = tmp_path_factory.getbasetemp().parent  # this session's folder, shared by the workers
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        folder = root / name
+        if not (folder / "built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / "built").touch()
+    return folder
 
 
 def require_tool(name: str) -> str:

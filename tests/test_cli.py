@@ -20,6 +20,8 @@ COMMANDS = [
     ["weights", "status"],
     ["weights", "fetch"],
     ["bench"],
+    ["batch", "run"],
+    ["batch", "status"],
 ]
 
 

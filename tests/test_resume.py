@@ -9,7 +9,6 @@ folder (frames, progress.json, the video's .partial file), not by hooks in the p
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import resource
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_image
+from conftest import make_image, shared
 
 from timelapse_nst import checkpoint
 from timelapse_nst.api import resume
@@ -150,25 +149,6 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
 def images(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("inputs")  # same bytes on every worker (seeded)
     return make_image(folder / "photo.png", (64, 48), seed=1), make_image(folder / "painting.png", (40, 40), seed=2)
-
-
-def shared(tmp_path_factory, worker_id: str, name: str, build: Callable[[Path], None]) -> Path:
-    """A folder built once per test session, even when pytest-xdist runs this module's tests
-    on several workers (each would otherwise pay for its own module fixtures)."""
-    if worker_id == "master":  # no xdist: the module fixture is already built only once
-        folder = tmp_path_factory.mktemp(name)
-        build(folder)
-        return folder
-    root = tmp_path_factory.getbasetemp().parent  # this session's folder, shared by the workers
-    with open(root / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        folder = root / name
-        if not (folder / "built").exists():
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir()
-            build(folder)
-            (folder / "built").touch()
-    return folder
 
 
 @pytest.fixture(scope="module")

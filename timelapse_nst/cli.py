@@ -20,6 +20,7 @@ from typer.core import TyperArgument, TyperCommand
 
 from timelapse_nst import __version__
 from timelapse_nst.assembly.command import assemble_command
+from timelapse_nst.batch.command import BatchGroup, batch_run_command, batch_status_command
 from timelapse_nst.errors import UserError
 from timelapse_nst.publish.command import publish_command
 
@@ -42,8 +43,17 @@ weights_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
+batch_app = typer.Typer(
+    cls=BatchGroup,
+    help="Render a series from a jobs file, locally or on a Ray cluster; every job resumable.\n\n"
+    "`timelapse-nst batch JOBS.yaml` is short for `timelapse-nst batch run JOBS.yaml`.\n\n"
+    "Example: timelapse-nst batch series.yaml --out runs/series",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 app.add_typer(presets_app, name="presets")
 app.add_typer(weights_app, name="weights")
+app.add_typer(batch_app, name="batch")
 
 err = Console(stderr=True, highlight=False)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -114,6 +124,8 @@ def _command(app_: typer.Typer, name: str | None = None) -> Callable[[F], F]:
 
 _command(app, "assemble")(assemble_command)
 _command(app, "publish")(publish_command)
+_command(batch_app, "run")(batch_run_command)
+_command(batch_app, "status")(batch_status_command)
 
 
 def _version(value: bool) -> None:

@@ -25,8 +25,8 @@ _MAX_EXTENDS_DEPTH = 8
 
 
 @dataclass(frozen=True)
-class _Source:
-    """Where a layer of configuration came from, for error messages."""
+class Source:
+    """Where a layer of configuration came from, for error messages: a label and its YAML tree."""
 
     label: str
     node: yaml.Node | None = None
@@ -48,7 +48,7 @@ def list_builtins() -> list[tuple[str, str]]:
     """(name, one-line description) of every built-in preset."""
     out = []
     for name in builtin_names():
-        data, _ = _read_yaml(builtin_dir() / f"{name}.yaml")
+        data, _ = read_yaml(builtin_dir() / f"{name}.yaml")
         lines = str(data.get("description", "")).strip().splitlines()
         out.append((name, lines[0] if lines else ""))
     return out
@@ -68,15 +68,17 @@ def _locate(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
     raise UserError(f"preset '{name_or_path}' is neither a built-in preset nor a file{hint}")
 
 
-def _read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
+def read_yaml(path: Path, *, what: str = "preset") -> tuple[dict[str, Any], yaml.Node | None]:
+    """A YAML mapping and its composed tree (for line numbers); a UserError names ``what``, the file
+    and the line. Also used for jobs files."""
     try:
         text = path.read_text(encoding="utf-8")
         data = yaml.safe_load(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except OSError as exc:
-        raise UserError(f"cannot read preset {path}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise UserError(f"preset {path} is not UTF-8 text") from None
+        raise UserError(f"{what} {path} is not UTF-8 text") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -85,7 +87,7 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise UserError(f"{path}: a preset must be a mapping of keys, not {type(data).__name__}")
+        raise UserError(f"{path}: a {what} must be a mapping of keys, not {type(data).__name__}")
     refuse_duplicate_keys(node, str(path))
     return data, node
 
@@ -123,13 +125,13 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any], path: tuple[str, ...] 
     return merged
 
 
-def _load_chain(name_or_path: str | Path, depth: int = 0) -> tuple[dict[str, Any], list[_Source]]:
+def _load_chain(name_or_path: str | Path, depth: int = 0) -> tuple[dict[str, Any], list[Source]]:
     """A preset with its ``extends:`` chain merged in; sources listed child first."""
     if depth > _MAX_EXTENDS_DEPTH:
         raise UserError(f"preset '{name_or_path}': 'extends' goes deeper than {_MAX_EXTENDS_DEPTH} (a loop?)")
     path = _locate(name_or_path)
-    data, node = _read_yaml(path)
-    sources = [_Source(str(path), node)]
+    data, node = read_yaml(path)
+    sources = [Source(str(path), node)]
     parent = data.pop("extends", None)
     if parent is None:
         return data, sources
@@ -138,7 +140,7 @@ def _load_chain(name_or_path: str | Path, depth: int = 0) -> tuple[dict[str, Any
     try:
         parent_path = parent if parent in builtin_names() else _locate(parent, path.parent)
     except UserError as exc:
-        line = _line_of(node, ("extends",))
+        line = line_of(node, ("extends",))
         raise UserError(f"{path} line {line}: extends: {exc}") from None
     base, base_sources = _load_chain(parent_path, depth + 1)
     return deep_merge(base, data), sources + base_sources
@@ -155,12 +157,20 @@ class Override(str):
         override.label = f"{flag} {value}"
         return override
 
+    @classmethod
+    def labelled(cls, text: str, label: str) -> Override:
+        """``text`` (KEY.PATH=VALUE) that errors call ``label``, e.g. a jobs file's ``set: …`` entry."""
+        override = super().__new__(cls, text)
+        override.label = label
+        return override
+
 
 def parse_override(text: str) -> dict[str, Any]:
     """``optimizer.iterations=50`` → ``{"optimizer": {"iterations": 50}}`` (value read as YAML)."""
     key, sep, raw = text.partition("=")
+    where = getattr(text, "label", None) or f"--set '{text}'"
     if not sep or not key.strip():
-        raise UserError(f"--set '{text}': expected KEY.PATH=VALUE, e.g. --set optimizer.iterations=200")
+        raise UserError(f"{where}: expected KEY.PATH=VALUE, e.g. optimizer.iterations=200")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
@@ -169,7 +179,7 @@ def parse_override(text: str) -> dict[str, Any]:
         value = raw  # "Title: subtitle" is text; mappings and lists need {…} or […]
     parts = [p for p in key.strip().split(".")]
     if any(not p for p in parts):
-        raise UserError(f"--set '{text}': empty part in key path '{key}'")
+        raise UserError(f"{where}: empty part in key path '{key}'")
     for part in reversed(parts):
         value = {part: value}
     return value
@@ -192,26 +202,34 @@ def resolve(
 
 def validate_file_data(data: dict[str, Any], label: str) -> RenderConfig:
     """Validate a config mapping read from ``label`` (e.g. a run folder's render.yaml)."""
-    return validate(data, [_Source(label)])
+    return validate(data, [Source(label)])
 
 
 def validate(
-    data: dict[str, Any], sources: list[_Source], *, overrides: tuple[str, ...] | list[str] = ()
+    data: dict[str, Any], sources: list[Source], *, overrides: tuple[str, ...] | list[str] = ()
 ) -> RenderConfig:
     try:
         return RenderConfig.model_validate(data)
     except ValidationError as exc:
-        raise UserError(_explain(exc, sources, overrides)) from None
+        raise UserError(explain(exc, sources, overrides=overrides)) from None
 
 
-def _explain(exc: ValidationError, sources: list[_Source], overrides: tuple[str, ...] | list[str]) -> str:
-    """The first error as one line: where it is, what is wrong, the nearest valid key."""
+def explain(
+    exc: ValidationError,
+    sources: list[Source],
+    *,
+    model: type[BaseModel] = RenderConfig,
+    overrides: tuple[str, ...] | list[str] = (),
+    what: str = "preset",
+) -> str:
+    """The first error of validating ``model`` as one line: where it is (file and line, or the
+    override), what is wrong, and the nearest valid key. Also used for jobs files."""
     error = exc.errors()[0]
     loc = tuple(str(p) for p in error["loc"] if not _is_union_tag(p))
     key = ".".join(loc)
     where = _where(loc, sources, overrides)
     if error["type"] == "extra_forbidden":
-        valid = _valid_keys(loc[:-1])
+        valid = _valid_keys(loc[:-1], model)
         near = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
         hint = f"; did you mean '{'.'.join((*loc[:-1], near[0]))}'?" if near else ""
         listing = f" (valid keys here: {', '.join(valid)})" if valid and not near else ""
@@ -219,31 +237,36 @@ def _explain(exc: ValidationError, sources: list[_Source], overrides: tuple[str,
     value = error.get("input")
     message = error["msg"].removeprefix("Value error, ")
     shown = f" (got {value!r})" if not isinstance(value, (dict, list)) and repr(value) not in message else ""
-    return f"{where}: {key or 'preset'}: {message}{shown}"
+    return f"{where}: {key or what}: {message}{shown}"
 
 
 def _is_union_tag(part: Any) -> bool:
-    # pydantic inserts the discriminator tag ("linear", "constant", ...) into error locations.
-    return part in SCHEDULE_NAMES or str(part).startswith("function-")
+    # pydantic inserts the discriminator tag ("linear", "constant", ...), or the member type of a
+    # plain union ("str", "list[str]"), into error locations.
+    return part in SCHEDULE_NAMES or part in ("str", "list[str]") or str(part).startswith("function-")
 
 
-def _where(loc: tuple[str, ...], sources: list[_Source], overrides: tuple[str, ...] | list[str]) -> str:
+def _where(loc: tuple[str, ...], sources: list[Source], overrides: tuple[str, ...] | list[str]) -> str:
     dotted = ".".join(loc)
     for text in reversed(overrides):
         key = text.partition("=")[0].strip()
         if dotted == key or dotted.startswith(key + ".") or key.startswith(dotted + "."):
             return getattr(text, "label", None) or f"--set {text}"
     for source in sources:
-        line = _line_of(source.node, loc)
+        line = line_of(source.node, loc)
         if line is not None:
             return f"{source.label} line {line}"
     return sources[0].label if sources else "config"
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[str, ...]) -> int | None:
-    """1-based line of the deepest key of ``loc`` found in a composed YAML tree."""
+def line_of(node: yaml.Node | None, loc: tuple[str, ...]) -> int | None:
+    """1-based line of the deepest key (or list item, by index) of ``loc`` in a composed YAML tree."""
     line = None
     for part in loc:
+        if isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+            line = node.start_mark.line + 1
+            continue
         if not isinstance(node, yaml.MappingNode):
             break
         for key_node, value_node in node.value:
@@ -255,9 +278,11 @@ def _line_of(node: yaml.Node | None, loc: tuple[str, ...]) -> int | None:
     return line
 
 
-def _valid_keys(loc: tuple[str, ...]) -> list[str]:
-    model: Any = RenderConfig
+def _valid_keys(loc: tuple[str, ...], root: type[BaseModel] = RenderConfig) -> list[str]:
+    model: Any = root
     for part in loc:
+        if part.isdigit():  # an item of a list: its model is the one already in hand
+            continue
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
             return []

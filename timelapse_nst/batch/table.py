@@ -1,0 +1,89 @@
+"""The jobs table: job, state, iteration, losses, video (failed jobs' reasons go below it), drawn with rich.
+
+The same table serves the live display of a running batch (refreshed from the run folders,
+which is all a display needs, locally or on a Ray cluster's shared filesystem) and
+``timelapse-nst batch status DIR``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+from timelapse_nst.batch.folder import BatchFolder, JobView
+
+_STYLES = {
+    "done": "green",
+    "running": "cyan",
+    "queued": "dim",
+    "pending": "dim",
+    "stopped": "yellow",
+    "failed": "red",
+}
+
+
+def jobs_table(views: list[JobView], *, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", expand=False)
+    table.add_column("job", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("iteration", justify="right", no_wrap=True)
+    table.add_column("losses: total content style", no_wrap=True)
+    table.add_column("video", no_wrap=True)
+    for view in views:
+        table.add_row(
+            view.name,
+            f"[{_STYLES[view.state]}]{view.state}[/]",
+            _iteration(view),
+            _losses(view),
+            _video(view),
+        )
+    return table
+
+
+def failures(views: list[JobView]) -> list[str]:
+    """One line per failed job, with its reason (rich markup; the reason escaped)."""
+    return [f"[red]failed:[/red] {view.name}: {escape(view.reason)}" for view in views if view.state == "failed"]
+
+
+def summary(views: list[JobView]) -> str:
+    """``3 done, 1 failed, 1 running`` (states in a fixed order)."""
+    order = ("done", "running", "queued", "stopped", "pending", "failed")
+    counts = {state: sum(1 for view in views if view.state == state) for state in order}
+    return ", ".join(f"{count} {state}" for state, count in counts.items() if count)
+
+
+def _iteration(view: JobView) -> str:
+    if view.total is None:
+        return "-"
+    percent = 100 * view.iteration / view.total if view.total else 0
+    return f"{view.iteration}/{view.total} ({percent:.0f}%)"
+
+
+def _losses(view: JobView) -> str:
+    if not view.losses:
+        return "-"
+    return " ".join(f"{view.losses[key]:.3g}" for key in ("total", "content", "style") if key in view.losses)
+
+
+def _video(view: JobView) -> str:
+    return {"up to date": "yes", "not made yet": "-"}.get(view.video, view.video)
+
+
+@contextmanager
+def live_table(
+    folder: BatchFolder, names: list[str], active: dict[str, str], console: Console
+) -> Iterator[Callable[[], None]]:
+    """A table on ``console`` redrawn twice a second from the run folders; yields a refresh function."""
+
+    def draw() -> Table:
+        views = [folder.view(name, live=active) for name in names]
+        return jobs_table(views, title=f"batch {folder.root}: {summary(views)}")
+
+    # Transient: the caller prints the final table once the batch ends.
+    with Live(get_renderable=draw, console=console, refresh_per_second=2, transient=True) as live:
+        yield live.refresh
