@@ -127,14 +127,16 @@ class NotebookView:
     def _picture(self, snapshot: dict[str, Any]) -> Picture:
         source = self._source(snapshot)
         self._picture_of = source
-        try:
-            with Image.open(source) as image:  # type: ignore[arg-type]
-                image = image.convert("RGB")
-                image.thumbnail((self.width, self.width * 4))
-        except (OSError, ValueError, TypeError):
-            image = Image.new("RGB", (16, 16), (128, 128, 128))
+        image = Image.new("RGB", (16, 16), (128, 128, 128))  # until there is a picture to show
+        if source is not None:
+            try:
+                with Image.open(source) as opened:
+                    image = opened.convert("RGB")
+                    image.thumbnail((self.width, self.width * 4))
+            except (OSError, ValueError):
+                pass
         buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=90)
+        image.save(buffer, format="JPEG", quality=90, subsampling=0)  # 4:4:4: fine detail stays
         return Picture(buffer.getvalue(), source.name if source else "no picture yet")
 
 

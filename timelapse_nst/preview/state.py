@@ -39,7 +39,7 @@ class PreviewState:
         self.tracker = tracker
         self._lock = threading.Lock()
         self._started = time.monotonic()
-        self._manifest = _read_manifest(self.root)
+        self._manifest: dict[str, Any] = {}  # read once it exists (a new render writes it after we start)
         frames = sorted(self.root.glob("frames/[0-9][0-9][0-9][0-9][0-9][0-9].png"))
         self._last_frame: int | None = int(frames[-1].stem) if frames else None  # one scan, at start
         self._history: list[tuple[float, ...]] | None = None  # log lines from before this process
@@ -115,15 +115,20 @@ class PreviewState:
         return f"{VIDEO}?v={stamp}"  # a new video is a new URL: never a stale cached one
 
     # -- run folder ------------------------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        if not self._manifest:
+            self._manifest = _read_manifest(self.root)
+        return self._manifest
+
     def title(self) -> str:
-        video = (self._manifest.get("config") or {}).get("video") or {}
+        video = (self.manifest().get("config") or {}).get("video") or {}
         title = video.get("title") if isinstance(video, dict) else None
         return str(title) if title else self.root.name
 
     def inputs(self) -> list[dict[str, str]]:
         """The photo and painting(s) copied into inputs/, photo first (listed once they exist)."""
         if not self._inputs:
-            names = _original_names(self._manifest)
+            names = _original_names(self.manifest())
             files = sorted(p for p in (self.root / "inputs").glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
             self._inputs = sorted(
                 (
@@ -148,7 +153,7 @@ class PreviewState:
         return self.root / "frames" / FRAME_NAME.format(iteration)
 
     def _manifest_total(self) -> int | None:
-        total = self._manifest.get("total_iterations")
+        total = self.manifest().get("total_iterations")
         return total if isinstance(total, int) else None
 
     def _earlier_history(self) -> list[tuple[float, ...]] | None:
