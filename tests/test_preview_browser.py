@@ -16,7 +16,7 @@ import pytest
 from conftest import make_image, require_tool
 from devtools import Chromium
 
-ITERATIONS = 80
+ITERATIONS = 120
 RENDER = [
     "--preset",
     "quick-preview",

@@ -134,3 +134,15 @@ def test_a_stopped_render_says_why_and_offers_no_video(tmp_path: Path):
     snapshot = state.snapshot()
     assert snapshot["phase"] == "stopped" and snapshot["video"] is None
     assert snapshot["message"] == "stopped after iteration 2 of 4 (checkpoint saved)"
+
+
+def test_the_inputs_are_listed_with_their_own_names_once_render_yaml_names_them(tmp_path: Path):
+    run = make_run(tmp_path / "run")
+    manifest = (run / "render.yaml").read_bytes()
+    (run / "render.yaml").unlink()  # a new render copies its inputs first, then writes render.yaml
+    state = PreviewState(run, Tracker(lambda i, total: True))
+    assert state.snapshot()["inputs"] == []
+    (run / "render.yaml").write_bytes(manifest)
+    assert [entry["name"] for entry in state.snapshot()["inputs"]] == ["photo.jpg", "sun.png"]
+    assert state.input_file("content.jpg") == run / "inputs" / "content.jpg"
+    assert state.input_file("other.jpg") is None

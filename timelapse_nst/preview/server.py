@@ -28,7 +28,7 @@ from timelapse_nst.errors import UserError
 from timelapse_nst.preview.state import FINAL, VIDEO, PreviewState
 
 HOST = "127.0.0.1"
-ACTIVE_SECONDS = 5.0  # a page polled this recently is "open" (it polls every 0.5 s; hidden tabs every 1 s)
+ACTIVE_SECONDS = 5.0  # a page that polled this recently is open (it polls every second)
 CHUNK = 1 << 16
 CONTENT_TYPES = {
     ".png": "image/png",
@@ -65,6 +65,7 @@ class PreviewServer:
 
     def __init__(self, state: PreviewState, *, port: int = 0) -> None:
         self.state = state
+        self.page = resources.files("timelapse_nst.preview").joinpath("page.html").read_bytes()
         self._visitors: dict[str, Visitor] = {}
         self._changed = threading.Condition()
         self._ended_at: float | None = None
@@ -158,8 +159,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
         path, state = url.path, self.preview.state
         if path == "/":
-            page = resources.files("timelapse_nst.preview").joinpath("page.html").read_bytes()
-            return self._send(200, "text/html; charset=utf-8", page, body, policy=True)
+            return self._send(200, "text/html; charset=utf-8", self.preview.page, body, policy=True)
         if path == "/api/state":
             return self._state(query, body)
         if match := _FRAME.fullmatch(path):

@@ -126,8 +126,11 @@ class PreviewState:
         return str(title) if title else self.root.name
 
     def inputs(self) -> list[dict[str, str]]:
-        """The photo and painting(s) copied into inputs/, photo first (listed once they exist)."""
+        """The photo and painting(s) copied into inputs/, photo first (listed once render.yaml,
+        written after them, names them)."""
         if not self._inputs:
+            if not self.manifest():
+                return []
             names = _original_names(self.manifest())
             files = sorted(p for p in (self.root / "inputs").glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
             self._inputs = sorted(
