@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from runfolder_factory import make_run
 
 from timelapse_nst.optimize import Step
 from timelapse_nst.preview.state import Outcome, PreviewState
 from timelapse_nst.preview.tracker import Tracker, newest_frame
+from timelapse_nst.run import RunFolder
 
 IMAGE = torch.zeros(1, 3, 4, 4)
 
@@ -63,12 +65,14 @@ def test_the_tracker_hook_copies_numbers_only():
 
 
 def test_newest_frame_is_the_newest_one_already_on_disk(tmp_path: Path):
-    (tmp_path / "000003.png").write_bytes(b"png")
-    assert newest_frame(tmp_path, (0, 3, 6), fallback=None) == 3  # 6 is still in the writer's queue
-    (tmp_path / "000006.png").write_bytes(b"png")
-    assert newest_frame(tmp_path, (0, 3, 6), fallback=None) == 6
-    assert newest_frame(tmp_path, (9,), fallback=6) == 6
-    assert newest_frame(tmp_path, (), fallback=None) is None
+    run = RunFolder(tmp_path)
+    run.frames.mkdir()
+    run.frame_path(3).write_bytes(b"png")
+    assert newest_frame(run, (0, 3, 6), fallback=None) == 3  # 6 is still in the writer's queue
+    run.frame_path(6).write_bytes(b"png")
+    assert newest_frame(run, (0, 3, 6), fallback=None) == 6
+    assert newest_frame(run, (9,), fallback=6) == 6
+    assert newest_frame(run, (), fallback=None) is None
 
 
 def test_the_state_shows_a_render_from_start_to_finish(tmp_path: Path):
@@ -146,3 +150,26 @@ def test_the_inputs_are_listed_with_their_own_names_once_render_yaml_names_them(
     assert [entry["name"] for entry in state.snapshot()["inputs"]] == ["photo.jpg", "sun.png"]
     assert state.input_file("content.jpg") == run / "inputs" / "content.jpg"
     assert state.input_file("other.jpg") is None
+
+
+def test_several_paintings_are_listed_in_render_yaml_order_and_only_they_are_served(tmp_path: Path):
+    run = make_run(tmp_path / "run")
+    manifest = yaml.safe_load((run / "render.yaml").read_text())
+    first = manifest["inputs"]["styles"][0]
+    (run / "inputs" / "style.png").rename(run / "inputs" / "style-2.png")
+    (run / "inputs" / "style-1.png").write_bytes((run / "inputs" / "style-2.png").read_bytes())
+    manifest["inputs"]["styles"] = [
+        {**first, "file": "inputs/style-2.png", "name": "wave.png"},
+        {**first, "file": "inputs/style-1.png", "name": "starry.png"},
+        {**first, "file": "../outside.png", "name": "escape.png"},  # never followed out of the folder
+    ]
+    (tmp_path / "outside.png").write_bytes(b"not yours")
+    (run / "render.yaml").write_text(yaml.safe_dump(manifest))
+    state = PreviewState(run, Tracker(lambda i, total: True))
+    assert [(i["role"], i["name"], i["url"]) for i in state.inputs()] == [
+        ("photo", "photo.jpg", "inputs/content.jpg"),
+        ("painting", "wave.png", "inputs/style-2.png"),
+        ("painting", "starry.png", "inputs/style-1.png"),
+    ]
+    assert state.input_file("style-1.png") == run / "inputs" / "style-1.png"
+    assert state.input_file("outside.png") is None

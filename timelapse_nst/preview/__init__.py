@@ -25,6 +25,7 @@ from timelapse_nst.preview.notebook import Display, NotebookView, ipython_displa
 from timelapse_nst.preview.server import PreviewServer
 from timelapse_nst.preview.state import Outcome, PreviewState
 from timelapse_nst.preview.tracker import Tracker
+from timelapse_nst.run import RunFolder
 
 __all__ = ["KINDS", "NotebookView", "PreviewServer", "PreviewState", "Tracker", "check_preview", "open_preview"]
 
@@ -79,7 +80,7 @@ def open_preview(
         _end(view, STOPPED_LINGER_SECONDS, notify)
         raise
     else:
-        state.finish(Outcome(video=_fresh_video(state.root)))
+        state.finish(Outcome(video=_fresh_video(state.run)))
         _end(view, LINGER_SECONDS, notify)
     finally:
         view.close()
@@ -95,11 +96,10 @@ def _end(view: PreviewServer | NotebookView, linger: float, notify: Callable[[st
             pass  # the render is over: a Ctrl-C now only means "don't wait for the page"
 
 
-def _fresh_video(root: Path) -> bool:
-    from timelapse_nst.run import RunFolder
+def _fresh_video(run: RunFolder) -> bool:
     from timelapse_nst.status import video_state
 
-    return video_state(RunFolder(root)) == "up to date"
+    return video_state(run) == "up to date"
 
 
 def _reason(exc: BaseException) -> str:

@@ -118,7 +118,7 @@ class NotebookView:
     def _source(self, snapshot: dict[str, Any]) -> Path | None:
         """The newest picture on disk: final.png at the end, else the newest frame, else the photo."""
         if snapshot["final"]:
-            return self.state.root / snapshot["final"]
+            return self.state.run.final
         if snapshot["frame"] is not None:
             return self.state.frame_file(snapshot["frame"])
         photos = [entry for entry in snapshot["inputs"] if entry["role"] == "photo"]

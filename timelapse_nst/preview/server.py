@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from timelapse_nst.errors import UserError
-from timelapse_nst.preview.state import FINAL, VIDEO, PreviewState
+from timelapse_nst.preview.state import PreviewState
 
 HOST = "127.0.0.1"
 ACTIVE_SECONDS = 5.0  # a page that polled this recently is open (it polls every second)
@@ -166,10 +166,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._file(state.frame_file(int(match[1])), body)
         if match := _INPUT.fullmatch(path):
             return self._file(state.input_file(match[1]), body)
-        if path == f"/{FINAL}" and state.outcome is not None:
-            return self._file(state.root / FINAL, body)
-        if path == f"/{VIDEO}" and state.outcome is not None and state.outcome.video:
-            return self._file(state.root / VIDEO, body, visitor=query.get("visitor", ""))
+        if path == f"/{state.run.final.name}" and state.outcome is not None:
+            return self._file(state.run.final, body)
+        if path == f"/{state.run.video.name}" and state.outcome is not None and state.outcome.video:
+            return self._file(state.run.video, body, visitor=query.get("visitor", ""))
         return self._error(404)
 
     def _state(self, query: dict[str, str], body: bool) -> None:

@@ -14,13 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from timelapse_nst.preview.tracker import FRAME_NAME, Progress, Tracker, newest_frame
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
-VIDEO = "timelapse.mp4"
-FINAL = "final.png"
+from timelapse_nst.errors import UserError
+from timelapse_nst.preview.tracker import Progress, Tracker, newest_frame
+from timelapse_nst.run import RunFolder
 
 
 @dataclass(frozen=True)
@@ -35,13 +31,14 @@ class PreviewState:
     """Builds the page's state from a ``Tracker`` and the run folder ``root``; thread-safe."""
 
     def __init__(self, root: Path, tracker: Tracker) -> None:
-        self.root = Path(root)
+        self.run = RunFolder(root)
+        self.root = self.run.root
         self.tracker = tracker
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._manifest: dict[str, Any] = {}  # read once it exists (a new render writes it after we start)
-        frames = sorted(self.root.glob("frames/[0-9][0-9][0-9][0-9][0-9][0-9].png"))
-        self._last_frame: int | None = int(frames[-1].stem) if frames else None  # one scan, at start
+        frames = self.run.frame_iterations()
+        self._last_frame: int | None = frames[-1] if frames else None  # one scan, at start
         self._history: list[tuple[float, ...]] | None = None  # log lines from before this process
         self._history_names: tuple[str, ...] = ()
         self._inputs: list[dict[str, str]] = []
@@ -81,7 +78,7 @@ class PreviewState:
             },
             "latest": _finite(progress.latest or (history[-1] if history else ())),
             "inputs": self.inputs(),
-            "final": FINAL if self.outcome and (self.root / FINAL).is_file() else None,
+            "final": self.run.final.name if self.outcome and self.run.final.is_file() else None,
             "video": self._video_url(),
         }
 
@@ -101,7 +98,7 @@ class PreviewState:
         return "finishing" if total is not None and iteration >= total else "painting"
 
     def _frame(self, progress: Progress) -> int | None:
-        found = newest_frame(self.root / "frames", progress.frames, self._last_frame)
+        found = newest_frame(self.run, progress.frames, self._last_frame)
         self._last_frame = found
         return found
 
@@ -109,51 +106,48 @@ class PreviewState:
         if not (self.outcome and self.outcome.video and not self.outcome.error):
             return None
         try:
-            stamp = (self.root / VIDEO).stat().st_mtime_ns
+            stamp = self.run.video.stat().st_mtime_ns
         except OSError:
             return None
-        return f"{VIDEO}?v={stamp}"  # a new video is a new URL: never a stale cached one
+        return f"{self.run.video.name}?v={stamp}"  # a new video is a new URL: never a stale cached one
 
     # -- run folder ------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
         if not self._manifest:
-            self._manifest = _read_manifest(self.root)
+            try:
+                self._manifest = self.run.read_manifest()
+            except UserError:
+                return {}  # not written yet (a new render writes it after its inputs)
         return self._manifest
 
     def title(self) -> str:
-        video = (self.manifest().get("config") or {}).get("video") or {}
+        video = self.manifest().get("config", {}).get("video") or {}
         title = video.get("title") if isinstance(video, dict) else None
         return str(title) if title else self.root.name
 
     def inputs(self) -> list[dict[str, str]]:
-        """The photo and painting(s) copied into inputs/, photo first (listed once render.yaml,
-        written after them, names them)."""
-        if not self._inputs:
-            if not self.manifest():
-                return []
-            names = _original_names(self.manifest())
-            files = sorted(p for p in (self.root / "inputs").glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            self._inputs = sorted(
-                (
-                    {
-                        "role": "photo" if p.name.startswith("content") else "painting",
-                        "name": names.get(p.name, p.name),
-                        "url": f"inputs/{p.name}",
-                    }
-                    for p in files
-                    if p.is_file()
-                ),
-                key=lambda entry: entry["role"] != "photo",
-            )
+        """The photo and the painting(s), in render.yaml's order, with the user's file names."""
+        if not self._inputs and self.manifest():
+            content, styles = self.run.input_files(self.manifest())
+            folder = self.run.inputs.resolve()
+            self._inputs = [
+                {
+                    "role": "photo" if entry.role == "content" else "painting",
+                    "name": entry.name,
+                    "url": f"inputs/{entry.path.name}",
+                }
+                for entry in (content, *styles)
+                if entry.path is not None and entry.path.parent == folder  # files in inputs/ only
+            ]
         return self._inputs
 
     def input_file(self, name: str) -> Path | None:
         """The file behind ``inputs/<name>``, only if it is one of the listed inputs."""
         listed = {entry["url"] for entry in self.inputs()}
-        return self.root / "inputs" / name if f"inputs/{name}" in listed else None
+        return self.run.inputs / name if f"inputs/{name}" in listed else None
 
     def frame_file(self, iteration: int) -> Path:
-        return self.root / "frames" / FRAME_NAME.format(iteration)
+        return self.run.frame_path(iteration)
 
     def _manifest_total(self) -> int | None:
         total = self.manifest().get("total_iterations")
@@ -171,27 +165,8 @@ class PreviewState:
                 first = self.tracker.first_iteration
                 if first is None and self.outcome is None:
                     return None
-                self._history_names, self._history = _read_log(self.root / "log.jsonl", below=first)
+                self._history_names, self._history = _read_log(self.run.log, below=first)
             return self._history
-
-
-def _read_manifest(root: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load((root / "render.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _original_names(manifest: dict[str, Any]) -> dict[str, str]:
-    """inputs/<file> -> the user's file name, from render.yaml (one entry or a list per role)."""
-    names: dict[str, str] = {}
-    inputs = manifest.get("inputs")
-    for entries in (inputs or {}).values() if isinstance(inputs, dict) else ():
-        for entry in entries if isinstance(entries, list) else [entries]:
-            if isinstance(entry, dict) and entry.get("file") and entry.get("name"):
-                names[Path(str(entry["file"])).name] = str(entry["name"])
-    return names
 
 
 def _read_log(path: Path, *, below: int | None) -> tuple[tuple[str, ...], list[tuple[float, ...]]]:

@@ -12,13 +12,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from timelapse_nst.optimize import Step
+    from timelapse_nst.run import RunFolder
 
-FRAME_NAME = "{:06d}.png"  # the capture writer's names (capture.FRAME_NAME), without importing torch
 RATE_WINDOW = 50  # steps the iterations-per-second estimate averages over
 
 
@@ -107,9 +106,9 @@ def _rate(times: list[tuple[float, int]]) -> float | None:
     return (times[-1][1] - times[0][1]) / (times[-1][0] - times[0][0])
 
 
-def newest_frame(frames_dir: Path, candidates: tuple[int, ...], fallback: int | None) -> int | None:
+def newest_frame(run: RunFolder, candidates: tuple[int, ...], fallback: int | None) -> int | None:
     """The newest of ``candidates`` whose PNG is on disk (frames are renamed into place whole)."""
     for iteration in reversed(candidates):
-        if (frames_dir / FRAME_NAME.format(iteration)).is_file():
+        if run.frame_path(iteration).is_file():
             return iteration
     return fallback
