@@ -144,6 +144,7 @@ def _handler(server: PreviewServer) -> type[http.server.BaseHTTPRequestHandler]:
 class _Handler(http.server.BaseHTTPRequestHandler):
     preview: PreviewServer
     protocol_version = "HTTP/1.1"  # keep-alive: a poll is one small request on an open connection
+    timeout = 30  # an idle connection is closed (its thread ends) instead of waiting for the browser
     server_version = "timelapse-nst-preview"
 
     def log_message(self, format: str, *args: Any) -> None:
