@@ -75,7 +75,9 @@ class PreviewServer:
             raise UserError(f"cannot serve the preview on {HOST}:{port}: {exc.strerror or exc}") from None
         self.port = int(self._httpd.server_address[1])
         self.url = f"http://{HOST}:{self.port}/"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="preview-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.2,), name="preview-server", daemon=True
+        )  # 0.2 s: how soon close() is noticed
         self._thread.start()
 
     def end(self) -> None:
