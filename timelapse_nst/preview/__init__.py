@@ -31,7 +31,7 @@ __all__ = ["KINDS", "NotebookView", "PreviewServer", "PreviewState", "Tracker", 
 
 KINDS = ("web", "notebook")
 LINGER_SECONDS = 15.0
-STOPPED_LINGER_SECONDS = 1.5
+STOPPED_LINGER_SECONDS = 2.5  # the page polls once a second
 
 
 def check_preview(kind: str | None, port: int | None, *, display: Display | None = None) -> None:
@@ -77,7 +77,7 @@ def open_preview(
         yield [tracker]
     except BaseException as exc:
         state.finish(Outcome(video=False, error=_reason(exc)))
-        _end(view, STOPPED_LINGER_SECONDS, notify)
+        _end(view, STOPPED_LINGER_SECONDS, lambda message: None)  # stopping: no more notes
         raise
     else:
         state.finish(Outcome(video=_fresh_video(state.run)))

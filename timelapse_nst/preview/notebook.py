@@ -91,7 +91,10 @@ class NotebookView:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            self.refresh()
+            try:
+                self.refresh()
+            except Exception:  # a failing display must never reach the render: stop showing instead
+                return
 
     def refresh(self) -> None:
         """Update the image and the line if what they show has changed since the last update."""

@@ -180,13 +180,13 @@ def _read_log(path: Path, *, below: int | None) -> tuple[tuple[str, ...], list[t
     for line in lines:
         try:
             record = json.loads(line)
-            iteration, losses = int(record["iteration"]), record["losses"]
+            iteration, losses = int(record["iteration"]), dict(record["losses"])
+            if below is not None and iteration >= below:
+                break
+            names = names or tuple(losses)
+            points.append((iteration, *(float(losses.get(name, math.nan)) for name in names)))
         except (ValueError, KeyError, TypeError):
-            continue
-        if below is not None and iteration >= below:
-            break
-        names = names or tuple(losses)
-        points.append((iteration, *(float(losses.get(name, math.nan)) for name in names)))
+            continue  # a damaged line: the page shows the others
     return names, points
 
 
