@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from timelapse_nst import __version__, checkpoint, presets
+from timelapse_nst.capture import is_captured
 from timelapse_nst.config import RenderConfig
 from timelapse_nst.errors import UserError
 from timelapse_nst.inputs import (
@@ -29,6 +31,7 @@ from timelapse_nst.inputs import (
 )
 from timelapse_nst.interruption import Interrupted, check_writable_folder, write_errors
 from timelapse_nst.optimize import Hook
+from timelapse_nst.preview import check_preview, open_preview
 from timelapse_nst.run import RunFolder
 from timelapse_nst.session import Notify, ProgressFactory, RenderResult, RenderSession
 from timelapse_nst.weights import RANDOM_WEIGHTS_WARNING, load_vgg19_features
@@ -55,6 +58,8 @@ def render(
     credit: str | None = None,
     notify: Notify = lambda message: None,
     progress_factory: ProgressFactory | None = None,
+    preview: str | None = None,
+    preview_port: int | None = None,
 ) -> RenderResult:
     """Paint ``content`` in the style of ``style`` (one painting or a list) into the run folder ``out``.
 
@@ -66,8 +71,11 @@ def render(
     ``$TIMELAPSE_NST_WEIGHTS``, else "torchvision".
     ``publish`` then writes the publishing kit (thumbnail, loops, description), ``credit``
     crediting the painting (see ``timelapse_nst.publish.publish_run``).
+    ``preview``: "web" serves a live page on 127.0.0.1 (``preview_port``, default a free one;
+    the link goes to ``notify``), "notebook" updates a view in Jupyter; see ``preview/``.
     """
     # 1. Check every input before touching the disk.
+    check_preview(preview, preview_port)
     config = config or presets.resolve(preset, overrides=[*overrides, *shortcuts(size, iterations, title)])
     inputs = check_inputs(config, content, style, weights)
     run = RunFolder(Path(out))
@@ -82,15 +90,26 @@ def render(
         check_same_render(run, manifest)
         notify(f"{run.root} already holds this render: continuing it")
         return _continue_same(
-            run, manifest, hooks, make_video, notify, progress_factory, publish=publish, credit=credit
+            run,
+            manifest,
+            hooks,
+            make_video,
+            notify,
+            progress_factory,
+            publish=publish,
+            credit=credit,
+            preview=preview,
+            preview_port=preview_port,
         )
     elif run.root.exists() and any(run.root.iterdir()):
         raise UserError(f"{run.root} is not empty and holds no render; choose another --out")
     # 3. Lay out the run folder and paint.
     vgg = _load_vgg(inputs.weights, config.seed, notify, progress=progress_factory is not None)
-    with write_errors(run.root), _locked(run, notify):
+    with _preview(preview, preview_port, run, config, notify) as watch, write_errors(run.root), _locked(run, notify):
         _lay_out(run, manifest, inputs)
-        session = RenderSession(run, config, vgg, hooks=hooks, notify=notify, progress_factory=progress_factory)
+        session = RenderSession(
+            run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory
+        )
         return _published(session.execute(None, make_video=make_video), publish, credit, notify)
 
 
@@ -103,19 +122,24 @@ def resume(
     credit: str | None = None,
     notify: Notify = lambda message: None,
     progress_factory: ProgressFactory | None = None,
+    preview: str | None = None,
+    preview_port: int | None = None,
 ) -> RenderResult:
     """Continue an interrupted render from its run folder alone, exactly where it stopped."""
+    check_preview(preview, preview_port)
     run = RunFolder(Path(run_dir))
     manifest = run.read_manifest()
     config = presets.validate_file_data(manifest["config"], f"{run.manifest} config")
     verify_input_copies(run, manifest)
     vgg = _load_vgg(manifest.get("weights", "torchvision"), config.seed, notify, progress=progress_factory is not None)
-    with write_errors(run.root), _locked(run, notify):
+    with _preview(preview, preview_port, run, config, notify) as watch, write_errors(run.root), _locked(run, notify):
         removed = run.remove_partial_files()
         if removed:
             notify(f"removed {removed} partial file(s) left by the interrupted process")
         state = _checkpoint_of(run, config, manifest, notify)
-        session = RenderSession(run, config, vgg, hooks=hooks, notify=notify, progress_factory=progress_factory)
+        session = RenderSession(
+            run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory
+        )
         return _published(session.execute(state, make_video=make_video), publish, credit, notify)
 
 
@@ -143,6 +167,7 @@ def _continue_same(
     *,
     publish: bool,
     credit: str | None,
+    **preview_options: Any,
 ) -> RenderResult:
     """``render`` on a folder holding this render: take its new video settings, then resume."""
     old = run.read_manifest()
@@ -157,6 +182,16 @@ def _continue_same(
         credit=credit,
         notify=notify,
         progress_factory=progress_factory,
+        **preview_options,
+    )
+
+
+def _preview(
+    kind: str | None, port: int | None, run: RunFolder, config: RenderConfig, notify: Notify
+) -> AbstractContextManager[list[Hook]]:
+    """The live preview's hooks for this render (none without a preview), opened before the lock."""
+    return open_preview(
+        kind, run.root, is_frame=lambda i, total: is_captured(i, total, config.capture), port=port, notify=notify
     )
 
 

@@ -149,13 +149,19 @@ Publish = Annotated[
     bool, typer.Option("--publish", help="Then write thumbnail, loops and description (see `publish`).")
 ]
 Credit = Annotated[Optional[str], typer.Option(help="With --publish: the painting's credit.")]
+Preview = Annotated[
+    bool, typer.Option("--preview", help="Watch it paint: a live page on 127.0.0.1 (its link is printed).")
+]
+Port = Annotated[
+    Optional[int], typer.Option("--port", min=0, max=65535, help="Port of the --preview page (default: a free one).")
+]
 
 
 def _notify(quiet: bool):  # type: ignore[no-untyped-def]
     def notify(message: str) -> None:
         if message.startswith("warning:"):
             err.print(f"[yellow]{message}[/yellow]", soft_wrap=True)
-        elif not quiet:
+        elif not quiet or message.startswith("preview: http"):  # asked for: the link shows even with --quiet
             err.print(message, soft_wrap=True)
 
     return notify
@@ -232,6 +238,8 @@ def render(
     no_video: NoVideo = False,
     publish: Publish = False,
     credit: Credit = None,
+    preview: Preview = False,
+    port: Port = None,
     quiet: Quiet = False,
 ) -> None:
     """Paint CONTENT in the style of STYLE; write frames, final.png and timelapse.mp4 to the run folder.
@@ -243,6 +251,7 @@ def render(
 
     Example: timelapse-nst render photo.jpg wave.jpg starry_night.jpg --preset style-morph
     """
+    preview_options = _preview_options(preview, port)  # before torch loads: a mistake fails fast
     from timelapse_nst import api
     from timelapse_nst.presets import Override
 
@@ -274,6 +283,7 @@ def render(
         credit=credit,
         notify=_notify(quiet),
         progress_factory=_progress(quiet),
+        **preview_options,
     )
     if not quiet:
         err.print(
@@ -282,18 +292,27 @@ def render(
         )
 
 
+def _preview_options(preview: bool, port: int | None) -> dict[str, Any]:
+    if port is not None and not preview:
+        raise UserError("--port is the port of the --preview page: add --preview")
+    return {"preview": "web" if preview else None, "preview_port": port}
+
+
 @_command(app)
 def resume(
     run: Annotated[Path, typer.Argument(help="The run folder of an interrupted render.")],
     no_video: NoVideo = False,
     publish: Publish = False,
     credit: Credit = None,
+    preview: Preview = False,
+    port: Port = None,
     quiet: Quiet = False,
 ) -> None:
     """Continue an interrupted render exactly where it stopped, from its run folder alone.
 
     Example: timelapse-nst resume runs/night
     """
+    preview_options = _preview_options(preview, port)  # before torch loads: a mistake fails fast
     from timelapse_nst import api
 
     result = api.resume(
@@ -303,6 +322,7 @@ def resume(
         credit=credit,
         notify=_notify(quiet),
         progress_factory=_progress(quiet),
+        **preview_options,
     )
     if not quiet:
         err.print(f"[green]done[/green]: {result.final}" + (f" and {result.video}" if result.video else ""))
