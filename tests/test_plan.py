@@ -65,29 +65,52 @@ def test_a_tile_bounds_the_activations_not_the_image_size():
 
 def test_auto_tiles_exactly_the_scales_over_budget():
     config = RenderConfig(size=2048, scales={"start": 0.25, "factor": 2, "iterations": 2})
-    common = {"device_type": "cpu", "element": 4, "runtime": 0, "mode": "auto"}
-    unlimited = plan.make_plan(config, (4000, 3000), [(800, 600)], budget=10**15, **common)
+    machine = {"device_type": "cpu", "element": 4, "runtime": 0}
+    unlimited = plan.make_plan(config, (4000, 3000), [(800, 600)], budget=10**15, **machine)
     assert [s.size for s in unlimited.scales] == [512, 1024, 2048] and not any(s.tiled for s in unlimited.scales)
     middle = unlimited.scales[1].untiled.total
-    tight = plan.make_plan(config, (4000, 3000), [(800, 600)], budget=middle, **common)
+    tight = plan.make_plan(config, (4000, 3000), [(800, 600)], budget=middle, **machine)
     assert [s.tiled for s in tight.scales] == [False, False, True]
     assert tight.peak < unlimited.peak
-    on = plan.make_plan(config, (4000, 3000), [(800, 600)], budget=10**15, **{**common, "mode": "on"})
-    assert all(s.tiled for s in on.scales) and on.scales[0].tiles == 1  # 512 px: one 512 px tile
+    recorded = plan.make_plan(
+        config, (4000, 3000), [(800, 600)], budget=middle, decided=[True, False, False], **machine
+    )
+    assert [s.tiled for s in recorded.scales] == [True, False, False]  # a resume keeps the recorded choice
+    on = RenderConfig.model_validate({**config.model_dump(), "tiling": {"mode": "on"}})
+    every = plan.make_plan(on, (4000, 3000), [(800, 600)], budget=10**15, decided=[False] * 3, **machine)
+    assert all(s.tiled for s in every.scales) and every.scales[0].tiles == 1  # 512x384: one 512 px tile
+    assert [s.tiles for s in every.scales] == [1, 2 * 2, 3 * 4]
 
 
 def test_disk_counts_frames_final_and_two_checkpoints():
     config = RenderConfig(size=64, optimizer={"iterations": 9}, capture={"spacing": "every", "every": 3})
-    result = plan.make_plan(config, (64, 48), [(64, 64)], device_type="cpu", element=4, runtime=0, budget=10**12)
+    machine = {"device_type": "cpu", "element": 4, "runtime": 0}
+    result = plan.make_plan(config, (64, 48), [(64, 64)], budget=10**12, **machine)
     (scale,) = result.scales
     assert scale.frames == 4  # iterations 0, 3, 6, 9
     frame = plan.png_bytes(64, 48)
     history = 2 * config.optimizer.history_size + 2
     assert result.disk == 4 * frame + frame + 2 * (history + 1) * 64 * 48 * 3 * 4
-    capped = plan.make_plan(
-        config, (64, 48), [(64, 64)], device_type="cpu", element=4, runtime=0, budget=1, frame_edge=32
+    capped = RenderConfig.model_validate(
+        {**config.model_dump(), "capture": {**config.capture.model_dump(), "max_size": 32}}
     )
-    assert capped.scales[0].frame_bytes == 4 * plan.png_bytes(32, 24) and not capped.fits
+    small = plan.make_plan(capped, (64, 48), [(64, 64)], budget=1, **machine)
+    assert small.scales[0].frame_bytes == 4 * plan.png_bytes(32, 24) and not small.fits
+    assert plan.frame_edge(config) == 1920  # not given: the long side of the 1080p video
+
+
+def test_largest_size_is_the_largest_that_fits():
+    config = RenderConfig(size=4096, tiling={"mode": "auto"})
+    machine = {"device_type": "cpu", "element": 4, "runtime": 0, "budget": 3 * 2**30}
+    result = plan.make_plan(config, (4000, 3000), [(800, 600)], **machine)
+    assert not result.fits
+    largest = plan.largest_size(config, result, (4000, 3000), [(800, 600)])
+    assert 512 < largest < 4096
+    at = {
+        size: plan.make_plan(RenderConfig(size=size), (4000, 3000), [(800, 600)], **machine)
+        for size in (largest, largest + 1)
+    }
+    assert at[largest].fits and not at[largest + 1].fits
 
 
 # -- against a real render ---------------------------------------------------------------------
@@ -95,26 +118,18 @@ def test_disk_counts_frames_final_and_two_checkpoints():
 _CHILD = """
 import json, sys, tempfile
 from pathlib import Path
-from timelapse_nst import api, plan, presets
-from timelapse_nst.devices import activation_dtype, pick_device
-from timelapse_nst.images import load_image
+from timelapse_nst import api, presets
 
 content, style, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 overrides = [f"size={size}", "optimizer.iterations=3", "checkpoint.every_iterations=1", "capture.spacing=every", "precision=fp32"]
 config = presets.resolve("classic", overrides=overrides)
-device = pick_device(config.device)
-element = 4 if activation_dtype(config.precision, device) is None else 2
-runtime = plan.process_memory()
-estimate = plan.make_plan(
-    config, load_image(Path(content)).size, [load_image(Path(style)).size], device_type=device.type,
-    element=element, runtime=runtime, budget=plan.memory_budget(device, runtime=runtime),
-).peak
+plan = api.plan(content, style, config=config)  # as render makes it: before anything is loaded
 with tempfile.TemporaryDirectory() as folder:
     api.render(content, style, out=Path(folder) / "run", config=config, weights="random", make_video=False)
     frames = len(list((Path(folder) / "run" / "frames").iterdir()))
 with open("/proc/self/status") as status:
     peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
-print(json.dumps({"estimate": estimate, "peak": peak, "runtime": runtime, "frames": frames}))
+print(json.dumps({"estimate": plan.peak, "peak": peak, "runtime": plan.runtime, "frames": frames}))
 """
 
 

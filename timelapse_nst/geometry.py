@@ -13,7 +13,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from timelapse_nst.config import VGG19_LAYERS
+from timelapse_nst.config import VGG19_LAYERS, layer_stride
 
 # Output channels of each block's convolutions (torchvision's vgg19().features).
 _BLOCK_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
@@ -26,14 +26,9 @@ def channels(layer: str) -> int:
     return _BLOCK_CHANNELS[int(layer.removeprefix("conv").removeprefix("relu").removeprefix("pool")[0])]
 
 
-def pools_before(layer: str) -> int:
-    """Pools between the image and ``layer``'s output (``pool2`` itself counts)."""
-    return sum(1 for name in VGG19_LAYERS[: VGG19_LAYERS.index(layer) + 1] if name.startswith("pool"))
-
-
 def stride(layer: str) -> int:
     """Image pixels per feature position at ``layer``."""
-    return 2 ** pools_before(layer)
+    return layer_stride(layer)
 
 
 def modules_up_to(layer: str) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ What a scale holds at its peak (the backward pass of one evaluation):
 - runtime: the process before the render starts (Python, torch, our modules); on a GPU nothing;
 - weights: VGG19's parameters (and their low-precision copy);
 - state: image-sized float32 tensors: the painting, its gradient, the optimiser's history, the
-  inputs, the frame being captured, a checkpoint being encoded;
+  inputs, the frame being captured, the image a checkpoint snapshots;
 - targets: the content features and Gram matrices the losses compare against;
 - activations: what the backward pass keeps of the network (of one tile, when tiled), plus the
   gradients alive while it runs.
@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -54,8 +55,8 @@ class Memory:
     """Estimated peak bytes of one scale, by what holds them.
 
     An optimisation step (``activations`` of the network, one tile's when tiled, and the step's
-    image-sized ``temporaries``) and a checkpoint's encoding (``checkpoint``) never run at once:
-    the peak is the larger of the two on top of what stays.
+    image-sized ``temporaries``) and the writing of a checkpoint (``checkpoint``) never run at
+    once: the peak is the larger of the two on top of what stays.
     """
 
     runtime: int
@@ -90,9 +91,11 @@ class ScaleEstimate:
 
 @dataclass(frozen=True)
 class Plan:
-    """Memory and disk of a whole render on one device."""
+    """Memory and disk of a whole render on one device (``element``: bytes per activation)."""
 
     device: str
+    element: int
+    runtime: int
     budget: int
     scales: tuple[ScaleEstimate, ...]
     checkpoint_bytes: int
@@ -265,9 +268,21 @@ def scale_memory(
         targets=targets_bytes(height, width, layers),
         activations=WORKSPACE + max(step, setup),
         temporaries=step_bytes(height * width),
-        # Encoding copies the state into a buffer and the buffer once more (header + payload).
-        checkpoint=2 * checkpoint_bytes(height * width, optimizer),
+        # A checkpoint streams the state to its file: only the snapshot's copy of the image, in
+        # the host's memory (on a GPU it takes none of the device's).
+        checkpoint=0 if device_type == "cuda" else height * width * RGB * FLOAT32,
     )
+
+
+def frame_edge(config: RenderConfig) -> int:
+    """The long edge frames are stored at, at most: ``capture.max_size``, else the video's long side."""
+    return config.capture.max_size or max(config.video.size)
+
+
+def overlap_pixels(config: RenderConfig) -> int:
+    """The context around each tile: ``tiling.overlap``, or how far the deepest layer sees."""
+    overlap = config.tiling.overlap
+    return border_reach(config.layers.deepest()) if overlap == "auto" else int(overlap)
 
 
 def make_plan(
@@ -279,41 +294,32 @@ def make_plan(
     element: int,
     runtime: int,
     budget: int,
-    mode: str = "off",
-    tile: int = 512,
-    overlap: int | None = None,
-    frame_edge: int | None = None,
+    decided: Sequence[bool] | None = None,
 ) -> Plan:
-    """Memory and disk of every scale of a render; which scales are tiled.
+    """Memory and disk of every scale of a render, and which scales are tiled.
 
-    ``content_size``/``style_sizes``: (width, height) of the input images. ``mode``: ``off``,
-    ``on`` (every scale tiled) or ``auto`` (exactly the scales whose untiled peak exceeds
-    ``budget``). ``overlap`` None: the deepest layer's border reach (tiles exact).
-    ``frame_edge``: the long edge frames are stored at, at most (None: the painting's).
+    ``content_size``/``style_sizes``: (width, height) of the input images. ``tiling.mode``
+    ``on`` tiles every scale, ``auto`` exactly the scales whose untiled peak exceeds ``budget``;
+    ``decided`` (one flag per scale, as a render recorded them) overrides ``auto``'s choice.
     """
     deepest = config.layers.deepest()
-    context = border_reach(deepest) if overlap is None else overlap
     plans = plan_scales(config)
     captured = set(captured_iterations(plans[-1].last, config.capture))
+    common = {"layers": config.layers, "optimizer": config.optimizer, "pooling": config.pooling}
+    common.update(element=element, device_type=device_type, runtime=runtime)
     estimates = []
     for scale in plans:
         width, height = long_edge_size(content_size, scale.size)
         style_edge = max(MIN_STYLE_EDGE, round(config.style_scale * scale.size))
         styles = [long_edge_size(size, style_edge) for size in style_sizes]
-        common = {
-            "layers": config.layers,
-            "optimizer": config.optimizer,
-            "pooling": config.pooling,
-            "element": element,
-            "device_type": device_type,
-            "runtime": runtime,
-        }
         untiled = scale_memory(height, width, styles, **common)
-        tiles = tile_grid(height, width, tile=tile, overlap=context, align=stride(deepest))
-        tiled = mode == "on" or (mode == "auto" and untiled.total > budget)
+        tiles = tile_grid(height, width, tile=config.tiling.tile, overlap=overlap_pixels(config), align=stride(deepest))
+        tiled = {"on": True, "off": False, "auto": untiled.total > budget}[config.tiling.mode]
+        if decided is not None and config.tiling.mode == "auto" and len(decided) == len(plans):
+            tiled = decided[scale.index]
         memory = scale_memory(height, width, styles, **common, tiles=tiles) if tiled else untiled
         frames = sum(1 for i in range(0 if scale.index == 0 else scale.first, scale.last + 1) if i in captured)
-        frame_w, frame_h = long_edge_size((width, height), min(scale.size, frame_edge or scale.size))
+        frame_w, frame_h = long_edge_size((width, height), min(scale.size, frame_edge(config)))
         estimates.append(
             ScaleEstimate(
                 scale.index, scale.size, height, width, tiled, memory, untiled, len(tiles) if tiled else 1,
@@ -323,6 +329,8 @@ def make_plan(
     width, height = long_edge_size(content_size, config.size)
     return Plan(
         device=device_type,
+        element=element,
+        runtime=runtime,
         budget=budget,
         scales=tuple(estimates),
         checkpoint_bytes=checkpoint_bytes(width * height, config.optimizer),
@@ -372,3 +380,131 @@ def memory_budget(device: torch.device, *, runtime: int) -> int:
         free, _total = torch.cuda.mem_get_info(device)
         return int(free * (1 - GPU_MARGIN))
     return runtime + int(available_ram() * (1 - CPU_MARGIN))
+
+
+# -- a render on this machine ------------------------------------------------------------------
+
+
+def plan_render(
+    config: RenderConfig,
+    content_size: tuple[int, int],
+    style_sizes: Sequence[tuple[int, int]],
+    *,
+    memory: int | None = None,
+    decided: Sequence[bool] | None = None,
+) -> Plan:
+    """The plan of a render on the device ``config.device`` picks here, for its free memory.
+
+    ``memory``: the bytes the render may take at its peak instead (the whole process on the
+    CPU; the device's memory on a GPU, which then need not exist here). ``decided``: see
+    ``make_plan``.
+    """
+    from timelapse_nst.devices import activation_dtype, pick_device
+
+    if memory is not None and config.device in ("cuda", "mps"):
+        device_type = config.device
+        element = FLOAT32 if config.precision == "fp32" else 2  # a GPU's auto is bf16 or fp16
+    else:
+        device = pick_device(config.device)
+        device_type = device.type
+        element = FLOAT32 if activation_dtype(config.precision, device) is None else 2
+    runtime = 0 if device_type == "cuda" else process_memory()
+    if memory is None:
+        memory = memory_budget(device, runtime=runtime)
+    return make_plan(
+        config, content_size, style_sizes, device_type=device_type, element=element, runtime=runtime,
+        budget=memory, decided=decided,
+    )  # fmt: skip
+
+
+def largest_size(
+    config: RenderConfig, plan: Plan, content_size: tuple[int, int], style_sizes: Sequence[tuple[int, int]]
+) -> int | None:
+    """The largest ``size`` (long edge, at most ``config.size``) whose plan fits ``plan``'s budget
+    on its device; None when not even 16 px fits."""
+
+    def fits(size: int) -> bool:
+        candidate = RenderConfig.model_validate({**config.model_dump(mode="json"), "size": size})
+        machine = {"device_type": plan.device, "element": plan.element, "runtime": plan.runtime, "budget": plan.budget}
+        return make_plan(candidate, content_size, style_sizes, **machine).fits
+
+    low, high = 16, config.size
+    if not fits(low):
+        return None
+    while low < high:  # the peak grows with the size: bisect
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    return low
+
+
+def refuse_if_too_large(
+    config: RenderConfig, plan: Plan, content_size: tuple[int, int], style_sizes: Sequence[tuple[int, int]]
+) -> None:
+    """One ``UserError`` line when the render cannot fit, naming the largest size that does."""
+    from timelapse_nst.errors import UserError
+
+    if plan.fits:
+        return
+    worst = max(plan.scales, key=lambda scale: scale.memory.total)
+    how = f"tiled in {worst.tiles}" if worst.tiled else "untiled"
+    need = (
+        f"a {config.size} px painting needs about {gib(plan.peak)} at its peak ({worst.size} px, {how}); "
+        f"{gib(plan.budget)} is available on the {plan.device}"
+    )
+    if config.tiling.mode == "off":
+        tiled = RenderConfig.model_validate({**config.model_dump(mode="json"), "tiling": {"mode": "auto"}})
+        fits = largest_size(tiled, plan, content_size, style_sizes)
+        if fits == config.size:
+            raise UserError(f"{need}: tiling would fit it: --set tiling.mode=auto")
+    fits = largest_size(config, plan, content_size, style_sizes)
+    if fits is None:
+        raise UserError(f"{need}, and not even a 16 px painting fits: free some memory")
+    raise UserError(f"{need}: the largest size that fits is {fits} px (--size {fits})")
+
+
+def gib(size: int) -> str:
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
+
+
+def describe(plan: Plan) -> list[str]:
+    """The plan as text lines: one per scale, then disk and the verdict (what `plan` prints)."""
+    precision = "fp32" if plan.element == FLOAT32 else "16-bit"
+    lines = [
+        f"device {plan.device} ({precision} activations), {gib(plan.budget)} available to the render",
+        f"{'scale':>5}  {'size':>11}  {'tiled':<10}  {'peak memory':>11}  {'frames':>6}  {'frames on disk':>14}",
+    ]
+    for scale in plan.scales:
+        tiled = f"yes, {scale.tiles}" if scale.tiled else "no"
+        size = f"{scale.width}x{scale.height}"
+        lines.append(
+            f"{scale.index + 1:>5}  {size:>11}  {tiled:<10}  {gib(scale.memory.total):>11}  {scale.frames:>6}  "
+            f"{gib(scale.frame_bytes):>14}"
+        )
+    lines.append(
+        f"disk: {gib(plan.disk)} (frames {gib(sum(s.frame_bytes for s in plan.scales))}, "
+        f"checkpoints 2 x {gib(plan.checkpoint_bytes)}, final.png {gib(plan.final_bytes)})"
+    )
+    verdict = "fits" if plan.fits else "does NOT fit"
+    lines.append(f"peak memory {gib(plan.peak)} of {gib(plan.budget)}: {verdict}")
+    return lines
+
+
+def plan_record(plan: Plan) -> dict[str, Any]:
+    """What render.yaml records of the plan: which scales are tiled, so that a resume keeps
+    auto's choice and computes what the uninterrupted render would have. (Only that: estimates
+    vary with the free memory of the moment, and render.yaml stays byte-identical on resume.)"""
+    return {"tiled": [scale.tiled for scale in plan.scales]}
+
+
+def recorded_tiling(manifest: Mapping[str, Any]) -> list[bool] | None:
+    """The per-scale tiling a render recorded in render.yaml (None: recorded nothing)."""
+    tiled = (manifest.get("plan") or {}).get("tiled")
+    return [bool(flag) for flag in tiled] if isinstance(tiled, list) else None
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """A device that could not allocate: CUDA's OutOfMemoryError, or the CPU allocator's refusal
+    (rare on Linux, where the kernel's OOM killer usually ends the process instead)."""
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
