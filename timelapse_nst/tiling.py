@@ -37,6 +37,8 @@ class TiledObjective(Objective):
 
     ``tile``: the interior's edge in pixels (tiles are spread evenly, so some are a little
     smaller or, by up to the pooling grid, larger); ``overlap``: the context around each tile.
+    ``evaluate`` (what the optimiser calls) and the targets are tiled; ``parts`` and calling the
+    objective still run the whole image at once (for scoring a painting that fits).
     """
 
     def __init__(self, *args: Any, tile: int, overlap: int, **kwargs: Any) -> None:
