@@ -50,7 +50,12 @@ def write_to(file: BinaryIO, state: dict[str, Any]) -> None:
     start = file.tell()
     file.write(MAGIC + bytes(32))
     hashing = _Hashing(file)
-    torch.save(state, hashing)
+    try:
+        torch.save(state, hashing)
+    except RuntimeError:
+        if hashing.error is not None:  # torch reports a failed write as a position mismatch
+            raise hashing.error from None
+        raise
     end = file.tell()
     file.seek(start + len(MAGIC))
     file.write(hashing.sha.digest())
@@ -85,10 +90,15 @@ class _Hashing:
 
     def __init__(self, file: BinaryIO) -> None:
         self.file, self.sha = file, hashlib.sha256()
+        self.error: OSError | None = None  # a full disk, kept for the caller: torch swallows it
 
     def write(self, data: bytes) -> int:
         self.sha.update(data)
-        return self.file.write(data)
+        try:
+            return self.file.write(data)
+        except OSError as error:
+            self.error = error
+            raise
 
     def flush(self) -> None:
         self.file.flush()
