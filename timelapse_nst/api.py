@@ -17,26 +17,31 @@ import torch
 
 from timelapse_nst import __version__, checkpoint, presets
 from timelapse_nst.capture import is_captured
-from timelapse_nst.config import RenderConfig
+from timelapse_nst.config import NOT_RENDER_KEYS, RenderConfig
 from timelapse_nst.errors import UserError
+from timelapse_nst.images import load_image
 from timelapse_nst.inputs import (
     RenderInputs,
     StylePaths,
     check_inputs,
     check_same_render,
+    check_sizes,
+    config_changes,
     copy_inputs,
     input_hashes,
     new_manifest,
+    style_paths,
     verify_input_copies,
 )
 from timelapse_nst.interruption import Interrupted, check_writable_folder, write_errors
 from timelapse_nst.optimize import Hook
+from timelapse_nst.plan import Plan, gib, plan_record, plan_render, recorded_tiling, refuse_if_too_large
 from timelapse_nst.preview import check_preview, open_preview
 from timelapse_nst.run import RunFolder
 from timelapse_nst.session import Notify, ProgressFactory, RenderResult, RenderSession
 from timelapse_nst.weights import RANDOM_WEIGHTS_WARNING, load_vgg19_features
 
-__all__ = ["Interrupted", "RenderResult", "render", "resume"]
+__all__ = ["Interrupted", "Plan", "RenderResult", "plan", "render", "resume"]
 
 
 def render(
@@ -51,6 +56,7 @@ def render(
     title: str | None = None,
     config: RenderConfig | None = None,
     weights: str | None = None,
+    memory: int | None = None,
     hooks: Sequence[Hook] = (),
     restart: bool = False,
     make_video: bool = True,
@@ -68,19 +74,23 @@ def render(
     different render is refused unless ``restart``, which moves it aside (never deletes it).
     ``hooks`` are called with every ``Step`` (a frozen event: observe, don't steer).
     ``weights``: "torchvision" (ImageNet, downloaded once), "random" or a file; not given:
-    ``$TIMELAPSE_NST_WEIGHTS``, else "torchvision".
+    ``$TIMELAPSE_NST_WEIGHTS``, else "torchvision". ``memory``: bytes the render may take (the
+    memory plan tiles and refuses against it; default: the device's free memory).
     ``publish`` then writes the publishing kit (thumbnail, loops, description), ``credit``
     crediting the painting (see ``timelapse_nst.publish.publish_run``).
     ``preview``: "web" serves a live page on 127.0.0.1 (``preview_port``, default a free one;
     the link goes to ``notify``), "notebook" updates a view in Jupyter; see ``preview/``.
     """
-    # 1. Check every input before touching the disk.
+    # 1. Check every input before touching the disk, the memory it will take included.
     check_preview(preview, preview_port)
     config = config or presets.resolve(preset, overrides=[*overrides, *shortcuts(size, iterations, title)])
     inputs = check_inputs(config, content, style, weights)
+    memory_plan = plan_render(config, inputs.content_size, inputs.style_sizes, memory=memory)
+    refuse_if_too_large(config, memory_plan, inputs.content_size, inputs.style_sizes)
     run = RunFolder(Path(out))
     check_writable_folder(run.root)
     manifest = new_manifest(config, inputs)
+    manifest["plan"] = plan_record(memory_plan)
     # 2. Decide: a new render, the same one continued, or a refusal.
     if restart and run.root.exists() and any(run.root.iterdir()):
         notify(f"moved the previous run to {run.move_aside()}")
@@ -116,6 +126,7 @@ def render(
 def resume(
     run_dir: str | Path,
     *,
+    overrides: Sequence[str] = (),
     hooks: Sequence[Hook] = (),
     make_video: bool = True,
     publish: bool = False,
@@ -125,12 +136,20 @@ def resume(
     preview: str | None = None,
     preview_port: int | None = None,
 ) -> RenderResult:
-    """Continue an interrupted render from its run folder alone, exactly where it stopped."""
+    """Continue an interrupted render from its run folder alone, exactly where it stopped.
+
+    ``overrides`` (``--set``) may change what does not decide the pixels: ``tiling`` (e.g. after
+    running out of memory), ``checkpoint`` and ``video`` settings.
+    """
     check_preview(preview, preview_port)
     run = RunFolder(Path(run_dir))
     manifest = run.read_manifest()
     config = presets.validate_file_data(manifest["config"], f"{run.manifest} config")
+    if overrides:
+        config = _changed_settings(run, manifest, config, overrides)
+        manifest = run.read_manifest()
     verify_input_copies(run, manifest)
+    _warn_if_too_large(run, manifest, config, notify)
     vgg = _load_vgg(manifest.get("weights", "torchvision"), config.seed, notify, progress=progress_factory is not None)
     with _preview(preview, preview_port, run, config, notify) as watch, write_errors(run.root), _locked(run, notify):
         removed = run.remove_partial_files()
@@ -141,6 +160,27 @@ def resume(
             run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory
         )
         return _published(session.execute(state, make_video=make_video), publish, credit, notify)
+
+
+def plan(
+    content: str | Path,
+    style: StylePaths,
+    *,
+    preset: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    size: int | None = None,
+    iterations: int | None = None,
+    title: str | None = None,
+    config: RenderConfig | None = None,
+    memory: int | None = None,
+) -> Plan:
+    """The memory and disk ``render`` with the same arguments would take, and which scales it
+    would tile, on this machine (or for ``memory`` free bytes on ``config.device``). Nothing
+    is allocated, loaded or written."""
+    config = config or presets.resolve(preset, overrides=[*overrides, *shortcuts(size, iterations, title)])
+    photo, paintings = load_image(Path(content)), [load_image(path) for path in style_paths(style)]
+    check_sizes(config, photo, paintings)
+    return plan_render(config, photo.size, [painting.size for painting in paintings], memory=memory)
 
 
 def shortcuts(size: int | None, iterations: int | None, title: str | None) -> list[str]:
@@ -204,6 +244,38 @@ def _published(result: RenderResult, publish: bool, credit: str | None, notify: 
     with write_errors(result.run):
         written = publish_run(result.run, credit=credit, lock=False, notify=notify)
     return dataclasses.replace(result, published=tuple(written))
+
+
+def _changed_settings(run: RunFolder, manifest: dict, config: RenderConfig, overrides: Sequence[str]) -> RenderConfig:
+    """``resume --set``: apply overrides that leave the pixels alone, record them in render.yaml."""
+    data = manifest["config"]
+    for text in overrides:
+        data = presets.deep_merge(data, presets.parse_override(text))
+    changed = presets.validate(data, [], overrides=list(overrides))
+    pixels = config_changes(config.model_dump(mode="json"), changed.model_dump(mode="json"))
+    if pixels:
+        keys = ", ".join(key for key, _, _ in pixels)
+        raise UserError(
+            f"resume --set can change only {', '.join(sorted(NOT_RENDER_KEYS - {'name', 'description'}))} "
+            f"settings; {keys} decides the pixels: start a new render for that"
+        )
+    with write_errors(run.root):
+        run.write_manifest({**manifest, "config": changed.model_dump(mode="json")})
+    return changed
+
+
+def _warn_if_too_large(run: RunFolder, manifest: dict, config: RenderConfig, notify: Notify) -> None:
+    """A resume does not refuse (the render is under way), but says when it may not fit here."""
+    content, styles = run.input_files(manifest)
+    if content.path is None or any(style.path is None for style in styles):
+        return  # verify_input_copies says what is missing
+    sizes = [load_image(style.path).size for style in styles]  # type: ignore[arg-type]
+    memory = plan_render(config, load_image(content.path).size, sizes, decided=recorded_tiling(manifest))
+    if not memory.fits:
+        notify(
+            f"warning: this render may need more memory than is available here ({gib(memory.peak)} of "
+            f"{gib(memory.budget)}); if it runs out, continue with --set tiling.mode=on"
+        )
 
 
 def _lay_out(run: RunFolder, manifest: dict, inputs: RenderInputs) -> None:

@@ -13,12 +13,12 @@ import io
 import json
 import os
 import time
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
 from timelapse_nst import __version__
-from timelapse_nst.atomic import fsync_dir, write_atomic
+from timelapse_nst.atomic import atomic_path, fsync_dir, write_atomic
 from timelapse_nst.capture import FrameWriter
 from timelapse_nst.config import RenderConfig
 from timelapse_nst.errors import UserError
@@ -35,24 +35,99 @@ class CorruptCheckpoint(Exception):
 
 def encode(state: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
-    torch.save(state, buffer)
-    payload = buffer.getvalue()
-    return MAGIC + hashlib.sha256(payload).digest() + payload
+    write_to(buffer, state)
+    return buffer.getvalue()
 
 
 def decode(data: bytes) -> dict[str, Any]:
-    if len(data) < len(MAGIC) + 32 or not data.startswith(MAGIC):
+    return read_from(io.BytesIO(data))
+
+
+def write_to(file: BinaryIO, state: dict[str, Any]) -> None:
+    """The checkpoint of ``state`` into a seekable ``file``, streamed: the payload is hashed on its
+    way to the file and the digest written into the header after it, so no copy of the state is
+    held in memory (at 3840x2160 the L-BFGS state is over 2 GB)."""
+    start = file.tell()
+    file.write(MAGIC + bytes(32))
+    hashing = _Hashing(file)
+    try:
+        torch.save(state, hashing)
+    except RuntimeError:
+        if hashing.error is not None:  # torch reports a failed write as a position mismatch
+            raise hashing.error from None
+        raise
+    end = file.tell()
+    file.seek(start + len(MAGIC))
+    file.write(hashing.sha.digest())
+    file.seek(end)
+
+
+def read_from(file: BinaryIO) -> dict[str, Any]:
+    """The state in a checkpoint ``file``: the checksum verified streaming, then the payload
+    loaded straight from the file (one copy of the state in memory, not three)."""
+    header = file.read(len(MAGIC) + 32)
+    if len(header) < len(MAGIC) + 32 or not header.startswith(MAGIC):
         raise CorruptCheckpoint("not a timelapse-nst checkpoint (bad header)")
-    digest, payload = data[len(MAGIC) : len(MAGIC) + 32], data[len(MAGIC) + 32 :]
-    if hashlib.sha256(payload).digest() != digest:
+    sha = hashlib.sha256()
+    while chunk := file.read(_CHUNK):
+        sha.update(chunk)
+    if sha.digest() != header[len(MAGIC) :]:
         raise CorruptCheckpoint("checksum mismatch (truncated or damaged)")
     try:
-        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+        state = torch.load(_Payload(file, len(header)), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CorruptCheckpoint(f"unreadable payload ({type(exc).__name__})") from None
     if not isinstance(state, dict):
         raise CorruptCheckpoint("payload is not a checkpoint mapping")
     return state
+
+
+_CHUNK = 1 << 24
+
+
+class _Hashing:
+    """A write-only file that hashes what passes through it (torch.save writes tensor by tensor)."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file, self.sha = file, hashlib.sha256()
+        self.error: OSError | None = None  # a full disk, kept for the caller: torch swallows it
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        try:
+            return self.file.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+class _Payload(io.RawIOBase):
+    """The part of ``file`` after the header, as a file of its own (torch.load seeks in it)."""
+
+    def __init__(self, file: BinaryIO, offset: int) -> None:
+        super().__init__()
+        self.file, self.offset = file, offset
+        self.file.seek(offset)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self.file.readinto(buffer)  # type: ignore[attr-defined]
+
+    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            position += self.offset
+        return self.file.seek(position, whence) - self.offset
+
+    def tell(self) -> int:
+        return self.file.tell() - self.offset
 
 
 def save(run: RunFolder, state: dict[str, Any]) -> int:
@@ -61,14 +136,15 @@ def save(run: RunFolder, state: dict[str, Any]) -> int:
     Returns the number of bytes written. The previous checkpoint is only rotated once the new
     one is complete, so a crash (or a full disk) at any moment leaves a loadable checkpoint.
     """
-    data = encode(state)
     current, previous, staged = run.checkpoint, run.previous_checkpoint, run.staged_checkpoint
-    write_atomic(staged, data)
+    with atomic_path(staged) as temporary, open(temporary, "wb") as file:
+        write_to(file, state)
+        size = file.tell()
     if current.exists():
         os.replace(current, previous)
     os.replace(staged, current)
     fsync_dir(run.root)
-    return len(data)
+    return size
 
 
 def load(run: RunFolder) -> tuple[dict[str, Any] | None, list[str]]:
@@ -83,7 +159,8 @@ def load(run: RunFolder) -> tuple[dict[str, Any] | None, list[str]]:
     best: dict[str, Any] | None = None
     for path in found:
         try:
-            state = decode(path.read_bytes())
+            with open(path, "rb") as file:
+                state = read_from(file)
         except (CorruptCheckpoint, OSError) as exc:
             warnings.append(f"{path.name} is unusable: {exc}")
             continue

@@ -175,66 +175,109 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
     return lambda total, done: ProgressBar(total, done, console=err)
 
 
+Content = Annotated[Path, typer.Argument(help="The photo to paint.")]
+Styles = Annotated[list[Path], typer.Argument(help="The painting whose style to use; several for a blend or a morph.")]
+Out = Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/CONTENT-STYLE).")]
+PresetName = Annotated[
+    str,
+    typer.Option("--preset", "-p", metavar="NAME|FILE", help="Built-in preset name or YAML file (see `presets list`)."),
+]
+Set = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--set", metavar="KEY=VALUE", help="Override a preset key, e.g. --set weights.style=1e5 (repeatable)."
+    ),
+]
+Size = Annotated[Optional[int], typer.Option(help="Long edge of the painting in pixels.")]
+Iterations = Annotated[
+    Optional[int],
+    typer.Option(
+        help="Iterations at full size (coarse-to-fine presets add those of the smaller scales; the total is printed before painting)."
+    ),
+]
+Seed = Annotated[Optional[int], typer.Option(help="Random seed (a CPU render is reproducible).")]
+Device = Annotated[
+    Optional[str], typer.Option(metavar="auto|cpu|cuda|mps", help="Where to paint (auto prefers a GPU).")
+]
+Title = Annotated[Optional[str], typer.Option(help="Title shown in the video.")]
+StyleWeights = Annotated[
+    Optional[str],
+    typer.Option(
+        metavar="W1,W2,...",
+        help="Weight of each painting when there are several, e.g. 0.7,0.3 (preset key style_blend).",
+    ),
+]
+PreserveColor = Annotated[
+    Optional[str],
+    typer.Option(
+        metavar="luminance|histogram",
+        help="Keep the photo's colours: luminance (the style acts on brightness only) or histogram "
+        "(the painting recoloured to the photo's colours first); preset key color.preserve.",
+    ),
+]
+WeightsSource = Annotated[
+    str,
+    typer.Option(
+        metavar="torchvision|random|PATH",
+        envvar="TIMELAPSE_NST_WEIGHTS",
+        show_envvar=True,
+        help="VGG19 weights: torchvision (ImageNet, downloaded once), a .pth PATH, or random.",
+    ),
+]
+Restart = Annotated[
+    bool, typer.Option("--restart", help="Start over: move an existing run folder aside (never deleted).")
+]
+Memory = Annotated[
+    Optional[str],
+    typer.Option(
+        metavar="SIZE",
+        help="Memory the render may take, e.g. 12GB (default: the device's free memory); the memory "
+        "plan tiles the scales that need more, and refuses a size that cannot fit at all.",
+    ),
+]
+
+
+def _overrides(
+    set_: list[str] | None,
+    seed: int | None,
+    device: str | None,
+    preserve_color: str | None,
+    style_weights: str | None,
+) -> list[str]:
+    """The render options that stand for preset keys, as overrides that errors name by their flag."""
+    from timelapse_nst.presets import Override
+
+    overrides: list[str] = list(set_ or [])
+    given = (
+        ("seed", seed, "--seed"),
+        ("device", device, "--device"),
+        ("color.preserve", preserve_color, "--preserve-color"),
+    )
+    overrides += [Override(key, value, flag=flag) for key, value, flag in given if value is not None]
+    if style_weights is not None:
+        override = Override("style_blend", f"[{style_weights}]", flag="--style-weights")
+        override.label = f"--style-weights {style_weights}"
+        overrides.append(override)
+    return overrides
+
+
 @_command(app)
 def render(
-    content: Annotated[Path, typer.Argument(help="The photo to paint.")],
-    style: Annotated[
-        list[Path], typer.Argument(help="The painting whose style to use; several for a blend or a morph.")
-    ],
-    out: Annotated[
-        Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/CONTENT-STYLE).")
-    ] = None,
-    preset: Annotated[
-        str,
-        typer.Option(
-            "--preset", "-p", metavar="NAME|FILE", help="Built-in preset name or YAML file (see `presets list`)."
-        ),
-    ] = "classic",
-    set_: Annotated[
-        Optional[list[str]],
-        typer.Option(
-            "--set", metavar="KEY=VALUE", help="Override a preset key, e.g. --set weights.style=1e5 (repeatable)."
-        ),
-    ] = None,
-    size: Annotated[Optional[int], typer.Option(help="Long edge of the painting in pixels.")] = None,
-    iterations: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Iterations at full size (coarse-to-fine presets add those of the smaller scales; the total is printed before painting)."
-        ),
-    ] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed (a CPU render is reproducible).")] = None,
-    device: Annotated[
-        Optional[str], typer.Option(metavar="auto|cpu|cuda|mps", help="Where to paint (auto prefers a GPU).")
-    ] = None,
-    title: Annotated[Optional[str], typer.Option(help="Title shown in the video.")] = None,
-    style_weights: Annotated[
-        Optional[str],
-        typer.Option(
-            metavar="W1,W2,...",
-            help="Weight of each painting when there are several, e.g. 0.7,0.3 (preset key style_blend).",
-        ),
-    ] = None,
-    preserve_color: Annotated[
-        Optional[str],
-        typer.Option(
-            metavar="luminance|histogram",
-            help="Keep the photo's colours: luminance (the style acts on brightness only) or histogram "
-            "(the painting recoloured to the photo's colours first); preset key color.preserve.",
-        ),
-    ] = None,
-    weights: Annotated[
-        str,
-        typer.Option(
-            metavar="torchvision|random|PATH",
-            envvar="TIMELAPSE_NST_WEIGHTS",
-            show_envvar=True,
-            help="VGG19 weights: torchvision (ImageNet, downloaded once), a .pth PATH, or random.",
-        ),
-    ] = "torchvision",
-    restart: Annotated[
-        bool, typer.Option("--restart", help="Start over: move an existing run folder aside (never deleted).")
-    ] = False,
+    content: Content,
+    style: Styles,
+    out: Out = None,
+    preset: PresetName = "classic",
+    set_: Set = None,
+    size: Size = None,
+    iterations: Iterations = None,
+    seed: Seed = None,
+    device: Device = None,
+    title: Title = None,
+    style_weights: StyleWeights = None,
+    preserve_color: PreserveColor = None,
+    weights: WeightsSource = "torchvision",
+    restart: Restart = False,
+    memory: Memory = None,
     no_video: NoVideo = False,
     publish: Publish = False,
     credit: Credit = None,
@@ -252,20 +295,10 @@ def render(
     Example: timelapse-nst render photo.jpg wave.jpg starry_night.jpg --preset style-morph
     """
     preview_options = _preview_options(preview, port)  # before torch loads: a mistake fails fast
+    budget = _bytes(memory) if memory is not None else None
     from timelapse_nst import api
-    from timelapse_nst.presets import Override
 
-    overrides: list[str] = list(set_ or [])
-    given = (
-        ("seed", seed, "--seed"),
-        ("device", device, "--device"),
-        ("color.preserve", preserve_color, "--preserve-color"),
-    )
-    overrides += [Override(key, value, flag=flag) for key, value, flag in given if value is not None]
-    if style_weights is not None:
-        override = Override("style_blend", f"[{style_weights}]", flag="--style-weights")
-        override.label = f"--style-weights {style_weights}"
-        overrides.append(override)
+    overrides = _overrides(set_, seed, device, preserve_color, style_weights)
     out = out or Path("runs") / f"{content.stem}-{'+'.join(path.stem for path in style)}"
     result = api.render(
         content,
@@ -277,6 +310,7 @@ def render(
         iterations=iterations,
         title=title,
         weights=weights,
+        memory=budget,
         restart=restart,
         make_video=not no_video,
         publish=publish,
@@ -301,6 +335,15 @@ def _preview_options(preview: bool, port: int | None) -> dict[str, Any]:
 @_command(app)
 def resume(
     run: Annotated[Path, typer.Argument(help="The run folder of an interrupted render.")],
+    set_: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Change a setting that does not decide the pixels: tiling, checkpoint or video "
+            "(e.g. --set tiling.mode=on after running out of memory; repeatable).",
+        ),
+    ] = None,
     no_video: NoVideo = False,
     publish: Publish = False,
     credit: Credit = None,
@@ -311,12 +354,15 @@ def resume(
     """Continue an interrupted render exactly where it stopped, from its run folder alone.
 
     Example: timelapse-nst resume runs/night
+
+    Example: timelapse-nst resume runs/night --set tiling.mode=on
     """
     preview_options = _preview_options(preview, port)  # before torch loads: a mistake fails fast
     from timelapse_nst import api
 
     result = api.resume(
         run,
+        overrides=list(set_ or []),
         make_video=not no_video,
         publish=publish,
         credit=credit,
@@ -326,6 +372,58 @@ def resume(
     )
     if not quiet:
         err.print(f"[green]done[/green]: {result.final}" + (f" and {result.video}" if result.video else ""))
+
+
+@_command(app, "plan")
+def plan_command(
+    content: Content,
+    style: Styles,
+    out: Out = None,
+    preset: PresetName = "classic",
+    set_: Set = None,
+    size: Size = None,
+    iterations: Iterations = None,
+    seed: Seed = None,
+    device: Device = None,
+    title: Title = None,
+    style_weights: StyleWeights = None,
+    preserve_color: PreserveColor = None,
+    weights: WeightsSource = "torchvision",
+    restart: Restart = False,
+    memory: Memory = None,
+    no_video: NoVideo = False,
+    publish: Publish = False,
+    credit: Credit = None,
+    preview: Preview = False,
+    port: Port = None,
+    quiet: Quiet = False,
+) -> None:
+    """Show what `render` with the same options would take: per scale the size, whether it is
+    tiled, the peak memory and the frames' disk; then checkpoints and the verdict. Nothing is
+    loaded or written; the options that only matter while painting are accepted and ignored.
+    With --memory and --device cuda it plans for a GPU that need not be in this machine.
+
+    Example: timelapse-nst plan photo.jpg starry_night.jpg --preset youtube-4k --device cuda --memory 24GB
+    """
+    budget = _bytes(memory) if memory is not None else None
+    from timelapse_nst import api
+    from timelapse_nst.plan import describe
+
+    overrides = _overrides(set_, seed, device, preserve_color, style_weights)
+    result = api.plan(
+        content, style, preset=preset, overrides=overrides, size=size, iterations=iterations, title=title, memory=budget
+    )
+    print("\n".join(describe(result)))
+
+
+def _bytes(text: str) -> int:
+    """``24GB``, ``512MB``, ``1.5G`` -> bytes (binary units, as the plan prints them)."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, flags=re.IGNORECASE)
+    if not match or float(match[1]) <= 0:
+        raise UserError(f"--memory {text}: expected a size like 24GB or 512MB")
+    return int(float(match[1]) * 1024 ** "BKMGT".index((match[2] or "B").upper()))
 
 
 @_command(app)

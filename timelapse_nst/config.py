@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from timelapse_nst.credits import Credits
 from timelapse_nst.schedules import Schedule
@@ -31,6 +31,11 @@ VGG19_LAYERS: tuple[str, ...] = tuple(
 # fact relu4_2 (and likewise for the style layers); its loss weights are tuned for these.
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = {name: 1.0 for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")}
+
+
+def layer_stride(name: str) -> int:
+    """Image pixels per feature position at VGG19 layer ``name`` (2 to the pools before it)."""
+    return 2 ** sum(1 for layer in VGG19_LAYERS[: VGG19_LAYERS.index(name) + 1] if layer.startswith("pool"))
 
 
 def _check_layer(name: str) -> str:
@@ -143,6 +148,47 @@ class Capture(BaseModel):
         description="PNG compression of frames: 0 (default) costs ~1% of render time when every "
         "iteration is a frame; 1 makes ~40% smaller files but cost ~5% (measured at 256 px)",
     )
+    max_size: int | None = Field(
+        None,
+        ge=16,
+        le=8192,
+        description="long edge of the stored frames at most (final.png is always full size); "
+        "not given: the long side of the video's resolution",
+    )
+
+
+class Tiling(BaseModel):
+    """Evaluate the objective tile by tile, for paintings whose activations don't fit in memory.
+
+    The style stays a whole-image property (one Gram matrix per layer for the whole painting):
+    no seams, no style drifting from tile to tile.
+    """
+
+    model_config = _FROZEN
+    mode: Literal["auto", "off", "on"] = Field(
+        "auto",
+        description="auto: tile exactly the scales whose memory plan does not fit the device's free "
+        "memory; on: tile every scale; off: never tile",
+    )
+    tile: int = Field(512, ge=1, le=8192, description="edge of a tile (without its context), pixels")
+    overlap: int | Literal["auto"] = Field(
+        "auto",
+        description="context around each tile, pixels; auto: how far the deepest layer in use sees "
+        "(80 px for relu5_1), which makes the tiled objective equal the untiled one",
+    )
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, mode: Any) -> Any:
+        # YAML 1.1 (PyYAML) reads on/off as booleans: `mode: on` and `--set tiling.mode=on` mean "on".
+        return ("on" if mode else "off") if isinstance(mode, bool) else mode
+
+    @field_validator("overlap")
+    @classmethod
+    def _overlap_range(cls, overlap: int | str) -> int | str:
+        if isinstance(overlap, int) and not 0 <= overlap <= 1024:
+            raise ValueError(f"the overlap must be between 0 and 1024 px (or auto), got {overlap}")
+        return overlap
 
 
 class Checkpoint(BaseModel):
@@ -225,10 +271,22 @@ class RenderConfig(BaseModel):
     color: Color = Color()
     scales: Scales | None = None
     capture: Capture = Capture()
+    tiling: Tiling = Tiling()
     checkpoint: Checkpoint = Checkpoint()
     video: VideoSettings = VideoSettings()
     final: Final = Final()
     credits: Credits = Credits()
+
+    @field_validator("tiling")
+    @classmethod
+    def _tile_holds_the_deepest_layer(cls, tiling: Tiling, info: ValidationInfo) -> Tiling:
+        layers = info.data.get("layers")  # validated before (field order); absent if it failed
+        if layers is not None and tiling.tile < layer_stride(layers.deepest()):
+            raise ValueError(
+                f"a tile of {tiling.tile} px is too small for the deepest layer in use ({layers.deepest()}): "
+                f"tiling.tile must be at least {layer_stride(layers.deepest())} px"
+            )
+        return tiling
 
     def blend_at(self, iteration: int, total: int, styles: int) -> tuple[float, ...]:
         """Each style's share of the style loss at ``iteration`` (summing to 1; all 0 if the blend is 0 there)."""
@@ -242,5 +300,7 @@ class RenderConfig(BaseModel):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-NOT_RENDER_KEYS = frozenset({"name", "description", "checkpoint", "video", "final", "credits"})
-"""Top-level keys that do not decide the pixels: changing them keeps a render resumable."""
+NOT_RENDER_KEYS = frozenset({"name", "description", "checkpoint", "video", "final", "credits", "tiling"})
+"""Top-level keys that do not decide the pixels: changing them keeps a render resumable.
+``tiling`` is how the objective is evaluated, not which one (tiled, it is the same to float
+rounding): a render that ran out of memory continues tiled (``resume --set tiling.mode=on``)."""

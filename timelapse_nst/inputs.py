@@ -27,6 +27,8 @@ class RenderInputs:
     content: Path
     styles: tuple[Path, ...]
     weights: str  # "torchvision", "random" or an absolute file path
+    content_size: tuple[int, int]  # (width, height), upright
+    style_sizes: tuple[tuple[int, int], ...]
 
 
 def style_paths(style: StylePaths) -> tuple[Path, ...]:
@@ -50,10 +52,11 @@ def check_inputs(config: RenderConfig, content: str | Path, style: StylePaths, w
             f"style_blend has {len(config.style_blend)} weight(s) for {len(styles)} style image(s): "
             "give one weight per painting (e.g. --style-weights 0.7,0.3 for two)"
         )
-    check_sizes(config, load_image(content), [load_image(path) for path in styles])
+    photo, paintings = load_image(content), [load_image(path) for path in styles]
+    check_sizes(config, photo, paintings)
     source = weights_source(weights)
     activation_dtype(config.precision, pick_device(config.device))  # device and precision exist here
-    return RenderInputs(content, styles, source)
+    return RenderInputs(content, styles, source, photo.size, tuple(painting.size for painting in paintings))
 
 
 def check_sizes(config: RenderConfig, content: Image.Image, styles: Sequence[Image.Image]) -> None:

@@ -6,7 +6,7 @@ The loss functions are pure (tensors in, tensors out). Activations may be comput
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,35 +165,53 @@ class Objective:
         # inference mode: no graph, no autograd bookkeeping; cloned out of it because the losses
         # save the targets for the backward pass.
         with torch.inference_mode():
-            acts = self.network(content)
-            content_targets = {n: acts[n].float() for n in self.content_layers}
-            grams = []
-            for style in styles:
-                acts = self.network(style)
-                grams.append({n: gram_matrix(acts[n]) for n in self.style_layers})
+            content_targets = self.whole_features(content, self.content_layers)
+            grams = [self.whole_grams(style, self.style_layers) for style in styles]
         return Targets(
             {n: t.clone() for n, t in content_targets.items()},
             tuple({n: g.clone() for n, g in gram.items()} for gram in grams),
         )
 
+    def whole_features(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """An image's activations at ``layers`` in fp32, without a graph (tiled in ``tiling``)."""
+        acts = self.network(image)
+        return {n: acts[n].float() for n in layers}
+
+    def whole_grams(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        """An image's Gram matrix at each of ``layers``, without a graph (tiled in ``tiling``)."""
+        acts = self.network(image)
+        return {n: gram_matrix(acts[n]) for n in layers}
+
     # -- the loss ---------------------------------------------------------------------------
+    def _blend(self, weights: Weights | None) -> tuple[float, ...]:
+        return weights.blend if weights is not None else (1.0,) * len(self.style_images)
+
+    def _level(self, weights: Weights | None) -> float:
+        return self.level(weights.color if weights is not None else 1.0)
+
+    def style_from_grams(self, grams: Mapping[str, torch.Tensor], weights: Weights | None = None) -> torch.Tensor:
+        """The style loss (the blend-weighted mean over the styles) of an image whose Gram matrix
+        at each style layer is ``grams[layer]``. One set of Grams serves every style; a tiled
+        evaluation builds the whole image's Grams from tiles and scores them here too."""
+        targets = self.targets(self._level(weights))
+        style = sum(
+            share * sum(w * style_loss(grams[n], target[n]) for n, w in self.style_layers.items())
+            for share, target in zip(self._blend(weights), targets.styles, strict=True)
+            if share > 0
+        )
+        return style if isinstance(style, torch.Tensor) else torch.zeros((), device=self.content_image.device)
+
     def parts(self, image: torch.Tensor, weights: Weights | None = None) -> dict[str, torch.Tensor]:
         """Unweighted content, style (the blend-weighted mean over styles) and TV losses of
         ``image`` (1, 3, H, W), 0..255."""
-        blend = weights.blend if weights is not None else (1.0,) * len(self.style_images)
-        level = self.level(weights.color if weights is not None else 1.0)
+        level = self._level(weights)
         targets = self.targets(level)
         acts = self.network(self.network_input(image, level))
         content = sum(content_loss(acts[n], targets.content[n]) for n in self.content_layers)
         grams = {n: gram_matrix(acts[n]) for n in self.style_layers}  # once, whatever the number of styles
-        style = sum(
-            share * sum(w * style_loss(grams[n], target[n]) for n, w in self.style_layers.items())
-            for share, target in zip(blend, targets.styles, strict=True)
-            if share > 0
-        )
         return {
             "content": content / len(self.content_layers),
-            "style": style if isinstance(style, torch.Tensor) else torch.zeros((), device=image.device),
+            "style": self.style_from_grams(grams, weights),
             "tv": total_variation(image),
         }
 
@@ -203,3 +221,13 @@ class Objective:
         terms = weights.terms()
         total = sum(terms[name] * value for name, value in parts.items())
         return total, parts
+
+    def evaluate(self, image: torch.Tensor, weights: Weights) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(weighted total, unweighted parts), detached, with the gradient added into ``image.grad``.
+
+        What the optimiser calls: the tiled objective (``tiling.TiledObjective``) does the same
+        tile by tile, so the loop never knows which one it has.
+        """
+        total, parts = self(image, weights)
+        total.backward()
+        return total.detach(), {name: value.detach() for name, value in parts.items()}

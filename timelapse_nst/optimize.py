@@ -116,8 +116,7 @@ class Painter:
         def evaluate() -> torch.Tensor:
             nonlocal evaluations
             self.optimizer.zero_grad(set_to_none=False)
-            total, parts = self.objective(self.image, weights)
-            total.backward()
+            total, parts = self.objective.evaluate(self.image, weights)  # tiled or not: the same contract
             if not first:  # report the evaluation at the iterate, not at line-search trials
                 first.update({k: float(v.detach()) for k, v in parts.items()}, total=float(total.detach()))
             evaluations += 1

@@ -19,17 +19,20 @@ from timelapse_nst.capture import CaptureHook, FrameWriter
 from timelapse_nst.checkpoint import Checkpointer
 from timelapse_nst.config import RenderConfig
 from timelapse_nst.devices import activation_dtype, pick_device, precision_name
+from timelapse_nst.errors import UserError
 from timelapse_nst.features import VGGFeatures
 from timelapse_nst.images import load_image, png_format, resize_long_edge, resize_style, save_png, srgb_profile
 from timelapse_nst.inputs import input_hashes
 from timelapse_nst.interruption import Interrupted, Terminated, stop_signals, terminate_cleanly, write_errors
 from timelapse_nst.objective import Objective
 from timelapse_nst.optimize import Hook, RenderInterrupted, Step, paint
+from timelapse_nst.plan import frame_edge, is_out_of_memory, overlap_pixels, plan_render, recorded_tiling
 from timelapse_nst.run import RunFolder
 from timelapse_nst.runlog import LogWriter
 from timelapse_nst.scales import ScalePlan, describe_iterations, total_iterations
 from timelapse_nst.status import video_state
 from timelapse_nst.tensors import to_tensor, to_uint8, to_uint16
+from timelapse_nst.tiling import TiledObjective
 
 Notify = Callable[[str], None]
 ProgressFactory = Callable[[int, int], Any]
@@ -63,6 +66,7 @@ class RenderSession:
         self.manifest = run.read_manifest()
         self.total = total_iterations(config)
         self.started = time.monotonic()
+        self.tiled: list[bool] = []  # per scale, from the memory plan (set with the objective factory)
 
     def execute(self, state: dict[str, Any] | None, *, make_video: bool) -> RenderResult:
         """Paint from ``state`` (a checkpoint, or None for a fresh start), then make the video."""
@@ -96,14 +100,21 @@ class RenderSession:
         content, styles = self.run.input_files(self.manifest)
         content_image = load_image(content.path)  # type: ignore[arg-type]  # verified by the caller
         style_images = [load_image(style.path) for style in styles]  # type: ignore[arg-type]
+        # The scales the memory plan tiles (auto's choice as render.yaml recorded it).
+        memory = plan_render(
+            config, content_image.size, [s.size for s in style_images], decided=recorded_tiling(self.manifest)
+        )
+        self.tiled = [scale.tiled for scale in memory.scales]
 
         def make(plan: ScalePlan) -> Objective:
             scaled = resize_long_edge(content_image, plan.size)
             paintings = [to_tensor(resize_style(s, scaled.size, config.style_scale)).to(device) for s in style_images]
             photo = to_tensor(scaled).to(device)
-            return Objective(
-                features, config.layers, photo, paintings, activation_dtype=dtype, color=config.color.preserve
-            )
+            args = (features, config.layers, photo, paintings)
+            if self.tiled[plan.index]:
+                tiling = {"tile": config.tiling.tile, "overlap": overlap_pixels(config)}
+                return TiledObjective(*args, activation_dtype=dtype, color=config.color.preserve, **tiling)
+            return Objective(*args, activation_dtype=dtype, color=config.color.preserve)
 
         return make
 
@@ -113,7 +124,8 @@ class RenderSession:
         dtype = activation_dtype(self.config.precision, device)
         make_objective = self._objective_factory(device, dtype)
         done = int(state["iteration"]) if state else 0
-        with FrameWriter(self.run, compress_level=self.config.capture.compress_level) as writer:
+        capture = self.config.capture
+        with FrameWriter(self.run, compress_level=capture.compress_level, max_size=frame_edge(self.config)) as writer:
             log = LogWriter(self.run.log, resume_at_bytes=int(state["log"]["bytes"]) if state else 0)
             saver = Checkpointer(
                 self.run,
@@ -131,6 +143,7 @@ class RenderSession:
             continuing = f", continuing after iteration {done}" if state else ""
             self.notify(
                 f"rendering {describe_iterations(self.config)} on {device.type} ({precision_name(dtype)}){continuing}"
+                + self._tiling_note()
             )
             try:
                 with stop_signals() as stop, write_errors(self.run.root):
@@ -153,6 +166,10 @@ class RenderSession:
                     f"resume with: timelapse-nst resume {self.run.root}",
                     signum=stop.signum,
                 ) from None
+            except (torch.OutOfMemoryError, RuntimeError) as error:
+                if not is_out_of_memory(error):
+                    raise
+                raise UserError(self._out_of_memory(device, saver)) from None
             finally:
                 if progress is not None and hasattr(progress, "close"):
                     progress.close()
@@ -163,6 +180,28 @@ class RenderSession:
         final = self.config.final
         pixels = to_uint16(image) if final.bit_depth == 16 else to_uint8(image)
         save_png(pixels, self.run.final, icc_profile=srgb_profile() if final.icc_profile else None)
+
+    def _tiling_note(self) -> str:
+        tiled = [index + 1 for index, flag in enumerate(self.tiled) if flag]
+        if not tiled:
+            return ""
+        which = "every scale" if len(tiled) == len(self.tiled) else f"scale {', '.join(map(str, tiled))}"
+        return f"; {which} in tiles of {self.config.tiling.tile} px"
+
+    def _out_of_memory(self, device: torch.device, saver: Checkpointer) -> str:
+        """What to say when the device ran out of memory: the checkpoint is intact, how to go on."""
+        last = saver.last_state["iteration"] if saver.last_state is not None else None
+        kept = f"the last checkpoint (iteration {last}) is intact" if last is not None else "no checkpoint was made yet"
+        tiling = self.config.tiling
+        if all(self.tiled) or tiling.mode == "on":
+            smaller = max(16, tiling.tile // 2)
+            how = f"--set tiling.tile={smaller}"
+        else:
+            how = "--set tiling.mode=on"
+        return (
+            f"the {device.type} ran out of memory; {kept}: continue with smaller pieces of work: "
+            f"timelapse-nst resume {self.run.root} {how}"
+        )
 
     # -- 4. the video -----------------------------------------------------------------------------
     def make_video(self) -> Path:
