@@ -10,7 +10,7 @@ import pytest
 
 from timelapse_nst.bench import BenchReport, BenchSettings, run_bench, to_markdown, to_table
 from timelapse_nst.bench.report import SizeRow, targets
-from timelapse_nst.cli import _parse_sizes
+from timelapse_nst.cli.tools import parse_sizes
 from timelapse_nst.errors import UserError
 
 
@@ -89,7 +89,7 @@ def test_targets_say_met_or_not_from_the_figures() -> None:
 
 
 def test_sizes_are_checked_with_a_one_line_error() -> None:
-    assert _parse_sizes("128, 256") == (128, 256)
+    assert parse_sizes("128, 256") == (128, 256)
     for bad in ("abc", "", "8", "32,128"):
         with pytest.raises(UserError, match="--sizes"):
-            _parse_sizes(bad)
+            parse_sizes(bad)

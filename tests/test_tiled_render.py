@@ -238,7 +238,7 @@ def test_a_render_too_large_to_fit_is_refused_before_anything_is_written(inputs,
 
 def test_bad_memory_and_tile_are_one_line_errors():
     from timelapse_nst import presets
-    from timelapse_nst.cli import _bytes
+    from timelapse_nst.cli.paint import _bytes
 
     with pytest.raises(UserError, match="--memory lots: expected a size like 24GB"):
         _bytes("lots")

@@ -1,0 +1,153 @@
+"""The command line's shell: the apps, --help that reads like the README, one-line errors.
+
+Every command is registered through ``command()``: user errors become one line on stderr and
+their exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperArgument, TyperCommand, TyperGroup
+
+from timelapse_nst.batch.command import BatchGroup
+from timelapse_nst.errors import UserError
+
+
+class HelpGroup(TyperGroup):
+    """The top-level help: ``--version`` and ``--help`` without a type tag (see ``HelpCommand``)."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.display_type_rich = lambda ctx: None
+        return option
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False):
+                param.display_type_rich = lambda ctx: None
+        return params
+
+
+app = typer.Typer(
+    cls=HelpGroup,
+    name="timelapse-nst",
+    help="Paint a photo in the style of a painting (Gatys et al. neural style transfer, VGG19) "
+    "and make a timelapse video of it being painted.\n\n"
+    "Example: timelapse-nst render photo.jpg painting.jpg --preset quick-preview --out runs/first",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstring paragraphs flow; `code` reads as code
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+presets_app = typer.Typer(
+    help="List, show and check render presets.", no_args_is_help=True, rich_markup_mode="markdown"
+)
+weights_app = typer.Typer(
+    help="The VGG19 ImageNet weights: where they are, fetch them once.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+batch_app = typer.Typer(
+    cls=BatchGroup,
+    help="Render a series from a jobs file, locally or on a Ray cluster; every job resumable.\n\n"
+    "`timelapse-nst batch JOBS.yaml` is short for `timelapse-nst batch run JOBS.yaml`.\n\n"
+    "Example: timelapse-nst batch series.yaml --out runs/series",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(presets_app, name="presets")
+app.add_typer(weights_app, name="weights")
+app.add_typer(batch_app, name="batch")
+
+err = Console(stderr=True, highlight=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class HelpCommand(TyperCommand):
+    """--help that reads like the README: ``render [OPTIONS] CONTENT STYLE...``, and a metavar
+    that says what a value is (PATH, N, TEXT) instead of Python types (``<list[str]>``, ``<bool>``)."""
+
+    _METAVARS: ClassVar[dict[str, str]] = {"int": "N", "float": "X", "Path": "PATH", "str": "TEXT"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            self._tidy(param)
+
+    def _tidy(self, param: Any) -> None:
+        if isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = (param.name or "").upper() + ("..." if param.nargs != 1 else "")
+            param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]  # the name says it
+        elif getattr(param, "is_flag", False):
+            param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]  # a flag takes no value
+        elif param.metavar is None:
+            bare = param.bare_type().removeprefix("list[").removesuffix("]")  # type: ignore[attr-defined]
+            param.metavar = self._METAVARS.get(bare, bare.upper())
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            self._tidy(option)
+        return option
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                pieces.append(param.metavar if param.required else f"[{param.metavar}]")  # type: ignore[arg-type]
+        return pieces
+
+
+def user_errors(command: F) -> F:
+    """User errors become one line on stderr and their exit code (2; 130/143 for a stop), no traceback."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            # escape(): a value in brackets ("[conv9_9]") is text, not terminal markup.
+            stopped = exc.exit_code in (130, 143)
+            err.print(escape(str(exc)) if stopped else f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return run  # type: ignore[return-value]
+
+
+def command(app_: typer.Typer, name: str | None = None) -> Callable[[F], F]:
+    def register(command: F) -> F:
+        app_.command(name, cls=HelpCommand)(user_errors(command))
+        return command
+
+    return register
+
+
+def notify_for(quiet: bool):  # type: ignore[no-untyped-def]
+    def notify(message: str) -> None:
+        if message.startswith("warning:"):
+            err.print(f"[yellow]{message}[/yellow]", soft_wrap=True)
+        elif not quiet or message.startswith("preview: http"):  # asked for: the link shows even with --quiet
+            err.print(message, soft_wrap=True)
+
+    return notify
+
+
+def progress_for(quiet: bool):  # type: ignore[no-untyped-def]
+    if quiet:
+        return None
+    from timelapse_nst.progress import ProgressBar
+
+    return lambda total, done: ProgressBar(total, done, console=err)
