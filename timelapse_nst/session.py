@@ -157,6 +157,7 @@ class RenderSession:
                         scale=int(state["scale"]) if state else 0,
                         iteration=done,
                         optimizer_state=state["optimizer"] if state else None,
+                        measured=state.get("measured") if state else None,
                     )
                     self.save_final(image)
                     saver.mark_complete()
