@@ -120,19 +120,20 @@ SEED_LAYERS = ["layers.content=[relu4_2]", "layers.style=[relu1_1,relu2_1,relu3_
 
 
 def preset_setup(random_vgg, content_path, style_path, preset, *overrides):
-    """Like ``setup``, for any preset, with the seed's layers (the objective the issue is about)."""
+    """Like ``setup``, for any preset; ``exact`` gets, per scale, the seed's objective (its exact
+    TV) to score frames with, as the user is judged."""
     config = presets.resolve(preset, overrides=["size=64", "optimizer.iterations=16", *SEED_LAYERS, *overrides])
     features = VGGFeatures(random_vgg, [*config.layers.content, *config.layers.style])
     content_image, style_image = load_image(content_path), load_image(style_path)
-    made = []
+    exact = []
 
     def make_objective(plan):
-        content = resize_long_edge(content_image, plan.size)
-        style = resize_style(style_image, content.size, config.style_scale)
-        made.append(Objective(features, config.layers, to_tensor(content), to_tensor(style)))
-        return made[-1]
+        content = to_tensor(resize_long_edge(content_image, plan.size))
+        style = to_tensor(resize_style(style_image, (content.shape[-1], content.shape[-2]), config.style_scale))
+        exact.append(Objective(features, config.layers, content, [style], tv_smoothing=0.0))
+        return Objective(features, config.layers, content, [style])
 
-    return config, make_objective, made
+    return config, make_objective, exact
 
 
 def scored(objective, config, steps):
@@ -140,7 +141,7 @@ def scored(objective, config, steps):
     float image, of the frame before it as saved), all with that iteration's weights."""
     rows = []
     for before, step in itertools.pairwise(steps):
-        weights = weights_at(config.weights, step.iteration - 1, step.total)
+        weights = weights_at(config, step.iteration - 1, step.total)
         with torch.no_grad():
             saved = objective(step.image.clamp(0, 255).round(), weights)[0].item()
             optimised = objective(step.image, weights)[0].item()
