@@ -39,6 +39,11 @@ def test_gram_matrix_and_total_variation_by_hand():
     torch.testing.assert_close(gram_matrix(f), torch.tensor([[[5.0, 11.0], [11.0, 25.0]]]) / 4)
     image = torch.tensor([[[[0.0, 1.0], [3.0, 3.0]]]])
     assert total_variation(image).item() == 1.0 + 0.0 + 3.0 + 2.0
+    # Smoothed (Charbonnier, ε = 2): √(d² + 4) − 2 per difference; 0 where flat, ~|d| − 2 where steep.
+    expected = sum((d * d + 4.0) ** 0.5 - 2.0 for d in (1.0, 0.0, 3.0, 2.0))
+    assert total_variation(image, 2.0).item() == pytest.approx(expected)
+    steep = torch.tensor([[[[0.0, 200.0]]]])
+    assert total_variation(steep, 2.0).item() == pytest.approx(198.0, abs=0.02)
 
 
 def test_objective_is_zero_at_the_targets_and_weighted(random_vgg):

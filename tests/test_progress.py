@@ -80,6 +80,8 @@ def test_without_a_terminal_it_prints_plain_lines(tmp_path, content_path, style_
 
 
 def test_the_total_names_every_scale():
-    config = presets.resolve("high-detail", overrides=["optimizer.iterations=12"])
+    config = presets.resolve(
+        "high-detail", overrides=["optimizer.iterations=12", "scales={start: 0.25, factor: 1.4142, iterations: 150}"]
+    )
     assert describe_iterations(config) == "612 iterations: 4 scales of 150 (256, 362, 512, 724 px) + 12 at 1024 px"
     assert describe_iterations(presets.resolve("classic")) == "1000 iterations at 512 px"

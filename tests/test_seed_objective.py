@@ -79,7 +79,8 @@ def seed_net(random_vgg):
 
 @pytest.mark.parametrize("init", ["content", "noise"])
 def test_our_first_logged_losses_are_the_seeds(tmp_path, random_vgg, seed_net, content_path, style_path, init):
-    """A real render (fp32, the default layers and weights) logs, for the starting image, what the seed computes."""
+    """A real render (fp32, the default layers and weights) logs, for the image of its first
+    iteration, what the seed computes for that image (log line N holds the losses of image N)."""
     config = presets.resolve(
         "classic", overrides=["size=64", "optimizer.iterations=1", "precision=fp32", f"init={init}"]
     )
@@ -88,7 +89,7 @@ def test_our_first_logged_losses_are_the_seeds(tmp_path, random_vgg, seed_net, c
     objectives = []
 
     def keep_start(step):
-        if step.iteration == 0:
+        if step.iteration == 1:
             start["image"] = step.image.clone()
 
     api.render(
@@ -100,7 +101,9 @@ def test_our_first_logged_losses_are_the_seeds(tmp_path, random_vgg, seed_net, c
         make_video=False,
         hooks=[keep_start],
     )
-    logged = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[0])["losses"]
+    line = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[0])
+    assert line["iteration"] == 1 and line["losses_of"] == 1
+    logged = line["losses"]
     content, style = _inputs(tmp_path / "run")
     seed = seed_losses(seed_net, start["image"], content, style)
     for name in ("content", "style", "tv", "total"):

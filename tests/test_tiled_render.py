@@ -200,7 +200,7 @@ def test_resume_set_refuses_what_decides_the_pixels(tiled_run, tmp_path):
 
 
 def test_plan_prints_every_scale_and_the_disk(inputs):
-    result = cli("plan", *map(str, inputs), "--preset", "high-detail", "--size", "512", "--weights", "random")
+    result = cli("plan", *map(str, inputs), "--preset", "youtube-4k", "--size", "512", "--weights", "random")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("device cpu") and "available to the render" in lines[0]

@@ -89,7 +89,16 @@ class Optimizer(BaseModel):
     )
     history_size: int = Field(10, ge=1, le=200, description="L-BFGS memory (checkpoint size grows with it)")
     line_search: Literal["none", "strong_wolfe"] = Field(
-        "none", description="L-BFGS line search: 'none' costs one evaluation per iteration"
+        "none",
+        description="'none': bounded L-BFGS, pixels kept in 0..255, one checked evaluation per iteration; "
+        "'strong_wolfe': torch's unbounded L-BFGS with the seed's line search",
+    )
+    tv_smoothing: float = Field(
+        2.0,
+        ge=0,
+        le=64,
+        description="ε in pixel levels of the smoothed TV the optimiser minimises (√(d²+ε²)−ε for |d|); "
+        "0: the seed's exact TV. Logs always report the exact TV",
     )
 
     @model_validator(mode="before")

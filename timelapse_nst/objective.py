@@ -64,11 +64,15 @@ def style_loss(gram: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(gram, target_gram, reduction="sum")
 
 
-def total_variation(image: torch.Tensor) -> torch.Tensor:
-    """Sum of absolute differences between neighbouring pixels (anisotropic TV, as in the seed)."""
-    dx = (image[..., :, 1:] - image[..., :, :-1]).abs().sum()
-    dy = (image[..., 1:, :] - image[..., :-1, :]).abs().sum()
-    return dx + dy
+def total_variation(image: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+    """Sum over neighbouring pixels of |difference| (anisotropic TV, the seed's); with
+    ``smoothing`` ε > 0, of √(d² + ε²) − ε (Charbonnier): within ε of it, and smooth at d = 0."""
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    if smoothing <= 0:
+        return dx.abs().sum() + dy.abs().sum()
+    eps2 = smoothing * smoothing
+    return ((dx * dx + eps2).sqrt() - smoothing).sum() + ((dy * dy + eps2).sqrt() - smoothing).sum()
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,10 @@ class Objective:
         *,
         activation_dtype: torch.dtype | None = None,
         color: str = "none",
+        tv_smoothing: float = 0.0,
     ) -> None:
         self.features = features
+        self.tv_smoothing = tv_smoothing  # ε of the TV optimised (config.optimizer.tv_smoothing); 0: exact
         self.content_layers = list(layers.content)
         total = sum(layers.style.values())
         self.style_layers = {name: w / total for name, w in layers.style.items() if w > 0}
@@ -212,8 +218,15 @@ class Objective:
         return {
             "content": content / len(self.content_layers),
             "style": self.style_from_grams(grams, weights),
-            "tv": total_variation(image),
+            "tv": total_variation(image, self.tv_smoothing),
         }
+
+    def seed_parts(self, image: torch.Tensor, parts: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``parts`` of ``image`` as the seed scores them: its exact TV in place of a smoothed one."""
+        if self.tv_smoothing <= 0:
+            return dict(parts)
+        with torch.no_grad():
+            return {**parts, "tv": total_variation(image)}
 
     def __call__(self, image: torch.Tensor, weights: Weights) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(weighted total, unweighted parts)."""

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from timelapse_nst.config import Optimizer, RenderConfig
+from timelapse_nst.lbfgs import BoundedLBFGS
 from timelapse_nst.objective import Objective, Weights
 from timelapse_nst.scales import ScalePlan, plan_scales
 
@@ -23,9 +24,11 @@ class Step:
     """What a hook sees after each iteration. Hooks observe; they must not modify ``image``.
 
     ``image`` is the picture after this iteration as the user gets it (a detached view of the
-    live tensor: copy it to keep it). ``losses`` were measured on the image the iteration
-    started from (the evaluation that drove the update); iteration 0 is the initial image, with
-    no losses. ``weights`` are the loss weights of the iteration, ``blend`` each style's share of
+    live tensor: copy it to keep it). ``losses`` are the seed's objective (its exact TV, even
+    where the optimiser minimises a smoothed one) at the image of iteration ``losses_of``: this
+    iteration's own image for the bounded L-BFGS (its accepted evaluation), the image it started
+    from for Adam and the line-search L-BFGS (the evaluation that drove the update). Iteration 0
+    is the initial image, with no losses. ``weights`` are the loss weights of the iteration, ``blend`` each style's share of
     the style loss, ``color`` the amount of the photo's colour kept (None: no colour mode).
     """
 
@@ -39,11 +42,13 @@ class Step:
     evaluations: int = 0
     blend: tuple[float, ...] = (1.0,)
     color: float | None = None
+    losses_of: int | None = None
 
 
 Hook = Callable[[Step], None]
 Snapshot = Callable[[], dict[str, Any]]
-"""Returns the loop state needed to continue exactly: scale, iteration, image, optimizer."""
+"""Returns the loop state needed to continue exactly: scale, iteration, image, optimizer, and
+the losses measured at the image (bounded L-BFGS carries its last evaluation into the next step)."""
 
 
 class RenderInterrupted(Exception):
@@ -68,17 +73,20 @@ def color_at(config: RenderConfig, iteration: int, total: int) -> float | None:
 def make_optimizer(image: torch.Tensor, settings: Optimizer) -> torch.optim.Optimizer:
     if settings.name == "adam":
         return torch.optim.Adam([image], lr=1.0)
-    # max_iter=1: one true iteration per step(); the history lives on in optimizer.state.
-    # Tolerances at 0: never skip an iteration silently because the gradient got small.
-    return torch.optim.LBFGS(
-        [image],
-        lr=1.0,
-        max_iter=1,
-        history_size=settings.history_size,
-        tolerance_grad=0.0,
-        tolerance_change=0.0,
-        line_search_fn=None if settings.line_search == "none" else "strong_wolfe",
-    )
+    if settings.line_search == "strong_wolfe":
+        # The seed's way: torch's L-BFGS with its line search, unbounded (pixels leave 0..255 and
+        # are clamped only when saved), several evaluations per iteration. max_iter=1: one true
+        # iteration per step(); tolerances at 0: never skip an iteration silently.
+        return torch.optim.LBFGS(
+            [image],
+            lr=1.0,
+            max_iter=1,
+            history_size=settings.history_size,
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
+            line_search_fn="strong_wolfe",
+        )
+    return BoundedLBFGS([image], history_size=settings.history_size)
 
 
 def resize_to(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -88,66 +96,53 @@ def resize_to(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False)
 
 
-FIRST_STEP_PIXELS = 16.0
-"""Largest pixel change (0..255 scale) of the first L-BFGS step of each scale. Measured on
-128 px renders (40 iterations): 2, 8, 16 and 32 all beat torch's default first step (which
-spiked the objective 40x at iteration 6); larger sizes converged slightly faster."""
-
-
 class Painter:
     """Optimises one image at one scale; each ``step()`` is one true iteration."""
 
-    def __init__(self, objective: Objective, image: torch.Tensor, config: RenderConfig, total: int) -> None:
+    def __init__(
+        self,
+        objective: Objective,
+        image: torch.Tensor,
+        config: RenderConfig,
+        total: int,
+        *,
+        measured: Mapping[str, Any] | None = None,
+    ) -> None:
         self.objective = objective
         self.image = image.detach().clone().requires_grad_(True)
         self.config = config
         self.total = total
         self.optimizer = make_optimizer(self.image, config.optimizer)
+        # Bounded L-BFGS keeps the evaluation of the image it ends on for the next iteration;
+        # the painter keeps that evaluation's losses and the weights they were measured with.
+        self.measured: dict[str, Any] | None = dict(measured) if measured else None
 
     def step(self, iteration: int, scale: int) -> Step:
         """Iteration number ``iteration`` (1-based, global): evaluate, update, report."""
+        # 1. This iteration's weights and step size (any of them may follow a schedule).
         weights = weights_at(self.config, iteration - 1, self.total, len(self.objective.style_images))
         rate = self.config.optimizer.learning_rate.at(iteration - 1, self.total)  # type: ignore[union-attr]
         for group in self.optimizer.param_groups:
             group["lr"] = rate
-        first: dict[str, float] = {}
-        evaluations = 0
-
-        def evaluate() -> torch.Tensor:
-            nonlocal evaluations
-            self.optimizer.zero_grad(set_to_none=False)
-            total, parts = self.objective.evaluate(self.image, weights)  # tiled or not: the same contract
-            if not first:  # report the evaluation at the iterate, not at line-search trials
-                first.update({k: float(v.detach()) for k, v in parts.items()}, total=float(total.detach()))
-            evaluations += 1
-            return total
-
-        pending = self._first_lbfgs_step(evaluate)
-
-        def closure() -> torch.Tensor:
-            nonlocal pending
-            if pending is not None:  # evaluated already (gradient in place): don't pay twice
-                total, pending = pending, None
-                return total
-            return evaluate()
-
-        self.optimizer.step(closure)
-        if self.config.optimizer.name == "adam":
-            with torch.no_grad():
-                self.image.clamp_(0.0, 255.0)  # Adam overshoots; L-BFGS is left unclamped (line search)
-        if not all(math.isfinite(v) for v in first.values()):
-            raise FloatingPointError(f"the loss became {first['total']} at iteration {iteration}")
+        # 2. Update the image; the losses reported are those of a picture the user sees (Step).
+        if isinstance(self.optimizer, BoundedLBFGS):
+            (losses, evaluations), losses_of = self._bounded_step(weights), iteration
+        else:
+            (losses, evaluations), losses_of = self._plain_step(weights), iteration - 1
+        if not all(math.isfinite(v) for v in losses.values()):
+            raise FloatingPointError(f"the loss became {losses['total']} at iteration {iteration}")
         return Step(
             iteration,
             self.total,
             scale,
             self.presented(iteration),
-            first,
+            losses,
             weights.terms(),
             rate,
             evaluations,
             blend=weights.blend,
             color=color_at(self.config, iteration - 1, self.total),
+            losses_of=losses_of,
         )
 
     def presented(self, iteration: int) -> torch.Tensor:
@@ -155,27 +150,70 @@ class Painter:
         amount = self.config.color.amount.at(iteration, self.total)
         return self.objective.present(self.image.detach(), amount)
 
-    def _first_lbfgs_step(self, evaluate: Callable[[], torch.Tensor]) -> torch.Tensor | None:
-        """Size the first step of a fresh L-BFGS (no line search) to move pixels by a few levels.
+    def _closure(self, weights: Weights, evaluations: list[dict[str, Any]]) -> Callable[[], torch.Tensor]:
+        """Evaluate the objective at the image as it stands (gradient into image.grad), and
+        append each evaluation's losses (the seed's, see Step) and optimised TV to ``evaluations``."""
+        terms = weights.terms()
 
-        Departure from torch's L-BFGS, whose first step is lr·min(1, 1/‖g‖₁): with gradients of
-        ~1e7 that step moves no pixel at all, wasting the first iteration of every render and of
-        every scale, and leaving the second one a curvature pair made of rounding noise. A
-        steepest-descent step whose largest pixel change is FIRST_STEP_PIXELS gives L-BFGS a
-        meaningful first pair. Returns the loss already evaluated (its gradient is in place).
-        """
+        def closure() -> torch.Tensor:
+            self.optimizer.zero_grad(set_to_none=False)
+            total, parts = self.objective.evaluate(self.image, weights)  # tiled or not: one contract
+            seed = self.objective.seed_parts(self.image.detach(), parts)
+            losses = {name: float(value) for name, value in seed.items()}
+            losses["total"] = sum(terms[name] * value for name, value in losses.items())
+            evaluations.append({"losses": losses, "tv_optimised": float(parts["tv"])})
+            return total
+
+        return closure
+
+    def _bounded_step(self, weights: Weights) -> tuple[dict[str, float], int]:
+        """One bounded L-BFGS iteration. Its evaluations are at trial images; the one it accepts
+        is at the image it ends on (the losses reported) and starts the next iteration."""
         optimizer = self.optimizer
-        if not isinstance(optimizer, torch.optim.LBFGS) or self.config.optimizer.line_search != "none":
-            return None
-        if optimizer.state[self.image].get("n_iter", 0) != 0:
-            return None
-        total = evaluate()
-        grad = self.image.grad
-        assert grad is not None
-        largest, l1 = float(grad.abs().max()), float(grad.abs().sum())
-        if largest > 0 and math.isfinite(largest) and math.isfinite(l1):
-            optimizer.param_groups[0]["lr"] = FIRST_STEP_PIXELS / (min(1.0, 1.0 / l1) * largest)
-        return total
+        assert isinstance(optimizer, BoundedLBFGS)
+        self._follow_schedules(optimizer, weights)
+        evaluations: list[dict[str, Any]] = []
+        optimizer.step(self._closure(weights, evaluations))
+        if self.measured is None:  # a fresh evaluation of the start image came first
+            self.measured = {**evaluations[0], "weights": self._key(weights)}
+        if optimizer.accepted is not None:  # None: the image did not move, its losses stand
+            self.measured = {**evaluations[optimizer.accepted], "weights": self._key(weights)}
+        return self.measured["losses"], len(evaluations)
+
+    def _follow_schedules(self, optimizer: BoundedLBFGS, weights: Weights) -> None:
+        """Keep the kept evaluation true to this iteration's objective.
+
+        Loss weights that moved re-price it from its parts (no new evaluation; the kept gradient
+        is one iteration old, a percent or so off). A moved blend of styles or colour level
+        changes the parts themselves: then the start image is evaluated afresh.
+        """
+        if self.measured is None or self.measured["weights"] == self._key(weights):
+            return
+        old, new = self.measured["weights"], self._key(weights)
+        if (old["blend"], old["level"]) != (new["blend"], new["level"]):
+            optimizer.forget_evaluation()
+            self.measured = None
+            return
+        parts = {name: value for name, value in self.measured["losses"].items() if name != "total"}
+        terms = weights.terms()
+        seed_total = sum(terms[name] * value for name, value in parts.items())
+        optimised = {**parts, "tv": self.measured["tv_optimised"]}
+        self.measured = {**self.measured, "losses": {**parts, "total": seed_total}, "weights": new}
+        optimizer.set_loss(sum(terms[name] * value for name, value in optimised.items()))
+
+    def _key(self, weights: Weights) -> dict[str, Any]:
+        """What an evaluation depends on besides the image, in plain types (checkpoints load them)."""
+        level = self.objective.level(weights.color)
+        return {**weights.terms(), "blend": [float(b) for b in weights.blend], "level": level}
+
+    def _plain_step(self, weights: Weights) -> tuple[dict[str, float], int]:
+        """Adam, or torch's L-BFGS with a line search: evaluate at the image, then update it."""
+        evaluations: list[dict[str, Any]] = []
+        self.optimizer.step(self._closure(weights, evaluations))
+        if self.config.optimizer.name == "adam":
+            with torch.no_grad():
+                self.image.clamp_(0.0, 255.0)  # Adam overshoots the range; its state does not mind
+        return evaluations[0]["losses"], len(evaluations)
 
     def snapshot(self, iteration: int, scale: int) -> dict[str, Any]:
         return {
@@ -183,6 +221,7 @@ class Painter:
             "iteration": iteration,
             "image": self.image.detach().cpu().clone(),
             "optimizer": self.optimizer.state_dict(),
+            "measured": self.measured,
         }
 
 
@@ -196,8 +235,9 @@ def initial_image(config: RenderConfig, objective: Objective) -> torch.Tensor:
             objective.style_images[0], size=(height, width), mode="bicubic", align_corners=False, antialias=True
         ).clamp(0, 255)
     generator = torch.Generator().manual_seed(config.seed)
-    noise = torch.randn((1, 3, height, width), generator=generator) * 90.0  # the seed's noise
-    return (noise + objective.features.mean.cpu()).to(objective.content_image.device)
+    noise = torch.randn((1, 3, height, width), generator=generator) * 90.0  # the seed's noise ...
+    # ... clamped to the range (the seed leaves it unclamped): frame 0 shows what is optimised.
+    return (noise + objective.features.mean.cpu()).clamp(0, 255).to(objective.content_image.device)
 
 
 def paint(
@@ -211,11 +251,12 @@ def paint(
     scale: int = 0,
     iteration: int = 0,
     optimizer_state: dict[str, Any] | None = None,
+    measured: Mapping[str, Any] | None = None,
 ) -> torch.Tensor:
     """Run (or continue) a render; returns the final picture (as the user gets it).
 
     A fresh render passes no image (it starts from ``config.init``); a resumed one passes a
-    snapshot's image, scale, iteration and optimizer state.
+    snapshot's image, scale, iteration, optimizer state and measured losses.
     """
     plans = plan_scales(config)
     total = plans[-1].last
@@ -227,10 +268,10 @@ def paint(
             shown = objective.present(image.detach(), config.color.amount.at(0, total))
             for hook in hooks:
                 hook(Step(0, total, 0, shown, color=color_at(config, 0, total)))
-        painter = Painter(objective, resize_to(image.detach(), height, width), config, total)
+        painter = Painter(objective, resize_to(image.detach(), height, width), config, total, measured=measured)
         if optimizer_state is not None:
             painter.optimizer.load_state_dict(optimizer_state)
-            optimizer_state = None
+            optimizer_state, measured = None, None
         for number in range(max(iteration, plan.first - 1) + 1, plan.last + 1):
             step = painter.step(number, plan.index)
             for hook in hooks:

@@ -111,10 +111,11 @@ class RenderSession:
             paintings = [to_tensor(resize_style(s, scaled.size, config.style_scale)).to(device) for s in style_images]
             photo = to_tensor(scaled).to(device)
             args = (features, config.layers, photo, paintings)
+            smoothing = {"tv_smoothing": config.optimizer.tv_smoothing}
             if self.tiled[plan.index]:
                 tiling = {"tile": config.tiling.tile, "overlap": overlap_pixels(config)}
-                return TiledObjective(*args, activation_dtype=dtype, color=config.color.preserve, **tiling)
-            return Objective(*args, activation_dtype=dtype, color=config.color.preserve)
+                return TiledObjective(*args, activation_dtype=dtype, color=config.color.preserve, **smoothing, **tiling)
+            return Objective(*args, activation_dtype=dtype, color=config.color.preserve, **smoothing)
 
         return make
 
@@ -157,6 +158,7 @@ class RenderSession:
                         scale=int(state["scale"]) if state else 0,
                         iteration=done,
                         optimizer_state=state["optimizer"] if state else None,
+                        measured=state.get("measured") if state else None,
                     )
                     self.save_final(image)
                     saver.mark_complete()
@@ -225,7 +227,12 @@ class RenderSession:
 def _log_hook(log: LogWriter) -> Hook:
     def write(step: Step) -> None:
         if step.iteration > 0:
-            record = {"iteration": step.iteration, "scale": step.scale, "losses": dict(step.losses)}
+            record = {
+                "iteration": step.iteration,
+                "scale": step.scale,
+                "losses": dict(step.losses),
+                "losses_of": step.losses_of,
+            }
             record.update(weights=dict(step.weights), lr=step.learning_rate)
             if len(step.blend) > 1:  # several styles: each one's share of the style loss
                 record["blend"] = list(step.blend)

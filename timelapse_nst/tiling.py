@@ -151,7 +151,7 @@ def evaluate_tiled(
         style = objective.style_from_grams(leaves, weights)
         gram_grads = _gram_gradients(terms["style"] * style, leaves)
         # 3. TV of the whole image, straight into image.grad.
-        tv = total_variation(image)
+        tv = total_variation(image, objective.tv_smoothing)
         (terms["tv"] * tv).backward()
     # 4. Pass 2: one tile at a time, each with its graph, the last tile first.
     content = _backward(objective, targets, image, last, patch, acts, gram_grads, terms["content"])
