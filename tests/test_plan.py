@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from timelapse_nst import plan
+from timelapse_nst import footprint, plan
 from timelapse_nst.config import Layers, Optimizer, RenderConfig
 from timelapse_nst.features import VGGFeatures
 from timelapse_nst.geometry import tile_grid
@@ -24,7 +24,7 @@ MB = 2**20
 
 def test_long_edge_size_is_what_resizing_gives():
     for size, edge in [((640, 480), 333), ((480, 640), 257), ((1000, 3), 64), ((3, 1000), 17), ((512, 512), 96)]:
-        assert plan.long_edge_size(size, edge) == resize_long_edge(Image.new("RGB", size), edge).size
+        assert footprint.long_edge_size(size, edge) == resize_long_edge(Image.new("RGB", size), edge).size
 
 
 @pytest.mark.parametrize("dtype", [None, torch.bfloat16], ids=["fp32", "bf16"])
@@ -49,16 +49,16 @@ def test_saved_bytes_are_what_autograd_keeps(random_vgg, layers, dtype):
         objective.parts(image.clone().requires_grad_(True))
     tv = 4 * 3 * (height * (width - 1) + (height - 1) * width)  # TV's two differences, counted by the step
     element = 4 if dtype is None else 2
-    expected = plan.saved_bytes(height, width, layers, element=element)
+    expected = footprint.saved_bytes(height, width, layers, element=element)
     assert sum(saved.values()) - tv == pytest.approx(expected, rel=0.01)
 
 
 def test_a_tile_bounds_the_activations_not_the_image_size():
     common = {"layers": SEED_LAYERS, "optimizer": Optimizer(), "pooling": "max", "element": 4, "device_type": "cpu"}
     small, large = ((h, w, tile_grid(h, w, tile=512, overlap=80, align=16)) for h, w in ((1536, 2048), (3072, 4096)))
-    tiled_small = plan.scale_memory(small[0], small[1], [(1000, 1000)], runtime=0, tiles=small[2], **common)
-    tiled_large = plan.scale_memory(large[0], large[1], [(1000, 1000)], runtime=0, tiles=large[2], **common)
-    untiled = plan.scale_memory(small[0], small[1], [(1000, 1000)], runtime=0, **common)
+    tiled_small = footprint.scale_memory(small[0], small[1], [(1000, 1000)], runtime=0, tiles=small[2], **common)
+    tiled_large = footprint.scale_memory(large[0], large[1], [(1000, 1000)], runtime=0, tiles=large[2], **common)
+    untiled = footprint.scale_memory(small[0], small[1], [(1000, 1000)], runtime=0, **common)
     assert tiled_small.activations == tiled_large.activations < untiled.activations / 4
     assert tiled_large.state == pytest.approx(4 * tiled_small.state, rel=0.01)  # image-sized tensors grow
 
@@ -88,14 +88,14 @@ def test_disk_counts_frames_final_and_two_checkpoints():
     result = plan.make_plan(config, (64, 48), [(64, 64)], budget=10**12, **machine)
     (scale,) = result.scales
     assert scale.frames == 4  # iterations 0, 3, 6, 9
-    frame = plan.png_bytes(64, 48)
+    frame = footprint.png_bytes(64, 48)
     history = 2 * config.optimizer.history_size + 2
     assert result.disk == 4 * frame + frame + 2 * (history + 1) * 64 * 48 * 3 * 4
     capped = RenderConfig.model_validate(
         {**config.model_dump(), "capture": {**config.capture.model_dump(), "max_size": 32}}
     )
     small = plan.make_plan(capped, (64, 48), [(64, 64)], budget=1, **machine)
-    assert small.scales[0].frame_bytes == 4 * plan.png_bytes(32, 24) and not small.fits
+    assert small.scales[0].frame_bytes == 4 * footprint.png_bytes(32, 24) and not small.fits
     assert plan.frame_edge(config) == 1920  # not given: the long side of the 1080p video
 
 
