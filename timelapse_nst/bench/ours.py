@@ -53,6 +53,8 @@ class OursRun:
         return [seconds for _, scale, seconds in self._durations() if scale == last_scale][1:]
 
     def seconds_until(self, iteration: int) -> float:
+        if iteration == self.stamps[0][0]:  # the first step seen (the initial image): the clock starts there
+            return 0.0
         elapsed = 0.0
         for i, _, seconds in self._durations():
             elapsed += seconds

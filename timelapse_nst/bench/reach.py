@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from timelapse_nst.bench.baseline import run_baseline
-from timelapse_nst.bench.ours import Fp32Objective, OursRun, bench_config, bench_inputs, run_ours
+from timelapse_nst.bench.ours import Fp32Objective, bench_config, bench_inputs, run_ours
 from timelapse_nst.bench.settings import REACH_BUDGET, BenchSettings
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def measure_reach(settings: BenchSettings, vgg: torch.nn.Sequential, size: int, 
 
     ours = run_ours(settings, config, work / f"reach-ours-{size}", stop=stop)
     shutil.rmtree(ours.root, ignore_errors=True)
-    ours_curve = [(_seconds_until(ours, i), value) for i, value in sorted(scores.items())]
+    ours_curve = [(ours.seconds_until(i), value) for i, value in sorted(scores.items())]
     return Reach(
         size=size,
         width=int(content.shape[-1]),
@@ -90,16 +90,12 @@ def measure_reach(settings: BenchSettings, vgg: torch.nn.Sequential, size: int, 
         seed_evaluations=seed.evaluations,
         seed_seconds=seed.seconds,
         seed_final=seed_final,
-        ours_seconds=_seconds_until(ours, reached[0]) if reached else None,
+        ours_seconds=ours.seconds_until(reached[0]) if reached else None,
         ours_iterations=reached[0] if reached else None,
         best=min(scores.values()),
         seed_curve=seed_curve,
         ours_curve=ours_curve,
     )
-
-
-def _seconds_until(run: OursRun, iteration: int) -> float:
-    return 0.0 if iteration == run.stamps[0][0] else run.seconds_until(iteration)
 
 
 # -- report parts ---------------------------------------------------------------------------
