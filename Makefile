@@ -32,7 +32,7 @@ demo: setup
 	    --preset demo --weights $(WEIGHTS) --out $(DEMO_OUT)
 
 bench: setup
-	$(BIN)/timelapse-nst bench --weights random
+	$(BIN)/timelapse-nst bench --weights random --plot docs/bench-reach.png
 
 clean:
 	rm -rf $(VENV) runs build dist .pytest_cache

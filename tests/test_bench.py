@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from timelapse_nst.bench import BenchReport, BenchSettings, run_bench, to_markdown, to_table
+from timelapse_nst.bench.reach import Reach, plot_reach
 from timelapse_nst.bench.report import SizeRow, targets
 from timelapse_nst.cli.tools import parse_sizes
 from timelapse_nst.errors import UserError
@@ -25,6 +26,11 @@ def test_bench_measures_every_figure_side_by_side(tmp_path: Path, content_path: 
         rss_iterations=1,
         video_seconds=0.5,
         video_resolution="160x90",
+        reach_sizes=(64,),
+        reach_iterations=3,
+        tiling_sizes=(64,),
+        tiling_iterations=2,
+        preview_chromium=False,
         content=content_path,
         style=style_path,
     )
@@ -42,6 +48,14 @@ def test_bench_measures_every_figure_side_by_side(tmp_path: Path, content_path: 
     assert conv.multi_scale_sizes[-1] == 64 and len(conv.multi_scale_sizes) > 1
     assert report.overheads["seconds_per_iteration"].keys() == {"none", "capture", "checkpoint"}
     assert report.controls["seconds_per_iteration"].keys() == {"default", "luminance", "histogram", "second_style"}
+    # The reach study: the seed's curve ends at its final score; ours is scored after each iteration.
+    [reach] = report.reach
+    assert reach.size == 64 and reach.seed_iterations == 3 and reach.seed_curve[-1][1] == reach.seed_final
+    assert reach.seed_evaluations == len(reach.seed_curve) - 2 and len(reach.ours_curve) >= 2
+    assert reach.best == min(value for _, value in reach.ours_curve)
+    assert report.preview["seconds_per_iteration"].keys() == {"off", "poller"}
+    assert [(row["size"], row["tiled"]) for row in report.tiling] == [(64, False), (64, True)]
+    assert all("seconds_per_iteration" in row for row in report.tiling), report.tiling
     assert 50 < report.rss["peak_rss_mb"] < 8000, report.rss  # a fresh process that loaded torch
     assert report.assembly["frames"] >= 2 and report.assembly["resolution"] == "160x90", report.assembly
     assert {t["what"].split(" ")[0] for t in report.targets} >= {
@@ -50,6 +64,8 @@ def test_bench_measures_every_figure_side_by_side(tmp_path: Path, content_path: 
         "capturing",
         "keeping",
         "a",
+        "time",
+        "the",
     }
     assert any("peak memory" in m for m in messages)
     assert not [note for note in report.notes if "not measured" in note], report.notes  # no section failed
@@ -58,7 +74,10 @@ def test_bench_measures_every_figure_side_by_side(tmp_path: Path, content_path: 
     assert figures["rows"][0]["size"] == 64 and figures["settings"]["iterations"] == 3
     markdown = to_markdown(report)
     assert "| size | floor s/eval |" in markdown and "baseline/ours" in markdown
-    assert len(to_table(report)) >= 3
+    assert len(to_table(report)) >= 4  # sizes, details, tiling, targets
+    assert "| size | mode | tiles |" in markdown
+    plot = plot_reach(report.reach, tmp_path / "reach.png")
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def _report(*, baseline_over_ours: float, ours_over_floor: float, rss_mb: float, rss_size: int) -> BenchReport:
@@ -86,6 +105,63 @@ def test_targets_say_met_or_not_from_the_figures() -> None:
     # A memory run below 512 px says nothing about the 512 px goal: neither met nor missed.
     small = targets(_report(baseline_over_ours=2.3, ours_over_floor=1.05, rss_mb=100, rss_size=128))
     assert next(t for t in small if t["what"].startswith("peak RSS"))["met"] is None
+
+
+def _reach(size: int, seed_seconds: float, ours_seconds: float | None) -> Reach:
+    curve = [(0.0, 10.0), (seed_seconds, 4.0)]
+    ours = [(0.0, 10.0)] + ([(ours_seconds, 3.9)] if ours_seconds is not None else [(seed_seconds, 5.0)])
+    reached = None if ours_seconds is None else 7
+    return Reach(size, size, size * 3 // 4, 40, 50, seed_seconds, 4.0, ours_seconds, reached, 3.9, curve, ours)
+
+
+def test_reach_preview_and_tiling_in_the_report_from_given_figures(tmp_path: Path) -> None:
+    report = BenchReport(
+        machine={"cpu": "x", "threads": 2, "torch": "t", "precision": "bf16"},
+        settings={"target_size": 256, "iterations": 40, "weights": "random", "tiling_iterations": 4},
+    )
+    report.reach = [_reach(256, 100.0, 30.0), _reach(512, 400.0, 160.0), _reach(1024, 10.0, None)]
+    report.preview = {
+        "rounds": 5,
+        "seconds_per_iteration": {"off": 1.0, "poller": 1.01, "chromium": 1.03},
+        "overhead": {"poller": 0.01, "chromium": 0.03},
+    }
+    report.tiling = [
+        {
+            "size": 1024,
+            "tiled": False,
+            "tiles": 1,
+            "estimate_mb": 900.0,
+            "seconds_per_iteration": 2.0,
+            "peak_rss_mb": 1000.0,
+        },
+        {
+            "size": 1024,
+            "tiled": True,
+            "tiles": 4,
+            "estimate_mb": 500.0,
+            "seconds_per_iteration": 2.2,
+            "peak_rss_mb": 600.0,
+        },
+        {"size": 2048, "tiled": False, "error": "does not fit: plan 9000 MB"},
+    ]
+    report.targets = targets(report)
+    met = {t["what"]: (t["measured"], t["met"]) for t in report.targets}
+    reach = "time to reach the seed's final saved-image objective at {} px, ours/seed"
+    assert met[reach.format(256)] == ("30.0 s / 100.0 s = 0.30", True)
+    assert met[reach.format(512)] == ("160.0 s / 400.0 s = 0.40", False)
+    assert met[reach.format(1024)][1] is False  # not reached within the budget
+    # With Chromium measured, the goal row is the real page's cost (+3% > +2%).
+    assert met["the preview page open and polled costs"] == ("+3.0% per iteration", False)
+    del report.preview["overhead"]["chromium"], report.preview["seconds_per_iteration"]["chromium"]
+    assert next(t for t in targets(report) if t["what"].startswith("the preview"))["met"] is True
+    markdown = to_markdown(report)
+    assert "| 1024 | tiled | 4 | 600 MB (500) | 2.20 | 1.10x |" in markdown
+    assert "| 2048 | untiled |  | does not fit: plan 9000 MB |  |  |" in markdown
+    assert "seed 40 iterations (50 evaluations) | 100.0 s to 4; ours 30.0 s (iteration 7) = 30%" in markdown
+    assert "not reached (best 3.9)" in markdown
+    assert len(to_table(report)) == 4
+    plot = plot_reach(report.reach, tmp_path / "plots" / "reach.png")
+    assert plot.stat().st_size > 1000
 
 
 def test_sizes_are_checked_with_a_one_line_error() -> None:

@@ -14,12 +14,14 @@ Per-evaluation times are medians of the intervals between consecutive evaluation
 between consecutive iterations, which include capture, log and checkpoint work), after one
 warm-up interval. The floor is measured inside each run, between iterations and off the clock,
 and baseline/ours divides each run by its own floor, so a change of load from other processes
-between runs cancels out. Objectives that are compared are always recomputed in fp32 by one evaluator.
+between runs cancels out. Objectives that are compared are always recomputed in fp32 by one evaluator,
+on the image as saved (clamped to 0..255, rounded to 8 bits).
 torch is imported inside the functions, so ``timelapse-nst --help`` stays fast.
 
 Modules: ``settings`` (what to measure), ``runner`` (the order of the measurements), ``measure``,
-``memory``, ``video`` (the measurements), ``baseline``, ``ours`` (the two sides), ``report`` (figures,
-targets, tables).
+``memory``, ``video``, ``reach`` (ours to the seed's final quality, and its plot), ``preview`` (the
+live preview's cost), ``tiling`` (the measurements), ``baseline``, ``ours`` (the two sides), ``report``
+(figures, targets, tables).
 """
 
 from __future__ import annotations

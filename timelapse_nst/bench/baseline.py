@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,9 @@ class BaselineRun:
     evaluations: int
     intervals: list[float]
     image: torch.Tensor  # final image, 0..255 (the seed's normalised image plus the mean)
+    # With ``record``: each evaluation's image (0..255, as the seed saves it) and the clock when it was saved.
+    images: list[torch.Tensor] = field(default_factory=list)
+    saved_at: list[float] = field(default_factory=list)
 
 
 class SeedVgg19:
@@ -78,6 +81,7 @@ def run_baseline(
     dump: Path,
     *,
     between: Callable[[int], None] | None = None,
+    record: bool = False,
 ) -> BaselineRun:
     import numpy as np
     import torch
@@ -97,13 +101,22 @@ def run_baseline(
     optimizing = (content - mean).clone().requires_grad_(True)
     optimizer = torch.optim.LBFGS((optimizing,), max_iter=iterations, line_search_fn="strong_wolfe")
     dump.mkdir(parents=True, exist_ok=True)
-    stamps: list[tuple[float, float]] = []  # (closure entered, ``between`` done): the gap is off the clock
+    entries: list[float] = []  # the clock as each closure was entered
+    images: list[torch.Tensor] = []
+    saved_at: list[float] = []
+    off = 0.0  # seconds off the clock: ``between`` and the recorded copies
+    began = time.perf_counter()
+
+    def clock() -> float:
+        return time.perf_counter() - began - off
 
     def closure() -> torch.Tensor:
-        entered = time.perf_counter()
+        nonlocal off
+        entries.append(clock())
         if between is not None:
-            between(len(stamps))
-        stamps.append((entered, time.perf_counter()))
+            paused = time.perf_counter()
+            between(len(entries) - 1)
+            off += time.perf_counter() - paused
         if torch.is_grad_enabled():
             optimizer.zero_grad()
         # 2. The seed's build_loss.
@@ -121,12 +134,15 @@ def run_baseline(
         with torch.no_grad():
             pixels = optimizing.squeeze(0).cpu().detach().numpy()
             pixels = np.moveaxis(pixels, 0, 2) + np.array(IMAGENET_MEAN_255).reshape((1, 1, 3))
-            Image.fromarray(np.clip(pixels, 0, 255).astype("uint8")).save(dump / f"{len(stamps):04d}.jpg", quality=95)
+            Image.fromarray(np.clip(pixels, 0, 255).astype("uint8")).save(dump / f"{len(entries):04d}.jpg", quality=95)
+        if record:
+            saved_at.append(clock())
+            paused = time.perf_counter()
+            images.append((optimizing.detach() + mean).clone())
+            off += time.perf_counter() - paused
         return total
 
-    began = time.perf_counter()
     optimizer.step(closure)
-    ended = time.perf_counter()
-    intervals = [b[0] - a[1] for a, b in zip(stamps, [*stamps[1:], (ended, ended)], strict=False)]
-    seconds = stamps[0][0] - began + sum(intervals)
-    return BaselineRun(seconds, len(stamps), intervals, (optimizing.detach() + mean).clone())
+    seconds = clock()
+    intervals = [b - a for a, b in zip(entries, [*entries[1:], seconds], strict=False)]
+    return BaselineRun(seconds, len(entries), intervals, (optimizing.detach() + mean).clone(), images, saved_at)

@@ -53,6 +53,8 @@ class OursRun:
         return [seconds for _, scale, seconds in self._durations() if scale == last_scale][1:]
 
     def seconds_until(self, iteration: int) -> float:
+        if iteration == self.stamps[0][0]:  # the first step seen (the initial image): the clock starts there
+            return 0.0
         elapsed = 0.0
         for i, _, seconds in self._durations():
             elapsed += seconds
@@ -69,9 +71,14 @@ def run_ours(
     record: bool = False,
     between: Callable[[int], None] | None = None,
     extra_styles: Sequence[Path] = (),
+    stop: Callable[[int, torch.Tensor], bool] | None = None,
+    **render: Any,
 ) -> OursRun:
     """``api.render`` with a timing hook; ``between(iteration)`` runs inside it, off the clock
-    (the floor is measured there, so both see the same load from other processes)."""
+    (the floor is measured there, so both see the same load from other processes).
+
+    ``stop(iteration, image)``, off the clock too, ends the render early after a full-size
+    iteration (``final`` is then that iteration's image); ``render`` goes to ``api.render``."""
     from timelapse_nst import api
     from timelapse_nst.optimize import Step
     from timelapse_nst.scales import plan_scales
@@ -86,18 +93,33 @@ def run_ours(
             images[step.iteration] = step.image.detach().clone()
         if between is not None:
             between(step.iteration)
+        enough = stop is not None and step.scale == last_scale and stop(step.iteration, step.image)
         stamps.append((step.iteration, step.scale, entered, time.perf_counter()))
+        if enough:
+            raise _Enough(step.image.detach().clone())
 
-    api.render(
-        settings.content,
-        [settings.style, *extra_styles],
-        out=out,
-        config=config,
-        weights=settings.weights,
-        make_video=False,
-        hooks=[recorder],
-    )
+    try:
+        api.render(
+            settings.content,
+            [settings.style, *extra_styles],
+            out=out,
+            config=config,
+            weights=settings.weights,
+            make_video=False,
+            hooks=[recorder],
+            **render,
+        )
+    except _Enough as enough:
+        return OursRun(out, config, stamps, images, enough.image)
     return OursRun(out, config, stamps, images, final_image(out))
+
+
+class _Enough(Exception):
+    """Raised by the timing hook to end a render that has shown what it had to."""
+
+    def __init__(self, image: torch.Tensor) -> None:
+        super().__init__("enough")
+        self.image = image
 
 
 def final_image(run: Path) -> torch.Tensor:
@@ -111,16 +133,25 @@ def final_image(run: Path) -> torch.Tensor:
 
 
 class Fp32Objective:
-    """The objective of an image at the target size, always in fp32 (for fair comparisons)."""
+    """The seed's objective (its layers, weights and exact TV) of an image as saved (clamped to
+    0..255 and rounded to 8 bits), at the target size or ``size``, in fp32 unless ``dtype``."""
 
-    def __init__(self, vgg: torch.nn.Sequential, settings: BenchSettings, *, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        vgg: torch.nn.Sequential,
+        settings: BenchSettings,
+        *,
+        dtype: torch.dtype | None = None,
+        size: int | None = None,
+    ) -> None:
         from timelapse_nst.features import VGGFeatures
         from timelapse_nst.objective import Objective, Weights
 
-        config = bench_config(settings, settings.target_size)
+        config = bench_config(settings, size or settings.target_size)
         content, style = bench_inputs(settings, config)
         features = VGGFeatures(vgg, [*config.layers.content, *config.layers.style], pooling=config.pooling)
         self.vgg, self.settings = vgg, settings
+        # tv_smoothing is left at 0: the exact TV, whatever the render optimises.
         self.objective = Objective(features, config.layers, content, [style], activation_dtype=dtype)
         self.weights = Weights(*(float(getattr(config.weights, name).at(0, 1)) for name in ("content", "style", "tv")))
 
@@ -128,7 +159,7 @@ class Fp32Objective:
         import torch
 
         with torch.inference_mode():
-            total, _ = self.objective(image, self.weights)
+            total, _ = self.objective(image.detach().float().clamp(0, 255).round(), self.weights)
         return float(total)
 
     def first_reaching(self, run: OursRun, threshold: float) -> tuple[int | None, float]:

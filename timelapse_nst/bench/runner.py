@@ -20,8 +20,11 @@ from timelapse_nst.bench.measure import (
 )
 from timelapse_nst.bench.memory import measure_rss
 from timelapse_nst.bench.ours import Fp32Objective, OursRun, bench_config
+from timelapse_nst.bench.preview import measure_preview
+from timelapse_nst.bench.reach import Reach, measure_reach
 from timelapse_nst.bench.report import BenchReport, jsonable, machine_info, targets
 from timelapse_nst.bench.settings import BenchSettings, Say
+from timelapse_nst.bench.tiling import measure_tiling
 from timelapse_nst.bench.video import measure_assembly
 from timelapse_nst.errors import UserError
 
@@ -70,11 +73,31 @@ def run_bench(settings: BenchSettings, *, say: Say = lambda message: None) -> Be
         report.convergence = _guard(
             report, "convergence", lambda: measure_convergence(settings, work, target_baseline, evaluator), None
         )
+        # 4b. Issue 13's goal: our default render to the seed's final quality, at each reach size.
+        for size in settings.reach_sizes:
+            say(f"{size} px: time for ours to reach the seed's final image ({settings.reach_iterations} iterations)")
+            reach: Reach | None = _guard(
+                report, f"reach at {size} px", lambda s=size: measure_reach(settings, vgg, s, work), None
+            )
+            if reach is not None:
+                report.reach.append(reach)
         # 5. Capture and checkpoint overheads, interleaved A/B/C runs.
         say(f"capture and checkpoint overheads ({settings.ab_rounds} interleaved rounds)")
         report.overheads = _guard(report, "overheads", lambda: measure_overheads(settings, work, target_run), {})
         say(f"colour modes and a second style ({settings.ab_rounds} interleaved rounds)")
         report.controls = _guard(report, "controls", lambda: measure_controls(settings, work), {})
+        say(f"the live preview off, polled and open ({settings.ab_rounds} interleaved rounds)")
+        report.preview = _guard(report, "preview", lambda: measure_preview(settings, work), {})
+        if settings.tiling_sizes:
+            say(f"tiled vs untiled at {', '.join(map(str, settings.tiling_sizes))} px (subprocesses)")
+            report.tiling = _guard(
+                report,
+                "tiling",
+                lambda: measure_tiling(
+                    settings, work, sizes=settings.tiling_sizes, iterations=settings.tiling_iterations
+                ),
+                [],
+            )
         # 6. Assembly against a plain ffmpeg command on the same frames.
         say("assembly vs plain ffmpeg")
         report.assembly = measure_assembly(settings, target_run.root, work)

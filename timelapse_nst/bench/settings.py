@@ -35,6 +35,11 @@ class BenchSettings:
     rss_iterations: int = 6
     video_seconds: float = 6.0
     video_resolution: str | None = None  # None: the preset's own (1080p)
+    reach_sizes: tuple[int, ...] = (256, 512)  # ours against the seed's final quality (reach.py)
+    reach_iterations: int = 40  # the seed's iterations there
+    tiling_sizes: tuple[int, ...] = (512, 1024, 2048)  # tiled against untiled, each in a subprocess
+    tiling_iterations: int = 4
+    preview_chromium: bool = True  # also measure the page in headless Chromium, when one is installed
     weights: str = "random"
     content: Path = field(default_factory=lambda: examples_dir() / "tubingen.jpg")
     style: Path = field(default_factory=lambda: examples_dir() / "starry_night.jpg")
@@ -50,5 +55,9 @@ class BenchSettings:
             ab_rounds=2,
             rss_iterations=2,
             video_seconds=2.0,
+            reach_sizes=(128,),
+            reach_iterations=6,
+            tiling_sizes=(),
+            preview_chromium=False,
         )
         return cls(**{**quick, **given})

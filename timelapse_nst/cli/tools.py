@@ -96,6 +96,14 @@ def bench(
     json_path: Annotated[
         Optional[Path], typer.Option("--json", help="Also write the figures to this JSON file.")
     ] = None,
+    plot: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--plot",
+            help="Write the reach curves (objective of saved images vs seconds, seed and ours) to this PNG "
+            "(default: next to --json, as NAME-reach.png).",
+        ),
+    ] = None,
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print the tables as Markdown (for the README).")
     ] = False,
@@ -112,7 +120,8 @@ def bench(
     """Measure our renderer against the bare-network floor and the seed's algorithm, side by side.
 
     Prints per-evaluation times and ratios at each size, then capture and checkpoint overheads,
-    time to reach the baseline's objective, bf16 vs fp32, peak memory and assembly time.
+    the time for our default render to reach the seed's final quality (at 256 and 512 px), bf16
+    vs fp32, the live preview's cost, tiled vs untiled renders, peak memory and assembly time.
 
     Example: timelapse-nst bench --quick --json bench.json
     """
@@ -135,6 +144,16 @@ def bench(
             json_path.write_text(report.to_json() + "\n", encoding="utf-8")
         except OSError as exc:
             raise UserError(f"cannot write {json_path}: {exc.strerror or exc}") from None
+    if plot is None and json_path is not None:
+        plot = json_path.with_name(f"{json_path.stem}-reach.png")
+    if plot is not None and report.reach:
+        from timelapse_nst.bench.reach import plot_reach
+
+        try:
+            plot_reach(report.reach, plot)
+        except OSError as exc:
+            raise UserError(f"cannot write {plot}: {exc.strerror or exc}") from None
+        err.print(f"[dim]bench:[/dim] reach curves in {plot}")
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
