@@ -60,6 +60,13 @@ def test_every_command_has_help_with_an_example(command):
         assert leak not in result.stdout, (leak, result.stdout)
 
 
+@pytest.mark.parametrize("group", [(), ("presets",), ("weights",), ("batch",)], ids=lambda g: " ".join(g) or "top")
+def test_group_help_shows_no_python_types(group):
+    result = cli(*group, "--help", env={"COLUMNS": "100"})
+    assert result.returncode == 0, result.stderr
+    assert "--help" in result.stdout and "<bool>" not in result.stdout, result.stdout
+
+
 def test_render_help_names_its_arguments_like_the_readme():
     out = cli("render", "--help", env={"COLUMNS": "100"}).stdout
     assert "render [OPTIONS] CONTENT STYLE..." in out

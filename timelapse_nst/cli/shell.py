@@ -36,6 +36,10 @@ class HelpGroup(TyperGroup):
         return params
 
 
+class BatchHelpGroup(HelpGroup, BatchGroup):
+    """``batch``: its short form (``BatchGroup``) and the tidy help."""
+
+
 app = typer.Typer(
     cls=HelpGroup,
     name="timelapse-nst",
@@ -49,15 +53,16 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 presets_app = typer.Typer(
-    help="List, show and check render presets.", no_args_is_help=True, rich_markup_mode="markdown"
+    cls=HelpGroup, help="List, show and check render presets.", no_args_is_help=True, rich_markup_mode="markdown"
 )
 weights_app = typer.Typer(
+    cls=HelpGroup,
     help="The VGG19 ImageNet weights: where they are, fetch them once.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
 batch_app = typer.Typer(
-    cls=BatchGroup,
+    cls=BatchHelpGroup,
     help="Render a series from a jobs file, locally or on a Ray cluster; every job resumable.\n\n"
     "`timelapse-nst batch JOBS.yaml` is short for `timelapse-nst batch run JOBS.yaml`.\n\n"
     "Example: timelapse-nst batch series.yaml --out runs/series",
