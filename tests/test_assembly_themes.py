@@ -12,6 +12,7 @@ from PIL import Image
 from runfolder_factory import make_run, painting_of, photo
 
 from timelapse_nst.assembly import assemble_run, layouts, themes
+from timelapse_nst.assembly.comparison import Comparison
 from timelapse_nst.video_settings import VideoSettings
 
 PAINTING = painting_of(photo((96, 72)))
@@ -89,7 +90,7 @@ def test_gallery_intro_waits_with_a_blank_canvas_in_the_frame() -> None:
 
 @pytest.mark.parametrize("mode", ["wipe", "side-by-side"])
 def test_gallery_outro_frames_the_pictures(mode: str) -> None:
-    comparison = layouts.Comparison((640, 360), "#101010", photo((96, 72)), PAINTING, mode, theme="gallery")
+    comparison = Comparison((640, 360), "#101010", photo((96, 72)), PAINTING, mode, theme="gallery")
     image = comparison.frame(0.25)
     assert image.size == (640, 360)
     corner = np.asarray(image, np.int16)[:8, :8]
@@ -109,7 +110,7 @@ def test_flat_is_the_default_and_draws_no_frames() -> None:
     left, top, width, _ = default.painting_box
     edge = np.asarray(default.frame(fitted, 10), np.int16)[top - 3, left : left + width]
     assert np.all(edge == (0x20, 0x30, 0x40))
-    comparison = layouts.Comparison((640, 360), "#203040", photo((96, 72)), PAINTING, "wipe")
+    comparison = Comparison((640, 360), "#203040", photo((96, 72)), PAINTING, "wipe")
     assert tuple(np.asarray(comparison.frame(0.0))[0, 0]) == (0x20, 0x30, 0x40)
 
 

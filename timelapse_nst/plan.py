@@ -121,10 +121,18 @@ def make_plan(
         frame_w, frame_h = long_edge_size((width, height), min(scale.size, frame_edge(config)))
         estimates.append(
             ScaleEstimate(
-                scale.index, scale.size, height, width, tiled, memory, untiled, len(tiles) if tiled else 1,
-                frames, frames * png_bytes(frame_w, frame_h),
+                scale.index,
+                scale.size,
+                height,
+                width,
+                tiled,
+                memory,
+                untiled,
+                len(tiles) if tiled else 1,
+                frames,
+                frames * png_bytes(frame_w, frame_h),
             )
-        )  # fmt: skip
+        )
     width, height = long_edge_size(content_size, config.size)
     return Plan(
         device=device_type,
@@ -211,9 +219,15 @@ def plan_render(
     if memory is None:
         memory = memory_budget(device, runtime=runtime)
     return make_plan(
-        config, content_size, style_sizes, device_type=device_type, element=element, runtime=runtime,
-        budget=memory, decided=decided,
-    )  # fmt: skip
+        config,
+        content_size,
+        style_sizes,
+        device_type=device_type,
+        element=element,
+        runtime=runtime,
+        budget=memory,
+        decided=decided,
+    )
 
 
 def largest_size(

@@ -36,7 +36,8 @@ from timelapse_nst.errors import UserError
 
 MANIFEST = "render.yaml"
 FRAME_NAME = "{:06d}.png"
-_FRAME_PATTERN = re.compile(r"^(\d{6})\.png$")
+FRAME_PATTERN = re.compile(r"^(\d{6})\.png$")
+"""A frame's file name; group 1 is its iteration."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class RunFolder:
             return []
         found = []
         for path in self.frames.iterdir():
-            match = _FRAME_PATTERN.match(path.name)
+            match = FRAME_PATTERN.match(path.name)
             if match and path.is_file():
                 found.append(Frame(int(match[1]), path))
         return sorted(found, key=lambda frame: frame.iteration)

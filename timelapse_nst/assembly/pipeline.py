@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from timelapse_nst.assembly import layouts, pictures, sequence, tags, timeline
+from timelapse_nst.assembly.comparison import Comparison
 from timelapse_nst.assembly.encode import EncodeJob, container_of, encode
 from timelapse_nst.assembly.recording import Recording, read_recording, thumbnail
 from timelapse_nst.errors import UserError
@@ -84,9 +85,7 @@ def assemble_run(
     comparison = None
     if settings.outro != "none":
         before = load_image(run.content.path) if run.content.path else load_image(run.frames[0].path)
-        comparison = layouts.Comparison(
-            settings.size, settings.background, before, final, settings.outro, theme=settings.theme
-        )
+        comparison = Comparison(settings.size, settings.background, before, final, settings.outro, theme=settings.theme)
     # 4. Encode, streaming one composed frame at a time.
     frames = sequence.video_frames(
         shots,

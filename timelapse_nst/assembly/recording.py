@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from timelapse_nst.errors import UserError
+from timelapse_nst.images import load_image
 from timelapse_nst.run import Frame, InputFile, RunFolder
 
 
@@ -74,10 +75,5 @@ def thumbnail(path: Path, side: int = 48) -> np.ndarray:
 
     Every frame is squeezed to the same square, so frames of different sizes compare.
     """
-    try:
-        with Image.open(path) as image:
-            image.draft("RGB", (side * 2, side * 2))  # JPEG decodes at reduced size; PNG ignores it
-            small = image.convert("RGB").resize((side, side), Image.Resampling.BOX)
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise UserError(f"cannot read image {path}: {error}") from None
+    small = load_image(path).resize((side, side), Image.Resampling.BOX)  # the one loader: 16-bit, alpha
     return np.asarray(small, dtype=np.float32) / 255.0

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from timelapse_nst.assembly.layouts import Comparison, Layout
+from timelapse_nst.assembly.comparison import Comparison
+from timelapse_nst.assembly.layouts import Layout
 from timelapse_nst.assembly.timeline import Shot
 from timelapse_nst.images import load_image
 

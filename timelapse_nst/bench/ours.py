@@ -124,9 +124,10 @@ class _Enough(Exception):
 
 def final_image(run: Path) -> torch.Tensor:
     from timelapse_nst.images import load_image
+    from timelapse_nst.run import RunFolder
     from timelapse_nst.tensors import to_tensor
 
-    return to_tensor(load_image(run / "final.png"))
+    return to_tensor(load_image(RunFolder(run).final))
 
 
 # -- the common fp32 evaluator --------------------------------------------------------------

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from timelapse_nst.atomic import atomic_path
 from timelapse_nst.bench.baseline import run_baseline
 from timelapse_nst.bench.ours import Fp32Objective, bench_config, bench_inputs, run_ours
 from timelapse_nst.bench.settings import REACH_BUDGET, BenchSettings
@@ -167,5 +168,6 @@ def plot_reach(reaches: list[Reach], path: Path) -> Path:
         ax.legend(fontsize=7)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, format="png", dpi=110)
     return path

@@ -19,13 +19,14 @@ def measure_assembly(settings: BenchSettings, run: Path, work: Path) -> dict[str
     """Our assembly of a run folder against one plain ffmpeg command with the same output shape."""
     try:
         from timelapse_nst.assembly import assemble_run
+        from timelapse_nst.run import RunFolder
         from timelapse_nst.video_settings import parse_resolution
     except ImportError as exc:  # assembly is another engineer's module; report, don't fail
         return {"error": f"assembly unavailable: {exc}"}
     overrides: dict[str, object] = {"duration": settings.video_seconds}
     if settings.video_resolution is not None:
         overrides["resolution"] = settings.video_resolution
-    frames = sorted((run / "frames").glob("[0-9]*.png"))
+    frames = [frame.path for frame in RunFolder(run).frame_list()]
     try:
         began = time.perf_counter()
         video = assemble_run(run, overrides=overrides)

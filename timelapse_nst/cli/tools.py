@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
+from timelapse_nst.atomic import write_atomic
 from timelapse_nst.cli.shell import app, command, err, presets_app, weights_app
 from timelapse_nst.errors import UserError
 
@@ -141,7 +142,7 @@ def bench(
         Console(highlight=False).print(*to_table(report))
     if json_path is not None:
         try:
-            json_path.write_text(report.to_json() + "\n", encoding="utf-8")
+            write_atomic(json_path, (report.to_json() + "\n").encode("utf-8"))
         except OSError as exc:
             raise UserError(f"cannot write {json_path}: {exc.strerror or exc}") from None
     if plot is None and json_path is not None:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from timelapse_nst.errors import UserError
+from timelapse_nst.images import load_image
 from timelapse_nst.preview.state import PreviewState
 
 
@@ -133,10 +134,9 @@ class NotebookView:
         image = Image.new("RGB", (16, 16), (128, 128, 128))  # until there is a picture to show
         if source is not None:
             try:
-                with Image.open(source) as opened:
-                    image = opened.convert("RGB")
-                    image.thumbnail((self.width, self.width * 4))
-            except (OSError, ValueError):
+                image = load_image(source)  # the one loader (a 16-bit final.png too)
+                image.thumbnail((self.width, self.width * 4))
+            except UserError:  # e.g. a file being replaced: the next update shows it
                 pass
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=90, subsampling=0)  # 4:4:4: fine detail stays

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from timelapse_nst.errors import UserError
 from timelapse_nst.preview.state import PreviewState
+from timelapse_nst.run import FRAME_PATTERN
 
 HOST = "127.0.0.1"
 ACTIVE_SECONDS = 5.0  # a page that polled this recently is open (it polls every second)
@@ -46,7 +47,7 @@ PAGE_POLICY = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self'; "
     "media-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'"
 )
-_FRAME = re.compile(r"/frames/(\d{6})\.png")
+_FRAME = re.compile("/frames/" + FRAME_PATTERN.pattern.strip("^$"))  # the run folder's own names
 _INPUT = re.compile(r"/inputs/([A-Za-z0-9][A-Za-z0-9_.-]*)")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
