@@ -106,6 +106,40 @@ def test_the_resolved_jobs_are_recorded_in_batch_yaml_and_read_back(folder, tmp_
     assert "runs/cat-wave" in text and str(folder / "wave.png") in text and "weights: random" in text
 
 
+def test_a_job_s_credits_reach_its_render_config_and_batch_yaml(folder, tmp_path):
+    from timelapse_nst import presets
+
+    plan = load_jobs(
+        write(
+            folder,
+            "jobs:\n"
+            "  - {content: photos/cat.png, style: wave.png, title: Cat,\n"
+            '     credits: {photo: "Jane Doe, CC BY 4.0", painting: "Hokusai, The Great Wave"}}\n'
+            '  - {content: photos/dog.png, style: wave.png, credits: "Hokusai: Wave"}\n',
+        )
+    )
+    cat, dog = plan.jobs
+    config = presets.resolve(cat.preset, overrides=cat.overrides())
+    assert config.credits.photo == "Jane Doe, CC BY 4.0" and config.credits.painting == ["Hokusai, The Great Wave"]
+    assert config.video.title == "Cat"  # the title still comes last
+    assert presets.resolve(dog.preset, overrides=dog.overrides()).credits.painting == ["Hokusai: Wave"]
+    batch = BatchFolder(tmp_path / "out")
+    batch.prepare()
+    batch.write_manifest(plan, plan.jobs, weights="random", runner="local")
+    assert batch.read_jobs() == plan.jobs
+    bad = write(folder, "jobs: [{content: photos/cat.png, style: wave.png, credits: {photograph: x}}]\n")
+    message = error_of(bad)
+    assert "jobs.yaml line 1" in message and "photograph" in message
+
+
+def test_the_example_series_in_the_readme_is_a_valid_jobs_file():
+    from conftest import EXAMPLES
+
+    plan = load_jobs(EXAMPLES / "series.yaml")
+    assert [job.name for job in plan.jobs] == ["tubingen-starry-night", "tubingen-own-colours", "starry_night-tubingen"]
+    assert all(Path(job.content).is_file() for job in plan.jobs)
+
+
 def test_names_from_files_are_safe_folder_names():
     assert safe_name("Mona Lisa (1503)") == "Mona-Lisa-1503"
     assert safe_name("../../etc/passwd") == "etc-passwd"

@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from timelapse_nst import presets
+from timelapse_nst.credits import Credits
 from timelapse_nst.errors import UserError
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -54,6 +55,7 @@ class JobEntry(BaseModel):
     preset: str | None = Field(None, description="built-in preset name or YAML file (default classic)")
     set: list[str] = Field(default_factory=list, description="overrides of this job, KEY.PATH=VALUE")
     title: str | None = Field(None, max_length=200, description="title in the video and the compilation")
+    credits: Credits | None = Field(None, description="who made the photo, the painting(s), the video (as in presets)")
     num_cpus: float | None = Field(None, gt=0, description="CPUs (= torch threads) of this job")
     num_gpus: float | None = Field(None, ge=0, description="GPUs of this job (Ray)")
 
@@ -104,15 +106,22 @@ class Job(BaseModel):
     style: str | list[str]
     preset: str
     set: list[str] = Field(default_factory=list)
+    credits: Credits | None = None
     title: str | None = None
     num_cpus: float | None = None
     num_gpus: float | None = None
 
     def overrides(self) -> list[str]:
-        """The ``set`` entries plus the title as ``video.title`` (JSON quoting is YAML quoting)."""
+        """The ``set`` entries, the credits as ``credits`` and the title as ``video.title`` (last;
+        JSON quoting is YAML quoting)."""
         import json
 
-        return [*self.set, *([f"video.title={json.dumps(self.title)}"] if self.title is not None else [])]
+        credits = self.credits.model_dump(exclude_none=True) if self.credits is not None else None
+        return [
+            *self.set,
+            *([f"credits={json.dumps(credits, ensure_ascii=False)}"] if credits is not None else []),
+            *([f"video.title={json.dumps(self.title, ensure_ascii=False)}"] if self.title is not None else []),
+        ]
 
     @property
     def label(self) -> str:
@@ -148,6 +157,7 @@ class _Draft:
     preset: tuple[str, tuple[str, ...]] | None
     set: list[tuple[str, tuple[str, ...]]]
     title: str | None
+    credits: Credits | None
     num_cpus: float | None
     num_gpus: float | None
 
@@ -184,6 +194,7 @@ def _drafts(spec: JobsFile) -> Iterator[_Draft]:
             preset=(entry.preset, (*loc, "preset")) if entry.preset is not None else top_preset,
             set=[*top_set, *((text, (*loc, "set", str(k))) for k, text in enumerate(entry.set))],
             title=entry.title,
+            credits=entry.credits,
             num_cpus=entry.num_cpus if entry.num_cpus is not None else spec.num_cpus,
             num_gpus=entry.num_gpus if entry.num_gpus is not None else spec.num_gpus,
         )
@@ -203,6 +214,7 @@ def _drafts(spec: JobsFile) -> Iterator[_Draft]:
             preset=preset,
             set=[*top_set, *matrix_set],
             title=None,
+            credits=None,
             num_cpus=spec.num_cpus,
             num_gpus=spec.num_gpus,
         )
@@ -297,6 +309,7 @@ def _resolve(draft: _Draft, name: str, where: _Where) -> Job:
         preset=preset,
         set=[text for text, _ in draft.set],
         title=draft.title,
+        credits=draft.credits,
         num_cpus=draft.num_cpus,
         num_gpus=draft.num_gpus,
     )
@@ -336,6 +349,9 @@ def _check_config(job: Job, draft: _Draft, where: _Where) -> None:
     """Resolve the job's preset with its overrides now, so a bad value stops the batch before it
     starts; the error names the ``set:`` entry (or the title) and its line in the jobs file."""
     labelled = [presets.Override.labelled(text, f"set {text}") for text in job.set]
+    if job.credits is not None:
+        credits = job.overrides()[len(job.set)]
+        labelled.append(presets.Override.labelled(credits, "credits"))
     if job.title is not None:
         title = job.overrides()[-1]
         labelled.append(presets.Override.labelled(title, f"title {title.partition('=')[2]}"))
