@@ -8,7 +8,6 @@ layers are checked against the untiled objective in test_tiling.py.
 
 from __future__ import annotations
 
-import json
 import signal
 from pathlib import Path
 
@@ -148,7 +147,8 @@ def test_a_killed_tiled_render_resumes_byte_identically(tiled_run, inputs, tmp_p
     result = cli("resume", str(run), "--quiet", "--no-video")
     assert result.returncode == 0, result.stderr
     assert_identical(run, outputs(tiled_run))
-    assert json.loads(json.dumps(RunFolder(run).read_manifest()["plan"])) == {"tiled": [True]}
+    plan = RunFolder(run).read_manifest()["plan"]
+    assert plan["tiled"] == [True] and plan["activations"] in ("fp32", "bf16")
 
 
 def test_out_of_memory_keeps_the_checkpoint_and_says_how_to_continue(inputs, tmp_path, untiled_run):

@@ -18,6 +18,7 @@ import torch
 from timelapse_nst import __version__, checkpoint, presets
 from timelapse_nst.capture import is_captured
 from timelapse_nst.config import NOT_RENDER_KEYS, RenderConfig
+from timelapse_nst.devices import activation_dtype, pick_device, precision_name
 from timelapse_nst.errors import UserError
 from timelapse_nst.images import load_image
 from timelapse_nst.inputs import (
@@ -90,7 +91,8 @@ def render(
     run = RunFolder(Path(out))
     check_writable_folder(run.root)
     manifest = new_manifest(config, inputs)
-    manifest["plan"] = plan_record(memory_plan)
+    activations = precision_name(activation_dtype(config.precision, pick_device(config.device)))
+    manifest["plan"] = {**plan_record(memory_plan), "activations": activations}  # a resume keeps both
     # 2. Decide: a new render, the same one continued, or a refusal.
     if restart and run.root.exists() and any(run.root.iterdir()):
         notify(f"moved the previous run to {run.move_aside()}")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -23,7 +26,7 @@ def pick_device(name: str) -> torch.device:
 
 @lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
-    """AVX-512 BF16 or AMX: where bf16 convolutions are really faster than fp32 on a CPU."""
+    """AVX-512 BF16 or AMX: the CPUs where bf16 convolutions *can* be faster than fp32."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -47,10 +50,96 @@ def activation_dtype(precision: str, device: torch.device) -> torch.dtype | None
     # auto
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_has_native_bf16():
+    if device.type == "cpu" and cpu_has_native_bf16() and cpu_bf16_pays():
         return torch.bfloat16
     return None
 
 
+BF16_MUST_SAVE = 0.2
+"""bf16 is chosen on a CPU only where it takes at most 80% of fp32's time: a native bf16 flag is
+not enough (on one AVX-512 BF16 Xeon, bf16 VGG convolutions took 1.7x fp32's time; on an EPYC
+with the same flag, 0.58x)."""
+
+
+@lru_cache(maxsize=1)
+def cpu_bf16_pays() -> bool:
+    """Whether bf16 VGG convolutions beat fp32 on this CPU: measured once per machine (about a
+    second), kept in the cache folder keyed by CPU, torch version and threads, so that every
+    render on this machine makes the same choice (a render records its own in render.yaml)."""
+    import json
+    import platform
+
+    from timelapse_nst.atomic import write_atomic
+    from timelapse_nst.weights import cache_dir
+
+    key = f"{_cpu_model()}|torch {torch.__version__}|{torch.get_num_threads()} threads|{platform.machine()}"
+    path = cache_dir() / "cpu-precision.json"
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    if isinstance(known.get(key), dict) and isinstance(known[key].get("bf16_pays"), bool):
+        return bool(known[key]["bf16_pays"])
+    fp32, bf16 = measure_conv_seconds()
+    pays = bf16 <= (1 - BF16_MUST_SAVE) * fp32
+    known[key] = {"bf16_pays": pays, "fp32_s": round(fp32, 5), "bf16_s": round(bf16, 5)}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(known, indent=1).encode("utf-8"))
+    except OSError:
+        pass  # an unwritable cache: measured again next time, nothing lost
+    return pays
+
+
+def measure_conv_seconds(rounds: int = 5) -> tuple[float, float]:
+    """(fp32, bf16) seconds of a forward and backward pass through two VGG-sized 3x3
+    convolutions (64 -> 128 -> 128 channels, 96x96, channels_last): the best of ``rounds``
+    interleaved runs each, after a warm-up."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 64, 96, 96, generator=generator).contiguous(memory_format=torch.channels_last)
+    weights = [
+        torch.randn(128, 64, 3, 3, generator=generator) * 0.05,
+        torch.randn(128, 128, 3, 3, generator=generator) * 0.05,
+    ]
+    best = {torch.float32: float("inf"), torch.bfloat16: float("inf")}
+    for _ in range(rounds + 1):
+        for dtype in best:
+            image = x.to(dtype).requires_grad_(True)
+            w1, w2 = (w.to(dtype).contiguous(memory_format=torch.channels_last) for w in weights)
+            started = time.perf_counter()
+            out = torch.nn.functional.conv2d(
+                torch.relu(torch.nn.functional.conv2d(image, w1, padding=1)), w2, padding=1
+            )
+            out.float().sum().backward()
+            best[dtype] = min(best[dtype], time.perf_counter() - started)
+    return best[torch.float32], best[torch.bfloat16]
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
+_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def precision_name(dtype: torch.dtype | None) -> str:
-    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    return {dtype: name for name, dtype in _DTYPES.items()}[dtype]
+
+
+def recorded_activation_dtype(manifest: Mapping[str, Any], precision: str, device: torch.device) -> torch.dtype | None:
+    """The activation dtype a render chose when it started (render.yaml's ``plan.activations``),
+    so that a resume computes what the uninterrupted render would have; decided now if none."""
+    name = (manifest.get("plan") or {}).get("activations")
+    if isinstance(name, str) and name in _DTYPES:
+        return _DTYPES[name]
+    return activation_dtype(precision, device)

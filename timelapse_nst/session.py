@@ -18,7 +18,7 @@ import torch
 from timelapse_nst.capture import CaptureHook, FrameWriter
 from timelapse_nst.checkpoint import Checkpointer
 from timelapse_nst.config import RenderConfig
-from timelapse_nst.devices import activation_dtype, pick_device, precision_name
+from timelapse_nst.devices import pick_device, precision_name, recorded_activation_dtype
 from timelapse_nst.errors import UserError
 from timelapse_nst.features import VGGFeatures
 from timelapse_nst.images import load_image, png_format, resize_long_edge, resize_style, save_png, srgb_profile
@@ -122,7 +122,7 @@ class RenderSession:
     # -- 3. hooks and the loop ---------------------------------------------------------------------
     def _paint(self, state: dict[str, Any] | None) -> None:
         device = pick_device(self.config.device)
-        dtype = activation_dtype(self.config.precision, device)
+        dtype = recorded_activation_dtype(self.manifest, self.config.precision, device)
         make_objective = self._objective_factory(device, dtype)
         done = int(state["iteration"]) if state else 0
         capture = self.config.capture
