@@ -94,6 +94,42 @@ def test_bad_blends_are_one_line_errors_before_anything_is_written(
     assert not run.exists()
 
 
+def test_a_blend_with_the_photo_s_colours_from_the_command_line(tmp_path, content_path, style_path):
+    """`--style-weights` and `--preserve-color histogram` reach the render, its log and `status`."""
+    second = tmp_path / "second.png"
+    from PIL import Image
+
+    Image.open(style_path).convert("RGB").rotate(90, expand=True).save(second)
+    run = tmp_path / "run"
+    result = cli(
+        "render",
+        str(content_path),
+        str(style_path),
+        str(second),
+        "--style-weights",
+        "0.7,0.3",
+        "--preserve-color",
+        "histogram",
+        "--size",
+        "32",
+        "--iterations",
+        "3",
+        "--weights",
+        "random",
+        "--out",
+        str(run),
+        "--no-video",
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    config = RunFolder(run).read_manifest()["config"]
+    assert config["color"]["preserve"] == "histogram"
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [entry["blend"] for entry in log] == [[0.7, 0.3]] * 3
+    status = cli("status", str(run))
+    assert status.returncode == 0 and "starry_night.jpg (70%) + second.png (30%)" in status.stdout, status.stdout
+
+
 MORPH = [
     "size=48",
     "optimizer.iterations=8",
