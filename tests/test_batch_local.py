@@ -35,7 +35,8 @@ def reference(tmp_path_factory, worker_id):
 def test_a_damaged_image_fails_alone_and_the_results_hold_every_finished_job(reference):
     folder = BatchFolder(reference)
     views = {view.name: view for view in (folder.view(job.name) for job in folder.read_jobs())}
-    assert [name for name, view in views.items() if view.state == "done"] == list(GOOD)
+    states = {name: (view.state, view.reason) for name, view in views.items()}
+    assert [name for name, view in views.items() if view.state == "done"] == list(GOOD), states
     assert views["damaged"].state == "failed" and "broken.png" in views["damaged"].reason
     blend = RunFolder(folder.run("c-a+b"))
     assert [style.name for style in blend.input_files(blend.read_manifest())[1]] == ["a.png", "b.png"]
