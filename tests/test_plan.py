@@ -89,7 +89,7 @@ def test_disk_counts_frames_final_and_two_checkpoints():
     (scale,) = result.scales
     assert scale.frames == 4  # iterations 0, 3, 6, 9
     frame = footprint.png_bytes(64, 48)
-    history = 2 * config.optimizer.history_size + 2
+    history = 2 * config.optimizer.history_size + 3  # bounded L-BFGS: (s, y) pairs, z, direction, gradient
     assert result.disk == 4 * frame + frame + 2 * (history + 1) * 64 * 48 * 3 * 4
     capped = RenderConfig.model_validate(
         {**config.model_dump(), "capture": {**config.capture.model_dump(), "max_size": 32}}
