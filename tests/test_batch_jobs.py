@@ -248,3 +248,30 @@ def test_ray_missing_is_one_line_that_says_how_to_install_it(folder, tmp_path):
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "pip install 'timelapse-nst[ray]'" in result.stderr
+
+
+def test_resources_default_to_one_gpu_each_else_the_cpus_of_a_node(folder):
+    from timelapse_nst.batch import _tasks
+
+    plan = load_jobs(
+        write(
+            folder,
+            "jobs:\n  - {content: photos/cat.png, style: wave.png, num_cpus: 3}\n  - {content: photos/dog.png, style: wave.png}\n",
+        )
+    )
+    gpu_node = _tasks(plan, node_cpus=16, node_gpus=4, workers=1)
+    assert [(t.job.num_cpus, t.job.num_gpus, t.threads) for t in gpu_node] == [(3, 1.0, 3), (4.0, 1.0, 4)]
+    cpu_node = _tasks(plan, node_cpus=8, node_gpus=0, workers=2)
+    assert [(t.job.num_cpus, t.job.num_gpus) for t in cpu_node] == [(3, 0.0), (4.0, 0.0)]
+
+
+def test_a_node_that_cannot_see_the_batch_folder_says_so_in_one_line(tmp_path):
+    from timelapse_nst.batch.worker import probe_folder
+
+    (tmp_path / ".probe-abc").write_text("abc")
+    assert probe_folder(str(tmp_path), "abc") == ""  # it sees the folder and writes back
+    assert any(p.name.startswith(".probe-abc-") for p in tmp_path.iterdir())
+    (tmp_path / ".probe-abc").write_text("another")
+    assert "sees another" in probe_folder(str(tmp_path), "abc")
+    missing = probe_folder(str(tmp_path / "elsewhere"), "abc")
+    assert "cannot use" in missing and "\n" not in missing
