@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import time
 from collections.abc import Mapping
 from functools import lru_cache
@@ -67,12 +68,11 @@ def cpu_bf16_pays() -> bool:
     second), kept in the cache folder keyed by CPU, torch version and threads, so that every
     render on this machine makes the same choice (a render records its own in render.yaml)."""
     import json
-    import platform
 
     from timelapse_nst.atomic import write_atomic
     from timelapse_nst.weights import cache_dir
 
-    key = f"{_cpu_model()}|torch {torch.__version__}|{torch.get_num_threads()} threads|{platform.machine()}"
+    key = f"{cpu_name()}|torch {torch.__version__}|{torch.get_num_threads()} threads|{platform.machine()}"
     path = cache_dir() / "cpu-precision.json"
     try:
         known = json.loads(path.read_text(encoding="utf-8"))
@@ -117,16 +117,15 @@ def measure_conv_seconds(rounds: int = 5) -> tuple[float, float]:
     return best[torch.float32], best[torch.bfloat16]
 
 
-def _cpu_model() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what the platform says."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.partition(":")[2].strip()
     except OSError:
         pass
-    import platform
-
-    return platform.processor() or "unknown CPU"
+    return platform.processor() or platform.machine()
 
 
 _DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}

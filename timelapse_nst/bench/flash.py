@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from timelapse_nst.run import RunFolder
 from timelapse_nst.runlog import LogEntry, read_log
 
 RISE_LIMIT = 0.05
@@ -94,7 +95,7 @@ def measure_flash(
                         weights=weights,
                         make_video=False,
                     )
-                    rise, at, compared = worst_rise(read_log(out / "log.jsonl"))
+                    rise, at, compared = worst_rise(read_log(RunFolder(out).log))
                     rows.append(FlashRow(preset, name, size, iterations, compared, rise, at))
     return rows
 

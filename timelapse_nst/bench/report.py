@@ -6,7 +6,6 @@ import json
 import os
 import platform
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -310,25 +309,17 @@ def _met(met: bool | None) -> str:
 def machine_info(precision: str) -> dict[str, Any]:
     import torch
 
+    from timelapse_nst.devices import cpu_name
+
     # The load average says whether other processes competed for the cores during the run.
     return {
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "precision": precision,
         "load_average_at_start": round(os.getloadavg()[0], 2),
     }
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def jsonable(data: dict[str, Any]) -> dict[str, Any]:
