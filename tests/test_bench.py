@@ -169,3 +169,26 @@ def test_sizes_are_checked_with_a_one_line_error() -> None:
     for bad in ("abc", "", "8", "32,128"):
         with pytest.raises(UserError, match="--sizes"):
             parse_sizes(bad)
+
+
+@pytest.mark.parametrize(("flag", "target"), [("--json", "/proc/nope/bench.json"), ("--plot", "/proc/reach.png")])
+def test_an_unwritable_output_is_refused_before_the_bench_runs(tmp_path, flag, target) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "timelapse_nst", "bench", "--quick", flag, target],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and flag in lines[0] and "bench:" not in result.stderr  # nothing measured
+    folder = subprocess.run(
+        [sys.executable, "-m", "timelapse_nst", "bench", "--quick", "--json", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert folder.returncode == 2 and "is a folder" in folder.stderr

@@ -128,6 +128,9 @@ def bench(
     """
     from timelapse_nst.bench import BenchSettings, run_bench, to_markdown, to_table
 
+    for flag, path in (("--json", json_path), ("--plot", plot)):  # refused now, not after the run
+        if path is not None:
+            _check_output_file(flag, path)
     given: dict[str, Any] = {"weights": weights}
     given.update({key: value for key, value in (("content", content), ("style", style)) if value is not None})
     if quick:
@@ -155,6 +158,20 @@ def bench(
         except OSError as exc:
             raise UserError(f"cannot write {plot}: {exc.strerror or exc}") from None
         err.print(f"[dim]bench:[/dim] reach curves in {plot}")
+
+
+def _check_output_file(flag: str, path: Path) -> None:
+    """A file the bench will write at its end: its folder made and tried now, in one line if not."""
+    import tempfile
+
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise UserError(f"{flag} {path}: cannot write in {path.parent} ({exc.strerror or exc})") from None
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
