@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import imageio_ffmpeg
 from PIL import Image
 
+from timelapse_nst import ffmpeg
 from timelapse_nst.assembly.tags import Chapter
 from timelapse_nst.atomic import atomic_path
 from timelapse_nst.errors import UserError
@@ -107,7 +107,7 @@ def ffmpeg_command(job: EncodeJob, target: Path, *, chapters_file: Path | None =
     the container that `job.out`'s extension names (MP4 by default)."""
     width, height = job.size
     settings = job.settings
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    command = [ffmpeg.exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
     command += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", str(job.fps)]
     command += ["-i", "pipe:0"]
     if settings.audio is not None:
@@ -125,7 +125,7 @@ def ffmpeg_command(job: EncodeJob, target: Path, *, chapters_file: Path | None =
     for key, value in job.tags.items():
         command += ["-metadata", f"{key}={value}"]
     # Constant frame rate and moov atom first (+faststart): what YouTube and browsers want.
-    command += ["-fps_mode", "cfr", "-t", f"{job.duration:.6f}"]
+    command += [*ffmpeg.constant_frame_rate(), "-t", f"{job.duration:.6f}"]
     if container in ("mp4", "mov"):
         command += ["-movflags", "+faststart"]
     command += ["-f", container, str(target)]

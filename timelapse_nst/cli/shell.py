@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, get_args, get_origin
 
 import typer
 from rich.console import Console
@@ -96,7 +96,7 @@ class HelpCommand(TyperCommand):
         elif getattr(param, "is_flag", False):
             param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]  # a flag takes no value
         elif param.metavar is None:
-            bare = param.bare_type().removeprefix("list[").removesuffix("]")  # type: ignore[attr-defined]
+            bare = _value_type(param)
             param.metavar = self._METAVARS.get(bare, bare.upper())
 
     def get_help_option(self, ctx: Any) -> Any:
@@ -111,6 +111,18 @@ class HelpCommand(TyperCommand):
             if isinstance(param, TyperArgument):
                 pieces.append(param.metavar if param.required else f"[{param.metavar}]")  # type: ignore[arg-type]
         return pieces
+
+
+def _value_type(param: Any) -> str:
+    """The Python type a parameter's value has ("int", "Path", ...), on every typer release: typer
+    0.29 keeps the annotation (its own click), earlier releases a click type ("integer", "path")."""
+    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    if annotation is None:
+        name = getattr(getattr(param, "type", None), "name", "text")
+        return {"integer": "int", "float": "float", "path": "Path", "text": "str", "boolean": "bool"}.get(name, name)
+    if get_origin(annotation) is list:
+        (annotation,) = get_args(annotation)
+    return getattr(annotation, "__name__", "str")
 
 
 def user_errors(command: F) -> F:
