@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import make_image, shared
 
-from timelapse_nst.run import RunFolder
-from timelapse_nst.status import read_progress
+from timelapse_nst.rendering.status import read_progress
+from timelapse_nst.runfolder.folder import RunFolder
 
 # num_cpus: 1 → one torch thread per job, locally and on Ray alike (the bytes depend on it).
 JOBS = """\

@@ -32,7 +32,7 @@ def style_path() -> Path:
 
 @pytest.fixture(scope="session")
 def random_vgg():
-    from timelapse_nst.weights import load_vgg19_features
+    from timelapse_nst.engine.weights import load_vgg19_features
 
     return load_vgg19_features("random", seed=0)
 

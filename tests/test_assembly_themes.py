@@ -13,7 +13,7 @@ from runfolder_factory import make_run, painting_of, photo
 
 from timelapse_nst.assembly import assemble_run, layouts, themes
 from timelapse_nst.assembly.comparison import Comparison
-from timelapse_nst.video_settings import VideoSettings
+from timelapse_nst.settings.video import VideoSettings
 
 PAINTING = painting_of(photo((96, 72)))
 INPUTS = layouts.Inputs(

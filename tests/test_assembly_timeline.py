@@ -12,7 +12,7 @@ from runfolder_factory import make_run
 
 from timelapse_nst.assembly import timeline
 from timelapse_nst.assembly.recording import read_recording, thumbnail
-from timelapse_nst.video_settings import VideoSettings, parse_resolution
+from timelapse_nst.settings.video import VideoSettings, parse_resolution
 
 
 def settings(**fields: object) -> VideoSettings:

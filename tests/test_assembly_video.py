@@ -452,7 +452,7 @@ def test_assembly_reads_16_bit_pictures_like_the_render_does(tmp_path: Path) -> 
     """One loader for render and assembly: a 16-bit value v becomes round(v / 257), as in images.py."""
     from timelapse_nst.assembly.pictures import contact_sheet
     from timelapse_nst.images import load_image
-    from timelapse_nst.run import RunFolder
+    from timelapse_nst.runfolder.folder import RunFolder
 
     run = make_run(tmp_path / "run", iterations=[0])
     frame = RunFolder(run).frame_path(0)

@@ -107,7 +107,7 @@ def test_the_resolved_jobs_are_recorded_in_batch_yaml_and_read_back(folder, tmp_
 
 
 def test_a_job_s_credits_reach_its_render_config_and_batch_yaml(folder, tmp_path):
-    from timelapse_nst import presets
+    from timelapse_nst.settings import presets
 
     plan = load_jobs(
         write(

@@ -22,9 +22,9 @@ from batch_series import (
 )
 from conftest import ffprobe_video
 
-from timelapse_nst import checkpoint
 from timelapse_nst.batch import BatchFolder
-from timelapse_nst.run import RunFolder
+from timelapse_nst.rendering import checkpoint
+from timelapse_nst.runfolder.folder import RunFolder
 
 
 @pytest.fixture(scope="module")

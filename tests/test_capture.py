@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from timelapse_nst.capture import CaptureHook, FrameWriter, captured_iterations, is_captured
-from timelapse_nst.config import Capture
-from timelapse_nst.optimize import Step
-from timelapse_nst.run import RunFolder
+from timelapse_nst.engine.loop import Step
+from timelapse_nst.rendering.capture import CaptureHook, FrameWriter, captured_iterations, is_captured
+from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.settings.config import Capture
 
 
 def test_every_n_keeps_multiples_plus_first_and_last():

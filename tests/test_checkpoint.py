@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from timelapse_nst import checkpoint
-from timelapse_nst.checkpoint import CorruptCheckpoint, decode, encode
-from timelapse_nst.config import Optimizer
+from timelapse_nst.engine.loop import make_optimizer
 from timelapse_nst.errors import UserError
-from timelapse_nst.optimize import make_optimizer
-from timelapse_nst.run import RunFolder
+from timelapse_nst.rendering import checkpoint
+from timelapse_nst.rendering.checkpoint import CorruptCheckpoint, decode, encode
+from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.settings.config import Optimizer
 
 
 def state_at(iteration: int) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from timelapse_nst import __version__
+from timelapse_nst.version import __version__
 
 COMMANDS = [
     ["render"],

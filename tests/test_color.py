@@ -11,14 +11,15 @@ import pytest
 import torch
 from PIL import Image
 
-from timelapse_nst import api, presets
-from timelapse_nst.color import gray, luminance, match_color, rgb_to_ycbcr, with_chroma_of, ycbcr_to_rgb
-from timelapse_nst.config import Layers
+from timelapse_nst import api
+from timelapse_nst.engine.color import gray, luminance, match_color, rgb_to_ycbcr, with_chroma_of, ycbcr_to_rgb
+from timelapse_nst.engine.features import VGGFeatures
+from timelapse_nst.engine.objective import Objective, Weights
+from timelapse_nst.engine.tensors import to_tensor
 from timelapse_nst.errors import UserError
-from timelapse_nst.features import VGGFeatures
 from timelapse_nst.images import load_image, resize_long_edge
-from timelapse_nst.objective import Objective, Weights
-from timelapse_nst.tensors import to_tensor
+from timelapse_nst.settings import presets
+from timelapse_nst.settings.config import Layers
 
 SAMPLES = [("tubingen.jpg", "starry_night.jpg")]
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from timelapse_nst import devices
+from timelapse_nst.engine import devices
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from timelapse_nst.config import VGG19_LAYERS, Layers
-from timelapse_nst.features import IMAGENET_MEAN_255, VGGFeatures
-from timelapse_nst.objective import Objective, Weights, gram_matrix, total_variation
+from timelapse_nst.engine.features import IMAGENET_MEAN_255, VGGFeatures
+from timelapse_nst.engine.objective import Objective, Weights, gram_matrix, total_variation
+from timelapse_nst.settings.config import VGG19_LAYERS, Layers
 
 
 def test_layer_names_follow_vgg19(random_vgg):

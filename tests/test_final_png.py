@@ -14,11 +14,11 @@ import torch
 from PIL import Image, ImageCms
 from runfolder_factory import make_run
 
-from timelapse_nst import presets
 from timelapse_nst.assembly import assemble_run
+from timelapse_nst.engine.tensors import to_uint8, to_uint16
 from timelapse_nst.errors import UserError
 from timelapse_nst.images import load_image, save_png, srgb_profile
-from timelapse_nst.tensors import to_uint8, to_uint16
+from timelapse_nst.settings import presets
 
 
 def png_header(path: Path) -> tuple[int, int, int, int]:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from timelapse_nst.bench.flash import PRESETS, RISE_LIMIT, measure_flash, to_markdown, worst_rise
-from timelapse_nst.runlog import LogEntry
+from timelapse_nst.runfolder.log import LogEntry
 
 WEIGHTS = {"content": 1.0, "style": 1.0, "tv": 1.0}
 

@@ -6,7 +6,7 @@ import itertools
 import pytest
 import torch
 
-from timelapse_nst.lbfgs import FIRST_STEP, BoundedLBFGS
+from timelapse_nst.engine.lbfgs import FIRST_STEP, BoundedLBFGS
 
 
 def quadratic(shape=(1, 3, 12, 16), seed=0):

@@ -6,8 +6,9 @@ import signal
 import pytest
 from PIL import Image
 
-from timelapse_nst import api, presets
-from timelapse_nst.optimize import plan_scales
+from timelapse_nst import api
+from timelapse_nst.engine.loop import plan_scales
+from timelapse_nst.settings import presets
 
 OVERRIDES = [
     "size=64",

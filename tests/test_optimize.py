@@ -5,12 +5,12 @@ import itertools
 import pytest
 import torch
 
-from timelapse_nst import presets
-from timelapse_nst.features import VGGFeatures
+from timelapse_nst.engine.features import VGGFeatures
+from timelapse_nst.engine.loop import Step, paint, plan_scales, weights_at
+from timelapse_nst.engine.objective import Objective
+from timelapse_nst.engine.tensors import to_tensor
 from timelapse_nst.images import load_image, resize_long_edge, resize_style
-from timelapse_nst.objective import Objective
-from timelapse_nst.optimize import Step, paint, plan_scales, weights_at
-from timelapse_nst.tensors import to_tensor
+from timelapse_nst.settings import presets
 
 
 def setup(random_vgg, content_path, style_path, *overrides):
@@ -105,7 +105,7 @@ def test_multi_scale_plan_and_run(random_vgg, content_path, style_path):
 
 
 def test_first_lbfgs_step_moves_pixels_a_few_levels_not_zero(random_vgg, content_path, style_path):
-    from timelapse_nst.lbfgs import FIRST_STEP
+    from timelapse_nst.engine.lbfgs import FIRST_STEP
 
     config, make_objective, _ = setup(random_vgg, content_path, style_path, "optimizer.iterations=2")
     steps: list[Step] = []
@@ -193,8 +193,8 @@ def test_multi_scale_frames_never_flash_within_a_scale(random_vgg, content_path,
 def test_a_scheduled_render_continues_exactly_from_a_checkpoint(random_vgg, content_path, style_path, stop_after):
     """The evaluation kept between iterations (re-priced as the weights move) survives a
     checkpoint's round trip: the continued render equals the uninterrupted one, losses included."""
-    from timelapse_nst import checkpoint
-    from timelapse_nst.optimize import RenderInterrupted
+    from timelapse_nst.engine.loop import RenderInterrupted
+    from timelapse_nst.rendering import checkpoint
 
     config, make_objective, _ = preset_setup(
         random_vgg, content_path, style_path, "classic", "weights.style={schedule: cosine, start: 1.0e3, end: 3.0e4}"

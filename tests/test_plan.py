@@ -11,12 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from timelapse_nst import footprint, plan
-from timelapse_nst.config import Layers, Optimizer, RenderConfig
-from timelapse_nst.features import VGGFeatures
-from timelapse_nst.geometry import tile_grid
+from timelapse_nst.engine import footprint
+from timelapse_nst.engine.features import VGGFeatures
+from timelapse_nst.engine.geometry import tile_grid
+from timelapse_nst.engine.objective import Objective
 from timelapse_nst.images import resize_long_edge
-from timelapse_nst.objective import Objective
+from timelapse_nst.rendering import plan
+from timelapse_nst.settings.config import Layers, Optimizer, RenderConfig
 
 SEED_LAYERS = Layers(content=["relu4_2"], style=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
 MB = 2**20
@@ -118,7 +119,8 @@ def test_largest_size_is_the_largest_that_fits():
 _CHILD = """
 import json, sys, tempfile
 from pathlib import Path
-from timelapse_nst import api, presets
+from timelapse_nst import api
+from timelapse_nst.settings import presets
 
 content, style, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 overrides = [f"size={size}", "optimizer.iterations=3", "checkpoint.every_iterations=1", "capture.spacing=every", "precision=fp32"]

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from timelapse_nst import presets
 from timelapse_nst.errors import UserError
+from timelapse_nst.settings import presets
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -152,7 +152,7 @@ def test_presets_ship_inside_the_wheel(tmp_path):
         assert any(name.endswith("licenses/LICENSE") for name in names)  # the MIT text travels with it
         archive.extractall(tmp_path / "site")
     code = (
-        "from timelapse_nst import presets; from timelapse_nst.bench import examples_dir;"
+        "from timelapse_nst.settings import presets; from timelapse_nst.bench import examples_dir;"
         "print(presets.builtin_dir()); print(len(presets.builtin_names()));"
         "print(sorted(p.name for p in examples_dir().glob('*.jpg')), examples_dir())"
     )

@@ -16,8 +16,8 @@ from PIL import Image
 from runfolder_factory import make_run
 
 from timelapse_nst import api
+from timelapse_nst.engine.loop import Step
 from timelapse_nst.errors import UserError
-from timelapse_nst.optimize import Step
 from timelapse_nst.preview import open_preview
 from timelapse_nst.preview.notebook import NotebookView, Picture
 from timelapse_nst.preview.state import Outcome, PreviewState

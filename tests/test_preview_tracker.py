@@ -10,10 +10,10 @@ import torch
 import yaml
 from runfolder_factory import make_run
 
-from timelapse_nst.optimize import Step
+from timelapse_nst.engine.loop import Step
 from timelapse_nst.preview.state import Outcome, PreviewState
 from timelapse_nst.preview.tracker import Tracker, newest_frame
-from timelapse_nst.run import RunFolder
+from timelapse_nst.runfolder.folder import RunFolder
 
 IMAGE = torch.zeros(1, 3, 4, 4)
 

@@ -9,8 +9,8 @@ import re
 import subprocess
 import sys
 
-from timelapse_nst import presets
-from timelapse_nst.scales import describe_iterations
+from timelapse_nst.settings import presets
+from timelapse_nst.settings.scales import describe_iterations
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

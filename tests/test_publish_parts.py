@@ -14,13 +14,13 @@ from PIL import Image, ImageSequence
 from pydantic import ValidationError
 from runfolder_factory import painting_of, photo
 
-from timelapse_nst import presets
 from timelapse_nst.assembly.encode import ffmetadata
 from timelapse_nst.assembly.tags import Chapter, settings_lines
-from timelapse_nst.credits import Credits
 from timelapse_nst.errors import UserError
 from timelapse_nst.publish import gif, metadata, thumbnail
 from timelapse_nst.publish.description import Description, timestamp, youtube_chapters
+from timelapse_nst.settings import presets
+from timelapse_nst.settings.credits import Credits
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 AWKWARD = "a = b; c # d \\ e\nsecond line"  # every character ffmetadata escapes

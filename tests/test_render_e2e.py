@@ -8,8 +8,8 @@ import yaml
 from conftest import ffprobe_video
 from PIL import Image
 
-from timelapse_nst import presets
-from timelapse_nst.capture import captured_iterations
+from timelapse_nst.rendering.capture import captured_iterations
+from timelapse_nst.settings import presets
 
 
 def test_quick_preview_render_makes_the_whole_run_folder(tmp_path, content_path, style_path):

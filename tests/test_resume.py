@@ -24,11 +24,11 @@ import pytest
 import torch
 from conftest import make_image, shared
 
-from timelapse_nst import checkpoint
 from timelapse_nst.api import resume
-from timelapse_nst.run import RunFolder
-from timelapse_nst.status import read_progress
-from timelapse_nst.weights import RANDOM_WEIGHTS_WARNING
+from timelapse_nst.engine.weights import RANDOM_WEIGHTS_WARNING
+from timelapse_nst.rendering import checkpoint
+from timelapse_nst.rendering.status import read_progress
+from timelapse_nst.runfolder.folder import RunFolder
 
 ITERATIONS = 30
 # The video settings are part of every run (render.yaml records them) even where --no-video

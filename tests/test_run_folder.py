@@ -13,8 +13,8 @@ import pytest
 
 from timelapse_nst.atomic import write_atomic
 from timelapse_nst.errors import UserError
-from timelapse_nst.run import RunFolder
-from timelapse_nst.runlog import LogWriter
+from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.runfolder.log import LogWriter
 
 
 def python(code: str, **kwargs) -> subprocess.Popen:
@@ -66,7 +66,7 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     holder = python(f"""
         import time
         from pathlib import Path
-        from timelapse_nst.run import RunFolder
+        from timelapse_nst.runfolder.folder import RunFolder
         folder = RunFolder(Path({str(run)!r}))  # kept: the lock lives as long as the object
         folder.lock()
         print("locked", flush=True)
@@ -88,7 +88,7 @@ def test_the_run_folder_and_status_modules_do_not_import_torch():
     child = python("""
         import sys
         sys.modules["torch"] = None  # any `import torch` now fails
-        import timelapse_nst.run, timelapse_nst.status
+        import timelapse_nst.runfolder.folder, timelapse_nst.rendering.status
     """)
     _, err = child.communicate(timeout=60)
     assert child.returncode == 0, err
@@ -159,7 +159,7 @@ def test_an_unreadable_manifest_is_a_user_error(tmp_path):
 def test_the_render_schema_does_not_import_the_video_stack():
     """config.py names the `video:` settings without pulling in Pillow drawing, imageio or ffmpeg."""
     code = (
-        "import sys, json; import timelapse_nst.config, timelapse_nst.presets;"
+        "import sys, json; import timelapse_nst.settings.config, timelapse_nst.settings.presets;"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('imageio', 'timelapse_nst.assembly', 'PIL')))))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)

@@ -3,7 +3,7 @@ import math
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from timelapse_nst.schedules import Schedule
+from timelapse_nst.settings.schedules import Schedule
 
 schedule = TypeAdapter(Schedule)
 

@@ -15,10 +15,11 @@ import pytest
 import torch
 from torch import nn
 
-from timelapse_nst import api, presets
-from timelapse_nst.features import VGGFeatures
-from timelapse_nst.objective import Objective, gram_matrix
-from timelapse_nst.optimize import weights_at
+from timelapse_nst import api
+from timelapse_nst.engine.features import VGGFeatures
+from timelapse_nst.engine.loop import weights_at
+from timelapse_nst.engine.objective import Objective, gram_matrix
+from timelapse_nst.settings import presets
 
 MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)  # the seed's IMAGENET_MEAN_255; std 1
 
@@ -120,9 +121,9 @@ def test_our_first_logged_losses_are_the_seeds(tmp_path, random_vgg, seed_net, c
 
 def _inputs(run):
     """The content and style tensors exactly as the render prepared them (from the run folder)."""
+    from timelapse_nst.engine.tensors import to_tensor
     from timelapse_nst.images import load_image, resize_long_edge, resize_style
-    from timelapse_nst.run import RunFolder
-    from timelapse_nst.tensors import to_tensor
+    from timelapse_nst.runfolder.folder import RunFolder
 
     folder = RunFolder(run)
     manifest = folder.read_manifest()

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from timelapse_nst import presets
 from timelapse_nst.images import save_png
-from timelapse_nst.run import RunFolder
-from timelapse_nst.status import describe
+from timelapse_nst.rendering.status import describe
+from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.settings import presets
 
 SAVED_AT = 1_700_000_000.0
 
@@ -108,7 +108,7 @@ def test_status_of_a_running_render_says_so_instead_of_resume(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from timelapse_nst.run import RunFolder;"
+            "import sys, time; from timelapse_nst.runfolder.folder import RunFolder;"
             "folder = RunFolder(sys.argv[1]); folder.lock(); print('locked', flush=True); time.sleep(60)",
             str(run.root),
         ],

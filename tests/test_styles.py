@@ -13,11 +13,12 @@ import sys
 import pytest
 import torch
 
-from timelapse_nst import api, presets
-from timelapse_nst.config import Layers
-from timelapse_nst.features import VGGFeatures
-from timelapse_nst.objective import Objective, Weights
-from timelapse_nst.run import RunFolder
+from timelapse_nst import api
+from timelapse_nst.engine.features import VGGFeatures
+from timelapse_nst.engine.objective import Objective, Weights
+from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.settings import presets
+from timelapse_nst.settings.config import Layers
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from timelapse_nst.tensors import to_tensor, to_uint8
+from timelapse_nst.engine.tensors import to_tensor, to_uint8
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 

@@ -17,14 +17,15 @@ import torch
 from PIL import Image
 from test_resume import assert_identical, assert_one_line_error, checkpointed, cli, outputs, start, stop_when
 
-from timelapse_nst import api, checkpoint
-from timelapse_nst.config import Layers
+from timelapse_nst import api
+from timelapse_nst.engine.features import VGGFeatures
+from timelapse_nst.engine.objective import Objective, Weights
+from timelapse_nst.engine.tensors import to_tensor
 from timelapse_nst.errors import UserError
-from timelapse_nst.features import VGGFeatures
 from timelapse_nst.images import load_image, resize_long_edge, resize_style
-from timelapse_nst.objective import Objective, Weights
-from timelapse_nst.run import RunFolder
-from timelapse_nst.tensors import to_tensor
+from timelapse_nst.rendering import checkpoint
+from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.settings.config import Layers
 
 SIZE, TILE, ITERATIONS = 96, 32, 20
 LAYERS = Layers(content=["relu2_2"], style=["relu1_1", "relu2_1"])
@@ -237,8 +238,8 @@ def test_a_render_too_large_to_fit_is_refused_before_anything_is_written(inputs,
 
 
 def test_bad_memory_and_tile_are_one_line_errors():
-    from timelapse_nst import presets
     from timelapse_nst.cli.paint import _bytes
+    from timelapse_nst.settings import presets
 
     with pytest.raises(UserError, match="--memory lots: expected a size like 24GB"):
         _bytes("lots")

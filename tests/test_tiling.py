@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from timelapse_nst.config import Layers
-from timelapse_nst.features import VGGFeatures
-from timelapse_nst.geometry import border_reach, stride, tile_grid
+from timelapse_nst.engine.features import VGGFeatures
+from timelapse_nst.engine.geometry import border_reach, stride, tile_grid
+from timelapse_nst.engine.objective import Objective, Weights
+from timelapse_nst.engine.tensors import to_tensor
+from timelapse_nst.engine.tiling import TiledObjective, evaluate_tiled, tiled_features, tiled_grams
 from timelapse_nst.images import load_image, resize_long_edge
-from timelapse_nst.objective import Objective, Weights
-from timelapse_nst.tensors import to_tensor
-from timelapse_nst.tiling import TiledObjective, evaluate_tiled, tiled_features, tiled_grams
+from timelapse_nst.settings.config import Layers
 
 SEED_LAYERS = Layers(content=["relu4_2"], style=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
 WEIGHTS = Weights(content=1.0e5, style=3.0e4, tv=1.0)

@@ -24,14 +24,14 @@ import torch
 import torchvision
 from torch import nn
 
-from timelapse_nst.errors import UserError
-from timelapse_nst.weights import (
+from timelapse_nst.engine.weights import (
     CACHE_FILE_NAME,
     cache_dir,
     fetch_imagenet_weights,
     load_vgg19_features,
     weights_status,
 )
+from timelapse_nst.errors import UserError
 
 # VGG19 ("E") written out independently of torchvision: out-channels per conv, "M" = max-pool.
 VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]

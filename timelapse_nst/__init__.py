@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.3.0"
+from timelapse_nst.version import __version__
 
-__all__ = ["__version__", "assemble", "render", "resume"]
+__all__ = ["__version__", "assemble", "plan", "render", "resume"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("render", "resume"):
+    if name in ("render", "resume", "plan"):
         from timelapse_nst import api
 
         return getattr(api, name)

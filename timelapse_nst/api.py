@@ -15,13 +15,15 @@ from typing import Any
 
 import torch
 
-from timelapse_nst import __version__, checkpoint, presets
-from timelapse_nst.capture import is_captured
-from timelapse_nst.config import NOT_RENDER_KEYS, RenderConfig
-from timelapse_nst.devices import activation_dtype, pick_device, precision_name
-from timelapse_nst.errors import UserError
+from timelapse_nst.engine.devices import activation_dtype, pick_device, precision_name
+from timelapse_nst.engine.loop import Hook
+from timelapse_nst.engine.weights import RANDOM_WEIGHTS_WARNING, load_vgg19_features
+from timelapse_nst.errors import UserError, check_writable_folder, write_errors
 from timelapse_nst.images import load_image
-from timelapse_nst.inputs import (
+from timelapse_nst.preview import check_preview, open_preview
+from timelapse_nst.rendering import checkpoint
+from timelapse_nst.rendering.capture import is_captured
+from timelapse_nst.rendering.inputs import (
     RenderInputs,
     StylePaths,
     check_inputs,
@@ -34,13 +36,17 @@ from timelapse_nst.inputs import (
     style_paths,
     verify_input_copies,
 )
-from timelapse_nst.interruption import Interrupted, check_writable_folder, write_errors
-from timelapse_nst.optimize import Hook
-from timelapse_nst.plan import Plan, gib, plan_record, plan_render, recorded_tiling, refuse_if_too_large
-from timelapse_nst.preview import check_preview, open_preview
-from timelapse_nst.run import RunFolder
-from timelapse_nst.session import Notify, ProgressFactory, RenderResult, RenderSession
-from timelapse_nst.weights import RANDOM_WEIGHTS_WARNING, load_vgg19_features
+from timelapse_nst.rendering.interruption import (
+    Interrupted,
+    Terminated,
+    terminate_cleanly,
+)
+from timelapse_nst.rendering.plan import Plan, gib, plan_record, plan_render, recorded_tiling, refuse_if_too_large
+from timelapse_nst.rendering.session import Notify, ProgressFactory, RenderResult, RenderSession
+from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.settings import presets
+from timelapse_nst.settings.config import NOT_RENDER_KEYS, RenderConfig
+from timelapse_nst.version import __version__
 
 __all__ = ["Interrupted", "Plan", "RenderResult", "plan", "render", "resume"]
 
@@ -122,7 +128,7 @@ def render(
         session = RenderSession(
             run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory
         )
-        return _published(session.execute(None, make_video=make_video), publish, credit, notify)
+        return _finished(session, None, make_video=make_video, publish=publish, credit=credit, notify=notify)
 
 
 def resume(
@@ -161,7 +167,7 @@ def resume(
         session = RenderSession(
             run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory
         )
-        return _published(session.execute(state, make_video=make_video), publish, credit, notify)
+        return _finished(session, state, make_video=make_video, publish=publish, credit=credit, notify=notify)
 
 
 def plan(
@@ -235,6 +241,32 @@ def _preview(
     return open_preview(
         kind, run.root, is_frame=lambda i, total: is_captured(i, total, config.capture), port=port, notify=notify
     )
+
+
+def _finished(
+    session: RenderSession, state: dict | None, *, make_video: bool, publish: bool, credit: str | None, notify: Notify
+) -> RenderResult:
+    """Paint what is left, then the video and the publishing kit when asked (the caller holds the lock)."""
+    up_to_date = session.execute(state)
+    run = session.run
+    video = run.video if up_to_date else (_make_video(run, notify) if make_video else None)
+    return _published(session.result(video), publish, credit, notify)
+
+
+def _make_video(run: RunFolder, notify: Notify) -> Path:
+    """The timelapse from the finished run folder; a stop here leaves the painting whole."""
+    from timelapse_nst.assembly import assemble_run
+
+    how = f"the painting is finished, the video is not; make it with: timelapse-nst assemble {run.root}"
+    try:
+        with terminate_cleanly(), write_errors(run.root):
+            video = assemble_run(run.root)
+    except KeyboardInterrupt:
+        raise Interrupted(f"stopped; {how}") from None
+    except Terminated:
+        raise Interrupted(f"stopped (SIGTERM); {how}", signum=15) from None
+    notify(f"video: {video}")
+    return video
 
 
 def _published(result: RenderResult, publish: bool, credit: str | None, notify: Notify) -> RenderResult:

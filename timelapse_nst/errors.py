@@ -1,6 +1,15 @@
-"""The one exception type that reaches a user as a one-line message (exit code 2)."""
+"""What a user sees when something goes wrong: ``UserError`` (one line, an exit code), and write
+failures (a full disk, a place that cannot be written) translated into one."""
 
 from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 class UserError(Exception):
@@ -15,3 +24,41 @@ class UserError(Exception):
     def __init__(self, message: str, *, exit_code: int = 2) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+@contextmanager
+def write_errors(root: Path) -> Iterator[None]:
+    """A full disk (or a file-size limit) or an unwritable place becomes one line that says how to go on."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _DISK_FULL:
+            raise UserError(
+                f"the disk is full while writing to {root} ({os.strerror(exc.errno)}); the last checkpoint "
+                f"is intact: free some space, then run: timelapse-nst resume {root}"
+            ) from None
+        detail = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(root) else ""
+        raise UserError(f"cannot write to {root}: {exc.strerror or exc}{detail}") from None
+
+
+def check_writable_folder(folder: Path, *, what: str = "--out") -> None:
+    """Refuse, in one line and before anything is written, an output folder that cannot be made."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{what} {folder} is a file, not a folder; choose a folder name")
+    existing = folder
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{what} {folder}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        reason = "read-only file system" if _read_only(existing) else "permission denied"
+        raise UserError(f"{what} {folder}: cannot write in {existing} ({reason})")
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False

@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(pipeline, name)
     if name == "VideoSettings":
-        from timelapse_nst.video_settings import VideoSettings
+        from timelapse_nst.settings.video import VideoSettings
 
         return VideoSettings
     raise AttributeError(name)

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 from timelapse_nst.assembly import text
 from timelapse_nst.assembly.layouts import TEXT, Size, resize_to_fit
 from timelapse_nst.assembly.themes import ThemeName, make_theme
-from timelapse_nst.video_settings import Outro
+from timelapse_nst.settings.video import Outro
 
 
 class Comparison:

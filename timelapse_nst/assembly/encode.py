@@ -23,7 +23,7 @@ from timelapse_nst import ffmpeg
 from timelapse_nst.assembly.tags import Chapter
 from timelapse_nst.atomic import atomic_path
 from timelapse_nst.errors import UserError
-from timelapse_nst.video_settings import VideoSettings
+from timelapse_nst.settings.video import VideoSettings
 
 # x264/x265 preset names mapped to the speed knobs of the other encoders (fast <-> slow).
 _PRESET_SPEED = {

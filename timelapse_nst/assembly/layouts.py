@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from timelapse_nst.assembly import insets, text
 from timelapse_nst.assembly.themes import ThemeName, make_theme
-from timelapse_nst.video_settings import Layout as LayoutName
+from timelapse_nst.settings.video import Layout as LayoutName
 
 Size = tuple[int, int]
 Box = tuple[int, int, int, int]  # left, top, width, height

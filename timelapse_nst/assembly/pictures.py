@@ -12,8 +12,8 @@ from PIL import Image, ImageDraw
 from timelapse_nst.assembly.layouts import MUTED, TEXT, font, resize_to_fit
 from timelapse_nst.atomic import atomic_path
 from timelapse_nst.images import load_image
-from timelapse_nst.run import Frame
-from timelapse_nst.runlog import LogEntry
+from timelapse_nst.runfolder.folder import Frame
+from timelapse_nst.runfolder.log import LogEntry
 
 
 def pick_evenly(count: int, wanted: int) -> list[int]:

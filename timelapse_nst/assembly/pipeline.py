@@ -13,11 +13,10 @@ from timelapse_nst.assembly import layouts, pictures, sequence, tags, timeline
 from timelapse_nst.assembly.comparison import Comparison
 from timelapse_nst.assembly.encode import EncodeJob, container_of, encode
 from timelapse_nst.assembly.recording import Recording, read_recording, thumbnail
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, check_writable_folder, write_errors
 from timelapse_nst.images import load_image
-from timelapse_nst.interruption import check_writable_folder, write_errors
-from timelapse_nst.runlog import LogEntry, read_log
-from timelapse_nst.video_settings import VideoSettings
+from timelapse_nst.runfolder.log import LogEntry, read_log
+from timelapse_nst.settings.video import VideoSettings
 
 
 def video_settings(

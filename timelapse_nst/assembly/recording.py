@@ -16,7 +16,7 @@ from PIL import Image
 
 from timelapse_nst.errors import UserError
 from timelapse_nst.images import load_image
-from timelapse_nst.run import Frame, InputFile, RunFolder
+from timelapse_nst.runfolder.folder import Frame, InputFile, RunFolder
 
 
 @dataclass(frozen=True)

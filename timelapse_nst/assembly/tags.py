@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from timelapse_nst.assembly.timeline import Segment, Shot
-from timelapse_nst.credits import Credits
 from timelapse_nst.errors import UserError
+from timelapse_nst.settings.credits import Credits
 
 SEGMENT_TITLES: dict[Segment, str] = {
     "intro": "Intro: the photo and the painting",

@@ -18,8 +18,8 @@ from typing import Literal
 
 import numpy as np
 
-from timelapse_nst.schedules import smoothstep
-from timelapse_nst.video_settings import Pacing, VideoSettings
+from timelapse_nst.settings.schedules import smoothstep
+from timelapse_nst.settings.video import Pacing, VideoSettings
 
 Segment = Literal["intro", "painting", "hold", "outro"]
 

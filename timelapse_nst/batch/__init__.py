@@ -19,7 +19,7 @@ from timelapse_nst.batch.folder import BatchFolder, JobView, Outcome
 from timelapse_nst.batch.jobs import Job, JobsPlan, load_jobs
 from timelapse_nst.batch.local import Runner, RunReport, Task
 from timelapse_nst.errors import UserError
-from timelapse_nst.inputs import weights_source
+from timelapse_nst.rendering.inputs import weights_source
 
 __all__ = ["BatchFolder", "BatchResult", "Job", "Outcome", "load_jobs", "run_batch"]
 

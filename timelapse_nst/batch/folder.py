@@ -24,13 +24,13 @@ from typing import Any, Literal
 
 import yaml
 
-from timelapse_nst import __version__
 from timelapse_nst.atomic import write_atomic
 from timelapse_nst.batch.jobs import Job, JobsPlan
 from timelapse_nst.errors import UserError
-from timelapse_nst.run import RunFolder
-from timelapse_nst.runlog import last_entry
-from timelapse_nst.status import read_progress, video_state
+from timelapse_nst.rendering.status import read_progress, video_state
+from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.runfolder.log import last_entry
+from timelapse_nst.version import __version__
 
 MANIFEST = "batch.yaml"
 State = Literal["pending", "queued", "running", "stopped", "failed", "done"]

@@ -30,9 +30,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from timelapse_nst import presets
-from timelapse_nst.credits import Credits
 from timelapse_nst.errors import UserError
+from timelapse_nst.settings import presets
+from timelapse_nst.settings.credits import Credits
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 DEFAULT_PRESET = "classic"

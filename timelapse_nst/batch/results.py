@@ -24,8 +24,8 @@ from timelapse_nst.assembly.layouts import MUTED, TEXT, resize_to_fit
 from timelapse_nst.assembly.pipeline import video_settings
 from timelapse_nst.atomic import write_atomic
 from timelapse_nst.images import load_image
-from timelapse_nst.run import RunFolder
-from timelapse_nst.video_settings import VideoSettings
+from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.settings.video import VideoSettings
 
 TITLE_SECONDS = 2.0
 _CELL = 256  # gallery: each painting fitted into a square of this size

@@ -25,7 +25,7 @@ from typing import IO
 from timelapse_nst.batch.folder import BatchFolder, Outcome
 from timelapse_nst.batch.jobs import Job
 from timelapse_nst.errors import UserError
-from timelapse_nst.run import RunFolder
+from timelapse_nst.runfolder.folder import RunFolder
 
 _STOP_CODES = (130, 143)  # Interrupted: Ctrl-C, SIGTERM
 

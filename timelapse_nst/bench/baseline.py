@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-    from timelapse_nst.config import RenderConfig
+    from timelapse_nst.settings.config import RenderConfig
 
 
 # -- (b) the seed-faithful baseline ---------------------------------------------------------
@@ -40,7 +40,7 @@ class SeedVgg19:
 
         from torch import nn
 
-        from timelapse_nst.config import VGG19_LAYERS
+        from timelapse_nst.settings.config import VGG19_LAYERS
 
         modules = copy.deepcopy(vgg[: VGG19_LAYERS.index("relu5_1") + 1])
         # The seed keeps ReLU outputs, so its in-place ReLUs are harmless there; our layer set
@@ -87,7 +87,7 @@ def run_baseline(
     import torch
     from PIL import Image
 
-    from timelapse_nst.features import IMAGENET_MEAN_255
+    from timelapse_nst.engine.features import IMAGENET_MEAN_255
 
     mean = torch.tensor(IMAGENET_MEAN_255).view(1, 3, 1, 1)
     content_layer = config.layers.content[0]

@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from timelapse_nst.run import RunFolder
-from timelapse_nst.runlog import LogEntry, read_log
+from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.runfolder.log import LogEntry, read_log
 
 RISE_LIMIT = 0.05
 PRESETS = ("classic", "quick-preview", "slow-reveal", "from-noise", "adam", "high-detail", "style-morph", "demo")

@@ -17,7 +17,7 @@ from timelapse_nst.bench.settings import REACH_BUDGET, BenchSettings
 if TYPE_CHECKING:
     import torch
 
-    from timelapse_nst.config import RenderConfig
+    from timelapse_nst.settings.config import RenderConfig
 
 # -- (a) the floor --------------------------------------------------------------------------
 
@@ -27,7 +27,7 @@ def floor_network(vgg: torch.nn.Sequential, config: RenderConfig, dtype: torch.d
 
     import torch
 
-    from timelapse_nst.config import VGG19_LAYERS
+    from timelapse_nst.settings.config import VGG19_LAYERS
 
     bare = copy.deepcopy(vgg[: VGG19_LAYERS.index(config.layers.deepest()) + 1])
     bare = bare.to(memory_format=torch.channels_last)
@@ -100,7 +100,7 @@ def measure_precision(
     settings: BenchSettings, work: Path, default: OursRun, dtype: torch.dtype | None, evaluator: Fp32Objective
 ) -> dict[str, Any]:
     """Final fp32 objective of the default (low-precision) render against the same render in fp32."""
-    from timelapse_nst.devices import precision_name
+    from timelapse_nst.engine.devices import precision_name
 
     low = default
     if dtype is None:  # auto chose fp32 here: compare an explicit bf16 render instead
@@ -131,7 +131,7 @@ def bf16() -> torch.dtype:
 def measure_convergence(
     settings: BenchSettings, work: Path, baseline: BaselineRun, evaluator: Fp32Objective
 ) -> Convergence:
-    from timelapse_nst.scales import plan_scales
+    from timelapse_nst.settings.scales import plan_scales
 
     # What counts is the time to reach the baseline's objective, so ours may run longer than the
     # baseline's iteration count (it stops mattering once reached).

@@ -9,20 +9,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from timelapse_nst.bench.settings import BenchSettings
-from timelapse_nst.presets import deep_merge
+from timelapse_nst.settings.presets import deep_merge
 
 if TYPE_CHECKING:
     import torch
 
-    from timelapse_nst.config import RenderConfig
+    from timelapse_nst.settings.config import RenderConfig
 
 # -- inputs ---------------------------------------------------------------------------------
 
 
 def bench_inputs(settings: BenchSettings, config: RenderConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Content and style tensors exactly as ``api.render`` prepares them at ``config.size``."""
+    from timelapse_nst.engine.tensors import to_tensor
     from timelapse_nst.images import load_image, resize_long_edge, resize_style
-    from timelapse_nst.tensors import to_tensor
 
     content = resize_long_edge(load_image(settings.content), config.size)
     style = resize_style(load_image(settings.style), content.size, config.style_scale)
@@ -80,8 +80,8 @@ def run_ours(
     ``stop(iteration, image)``, off the clock too, ends the render early after a full-size
     iteration (``final`` is then that iteration's image); ``render`` goes to ``api.render``."""
     from timelapse_nst import api
-    from timelapse_nst.optimize import Step
-    from timelapse_nst.scales import plan_scales
+    from timelapse_nst.engine.loop import Step
+    from timelapse_nst.settings.scales import plan_scales
 
     last_scale = len(plan_scales(config)) - 1
     stamps: list[tuple[int, int, float, float]] = []
@@ -123,9 +123,9 @@ class _Enough(Exception):
 
 
 def final_image(run: Path) -> torch.Tensor:
+    from timelapse_nst.engine.tensors import to_tensor
     from timelapse_nst.images import load_image
-    from timelapse_nst.run import RunFolder
-    from timelapse_nst.tensors import to_tensor
+    from timelapse_nst.runfolder.folder import RunFolder
 
     return to_tensor(load_image(RunFolder(run).final))
 
@@ -145,8 +145,8 @@ class Fp32Objective:
         dtype: torch.dtype | None = None,
         size: int | None = None,
     ) -> None:
-        from timelapse_nst.features import VGGFeatures
-        from timelapse_nst.objective import Objective, Weights
+        from timelapse_nst.engine.features import VGGFeatures
+        from timelapse_nst.engine.objective import Objective, Weights
 
         config = bench_config(settings, size or settings.target_size)
         content, style = bench_inputs(settings, config)
@@ -176,7 +176,7 @@ class Fp32Objective:
 
 def bench_config(settings: BenchSettings, size: int, **extra: Any) -> RenderConfig:
     """The default render (the CLI's default preset) at ``size`` with the bench's iterations."""
-    from timelapse_nst import presets
+    from timelapse_nst.settings import presets
 
     data: dict[str, Any] = {"size": size, "optimizer": {"iterations": settings.iterations}}
     return presets.resolve("classic", extra=deep_merge(data, extra))

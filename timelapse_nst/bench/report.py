@@ -309,7 +309,7 @@ def _met(met: bool | None) -> str:
 def machine_info(precision: str) -> dict[str, Any]:
     import torch
 
-    from timelapse_nst.devices import cpu_name
+    from timelapse_nst.engine.devices import cpu_name
 
     # The load average says whether other processes competed for the cores during the run.
     return {

@@ -33,8 +33,8 @@ from timelapse_nst.errors import UserError
 
 def run_bench(settings: BenchSettings, *, say: Say = lambda message: None) -> BenchReport:
     """Run every measurement of ``settings`` and return the figures (no printing besides ``say``)."""
-    from timelapse_nst.devices import activation_dtype, pick_device, precision_name
-    from timelapse_nst.weights import load_vgg19_features
+    from timelapse_nst.engine.devices import activation_dtype, pick_device, precision_name
+    from timelapse_nst.engine.weights import load_vgg19_features
 
     started = time.monotonic()
     for path in (settings.content, settings.style):

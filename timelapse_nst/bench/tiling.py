@@ -68,8 +68,9 @@ def _in_subprocess(job: dict[str, Any]) -> dict[str, Any]:
 
 def tiling_child(job_json: str) -> None:
     """Inside the subprocess: plan, then render (or say it does not fit), then report."""
-    from timelapse_nst import api, presets
-    from timelapse_nst.footprint import FLOAT32
+    from timelapse_nst import api
+    from timelapse_nst.engine.footprint import FLOAT32
+    from timelapse_nst.settings import presets
 
     job = json.loads(job_json)
     overrides = [

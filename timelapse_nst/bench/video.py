@@ -19,8 +19,8 @@ def measure_assembly(settings: BenchSettings, run: Path, work: Path) -> dict[str
     """Our assembly of a run folder against one plain ffmpeg command with the same output shape."""
     try:
         from timelapse_nst.assembly import assemble_run
-        from timelapse_nst.run import RunFolder
-        from timelapse_nst.video_settings import parse_resolution
+        from timelapse_nst.runfolder.folder import RunFolder
+        from timelapse_nst.settings.video import parse_resolution
     except ImportError as exc:  # assembly is another engineer's module; report, don't fail
         return {"error": f"assembly unavailable: {exc}"}
     overrides: dict[str, object] = {"duration": settings.video_seconds}
@@ -34,7 +34,7 @@ def measure_assembly(settings: BenchSettings, run: Path, work: Path) -> dict[str
     except Exception as exc:
         return {"error": f"assemble_run failed: {type(exc).__name__}: {exc}"}
     from timelapse_nst.assembly import video_settings
-    from timelapse_nst.run import RunFolder
+    from timelapse_nst.runfolder.folder import RunFolder
 
     video_config = video_settings(RunFolder(run).read_manifest()["config"].get("video", {}), overrides)
     width, height = parse_resolution(video_config.resolution or "1080p")

@@ -14,12 +14,12 @@ from typing import Annotated
 
 import typer
 
-from timelapse_nst import __version__
 from timelapse_nst.assembly.command import assemble_command
 from timelapse_nst.batch.command import batch_run_command, batch_status_command
 from timelapse_nst.cli import paint, tools  # noqa: F401 -- their commands register themselves
 from timelapse_nst.cli.shell import app, batch_app, command
 from timelapse_nst.publish.command import publish_command
+from timelapse_nst.version import __version__
 
 __all__ = ["app", "main"]
 

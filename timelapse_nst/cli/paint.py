@@ -42,7 +42,7 @@ def _overrides(
     style_weights: str | None,
 ) -> list[str]:
     """The render options that stand for preset keys, as overrides that errors name by their flag."""
-    from timelapse_nst.presets import Override
+    from timelapse_nst.settings.presets import Override
 
     overrides: list[str] = list(set_ or [])
     given = (
@@ -206,7 +206,7 @@ def plan_command(
     """
     budget = _bytes(memory) if memory is not None else None
     from timelapse_nst import api
-    from timelapse_nst.plan import describe
+    from timelapse_nst.rendering.plan import describe
 
     overrides = _overrides(set_, seed, device, preserve_color, style_weights)
     result = api.plan(

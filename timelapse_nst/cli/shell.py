@@ -165,6 +165,6 @@ def notify_for(quiet: bool):  # type: ignore[no-untyped-def]
 def progress_for(quiet: bool):  # type: ignore[no-untyped-def]
     if quiet:
         return None
-    from timelapse_nst.progress import ProgressBar
+    from timelapse_nst.rendering.progress import ProgressBar
 
     return lambda total, done: ProgressBar(total, done, console=err)

@@ -19,7 +19,7 @@ def status(run: Annotated[Path, typer.Argument(help="A run folder.")]) -> None:
 
     Example: timelapse-nst status runs/night
     """
-    from timelapse_nst.status import describe
+    from timelapse_nst.rendering.status import describe
 
     print(describe(run))
 
@@ -30,7 +30,7 @@ def presets_list() -> None:
 
     Example: timelapse-nst presets list
     """
-    from timelapse_nst import presets
+    from timelapse_nst.settings import presets
 
     rows = presets.list_builtins()
     width = max(len(name) for name, _ in rows)
@@ -44,7 +44,7 @@ def presets_show(name: Annotated[str, typer.Argument(help="Preset name or YAML f
 
     Example: timelapse-nst presets show slow-reveal
     """
-    from timelapse_nst import presets
+    from timelapse_nst.settings import presets
 
     print(presets.to_yaml(presets.resolve(name)), end="")
 
@@ -55,7 +55,7 @@ def presets_validate(file: Annotated[Path, typer.Argument(help="A preset YAML fi
 
     Example: timelapse-nst presets validate my-preset.yaml
     """
-    from timelapse_nst import presets
+    from timelapse_nst.settings import presets
 
     config = presets.resolve(str(file))
     print(f"ok: {file} ({config.name}, {config.optimizer.iterations} iterations at {config.size} px)")
@@ -67,7 +67,7 @@ def weights_status() -> None:
 
     Example: timelapse-nst weights status
     """
-    from timelapse_nst.weights import weights_status as describe
+    from timelapse_nst.engine.weights import weights_status as describe
 
     print(describe())
 
@@ -78,7 +78,7 @@ def weights_fetch() -> None:
 
     Example: timelapse-nst weights fetch
     """
-    from timelapse_nst.weights import fetch_imagenet_weights
+    from timelapse_nst.engine.weights import fetch_imagenet_weights
 
     print(fetch_imagenet_weights(progress=True))
 

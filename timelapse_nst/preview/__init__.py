@@ -25,7 +25,7 @@ from timelapse_nst.preview.notebook import Display, NotebookView, ipython_displa
 from timelapse_nst.preview.server import PreviewServer
 from timelapse_nst.preview.state import Outcome, PreviewState
 from timelapse_nst.preview.tracker import Tracker
-from timelapse_nst.run import RunFolder
+from timelapse_nst.runfolder.folder import RunFolder
 
 __all__ = ["KINDS", "NotebookView", "PreviewServer", "PreviewState", "Tracker", "check_preview", "open_preview"]
 
@@ -97,7 +97,7 @@ def _end(view: PreviewServer | NotebookView, linger: float, notify: Callable[[st
 
 
 def _fresh_video(run: RunFolder) -> bool:
-    from timelapse_nst.status import video_state
+    from timelapse_nst.rendering.status import video_state
 
     return video_state(run) == "up to date"
 

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from timelapse_nst.errors import UserError
 from timelapse_nst.preview.state import PreviewState
-from timelapse_nst.run import FRAME_PATTERN
+from timelapse_nst.runfolder.folder import FRAME_PATTERN
 
 HOST = "127.0.0.1"
 ACTIVE_SECONDS = 5.0  # a page that polled this recently is open (it polls every second)

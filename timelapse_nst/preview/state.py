@@ -16,7 +16,7 @@ from typing import Any
 
 from timelapse_nst.errors import UserError
 from timelapse_nst.preview.tracker import Progress, Tracker, newest_frame
-from timelapse_nst.run import RunFolder
+from timelapse_nst.runfolder.folder import RunFolder
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from timelapse_nst.optimize import Step
-    from timelapse_nst.run import RunFolder
+    from timelapse_nst.engine.loop import Step
+    from timelapse_nst.runfolder.folder import RunFolder
 
 RATE_WINDOW = 50  # steps the iterations-per-second estimate averages over
 

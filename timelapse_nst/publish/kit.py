@@ -11,16 +11,16 @@ from pathlib import Path
 from PIL import Image
 from pydantic import ValidationError
 
-from timelapse_nst import __version__
 from timelapse_nst.assembly import recording, tags, timeline
 from timelapse_nst.assembly.pipeline import title_of, video_settings
 from timelapse_nst.atomic import write_atomic
-from timelapse_nst.credits import Credits
 from timelapse_nst.errors import UserError
 from timelapse_nst.images import load_image
 from timelapse_nst.publish import description, gif, loop, metadata, thumbnail
-from timelapse_nst.run import RunFolder
-from timelapse_nst.video_settings import VideoSettings
+from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.settings.credits import Credits
+from timelapse_nst.settings.video import VideoSettings
+from timelapse_nst.version import __version__
 
 Notify = Callable[[str], None]
 

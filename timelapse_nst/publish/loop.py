@@ -17,7 +17,7 @@ from timelapse_nst.assembly import layouts, sequence, timeline
 from timelapse_nst.assembly.encode import EncodeJob, encode
 from timelapse_nst.assembly.timeline import Shot
 from timelapse_nst.errors import UserError
-from timelapse_nst.video_settings import Pacing, VideoSettings
+from timelapse_nst.settings.video import Pacing, VideoSettings
 
 MAX_SECONDS = 10.0
 HOLD = 0.6  # seconds on the finished painting

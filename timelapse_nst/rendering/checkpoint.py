@@ -17,14 +17,14 @@ from typing import Any, BinaryIO
 
 import torch
 
-from timelapse_nst import __version__
 from timelapse_nst.atomic import atomic_path, fsync_dir, write_atomic
-from timelapse_nst.capture import FrameWriter
-from timelapse_nst.config import RenderConfig
+from timelapse_nst.engine.loop import Snapshot, Step
 from timelapse_nst.errors import UserError
-from timelapse_nst.optimize import Snapshot, Step
-from timelapse_nst.run import RunFolder
-from timelapse_nst.runlog import LogWriter
+from timelapse_nst.rendering.capture import FrameWriter
+from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.runfolder.log import LogWriter
+from timelapse_nst.settings.config import RenderConfig
+from timelapse_nst.version import __version__
 
 MAGIC = b"TLNSTCK1"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from timelapse_nst.config import RenderConfig
+from timelapse_nst.settings.config import RenderConfig
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from timelapse_nst.credits import Credits
-from timelapse_nst.schedules import Schedule
-from timelapse_nst.video_settings import VideoSettings
+from timelapse_nst.settings.credits import Credits
+from timelapse_nst.settings.schedules import Schedule
+from timelapse_nst.settings.video import VideoSettings
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 

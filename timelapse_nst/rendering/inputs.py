@@ -10,12 +10,12 @@ from typing import Any
 
 from PIL import Image
 
-from timelapse_nst import __version__
-from timelapse_nst.config import NOT_RENDER_KEYS, VGG19_LAYERS, RenderConfig
 from timelapse_nst.errors import UserError
 from timelapse_nst.images import file_sha256, load_image, resize_long_edge, resize_style
-from timelapse_nst.run import RunFolder
-from timelapse_nst.scales import plan_scales
+from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.settings.config import NOT_RENDER_KEYS, VGG19_LAYERS, RenderConfig
+from timelapse_nst.settings.scales import plan_scales
+from timelapse_nst.version import __version__
 
 StylePaths = str | Path | Sequence[str | Path]
 
@@ -44,7 +44,7 @@ def style_paths(style: StylePaths) -> tuple[Path, ...]:
 def check_inputs(config: RenderConfig, content: str | Path, style: StylePaths, weights: str | None) -> RenderInputs:
     """Every check a render can fail, before the run folder is created: a corrected command
     then starts cleanly instead of meeting a half-made folder."""
-    from timelapse_nst.devices import activation_dtype, pick_device
+    from timelapse_nst.engine.devices import activation_dtype, pick_device
 
     content, styles = Path(content), style_paths(style)
     if config.style_blend is not None and len(config.style_blend) != len(styles):

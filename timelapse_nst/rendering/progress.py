@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from timelapse_nst.optimize import Step
+    from timelapse_nst.engine.loop import Step
 
 PLAIN_EVERY_SECONDS = 10.0
 

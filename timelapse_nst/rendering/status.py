@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from timelapse_nst.progress import duration
-from timelapse_nst.run import RunFolder
-from timelapse_nst.runlog import LogEntry, last_entry
+from timelapse_nst.rendering.progress import duration
+from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.runfolder.log import LogEntry, last_entry
 
 
 def read_progress(run: RunFolder) -> dict[str, Any] | None:

@@ -15,9 +15,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from timelapse_nst.config import RenderConfig
 from timelapse_nst.errors import UserError
-from timelapse_nst.schedules import SCHEDULE_NAMES
+from timelapse_nst.settings.config import RenderConfig
+from timelapse_nst.settings.schedules import SCHEDULE_NAMES
 
 # Mappings that a child preset replaces whole instead of merging key by key.
 _REPLACED_WHOLE = {("layers", "style"), ("layers", "content")}
@@ -37,7 +37,7 @@ def builtin_dir() -> Path:
     packaged = resources.files("timelapse_nst") / "presets"
     if packaged.is_dir():
         return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "presets"
+    return Path(__file__).resolve().parents[2] / "presets"
 
 
 def builtin_names() -> list[str]:

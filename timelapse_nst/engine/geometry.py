@@ -13,7 +13,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from timelapse_nst.config import VGG19_LAYERS, layer_stride
+from timelapse_nst.settings.config import VGG19_LAYERS, layer_stride
 
 # Output channels of each block's convolutions (torchvision's vgg19().features).
 _BLOCK_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}

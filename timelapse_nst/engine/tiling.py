@@ -24,9 +24,9 @@ from typing import Any
 
 import torch
 
-from timelapse_nst.config import VGG19_LAYERS
-from timelapse_nst.geometry import Tile, channels, feature_length, stride, tile_grid
-from timelapse_nst.objective import Objective, Targets, Weights, content_loss, gram_matrix, total_variation
+from timelapse_nst.engine.geometry import Tile, channels, feature_length, stride, tile_grid
+from timelapse_nst.engine.objective import Objective, Targets, Weights, content_loss, gram_matrix, total_variation
+from timelapse_nst.settings.config import VGG19_LAYERS
 
 Network = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 """An image (1, 3, h, w) -> {layer name: activation}: ``VGGFeatures``, or the objective's view of it."""

@@ -13,10 +13,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from timelapse_nst.config import Optimizer, RenderConfig
-from timelapse_nst.lbfgs import BoundedLBFGS
-from timelapse_nst.objective import Objective, Weights
-from timelapse_nst.scales import ScalePlan, plan_scales
+from timelapse_nst.engine.lbfgs import BoundedLBFGS
+from timelapse_nst.engine.objective import Objective, Weights
+from timelapse_nst.settings.config import Optimizer, RenderConfig
+from timelapse_nst.settings.scales import ScalePlan, plan_scales
 
 
 @dataclass(frozen=True)

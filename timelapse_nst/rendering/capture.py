@@ -10,11 +10,11 @@ from types import TracebackType
 import numpy as np
 from PIL import Image
 
-from timelapse_nst.config import Capture
+from timelapse_nst.engine.loop import Step
+from timelapse_nst.engine.tensors import to_uint8
 from timelapse_nst.images import resize_long_edge, save_png
-from timelapse_nst.optimize import Step
-from timelapse_nst.run import RunFolder
-from timelapse_nst.tensors import to_uint8
+from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.settings.config import Capture
 
 
 def is_captured(iteration: int, total: int, capture: Capture) -> bool:

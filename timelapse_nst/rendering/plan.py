@@ -17,12 +17,12 @@ from typing import Any
 
 import torch
 
-from timelapse_nst.capture import captured_iterations
-from timelapse_nst.config import RenderConfig
-from timelapse_nst.footprint import FLOAT32, Memory, checkpoint_bytes, long_edge_size, png_bytes, scale_memory
-from timelapse_nst.geometry import border_reach, stride, tile_grid
+from timelapse_nst.engine.footprint import FLOAT32, Memory, checkpoint_bytes, long_edge_size, png_bytes, scale_memory
+from timelapse_nst.engine.geometry import border_reach, stride, tile_grid
 from timelapse_nst.images import MIN_STYLE_EDGE
-from timelapse_nst.scales import plan_scales
+from timelapse_nst.rendering.capture import captured_iterations
+from timelapse_nst.settings.config import RenderConfig
+from timelapse_nst.settings.scales import plan_scales
 
 CPU_MARGIN = 0.10
 """Part of the available RAM left to the rest of the machine (and to page cache)."""
@@ -206,7 +206,7 @@ def plan_render(
     CPU; the device's memory on a GPU, which then need not exist here). ``decided``: see
     ``make_plan``.
     """
-    from timelapse_nst.devices import activation_dtype, pick_device
+    from timelapse_nst.engine.devices import activation_dtype, pick_device
 
     if memory is not None and config.device in ("cuda", "mps"):
         device_type = config.device

@@ -1,20 +1,16 @@
-"""Stops and write failures during a render, turned into one-line messages that say how to go on."""
+"""Stops during a render (Ctrl-C, SIGTERM), turned into a checkpoint and a one-line message that says how to go on."""
 
 from __future__ import annotations
 
-import errno
-import os
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from timelapse_nst.errors import UserError
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal number, as shells report
-_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 class Interrupted(UserError):
@@ -77,41 +73,3 @@ def terminate_cleanly() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def write_errors(root: Path) -> Iterator[None]:
-    """A full disk (or a file-size limit) or an unwritable place becomes one line that says how to go on."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno in _DISK_FULL:
-            raise UserError(
-                f"the disk is full while writing to {root} ({os.strerror(exc.errno)}); the last checkpoint "
-                f"is intact: free some space, then run: timelapse-nst resume {root}"
-            ) from None
-        detail = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(root) else ""
-        raise UserError(f"cannot write to {root}: {exc.strerror or exc}{detail}") from None
-
-
-def check_writable_folder(folder: Path, *, what: str = "--out") -> None:
-    """Refuse, in one line and before anything is written, an output folder that cannot be made."""
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"{what} {folder} is a file, not a folder; choose a folder name")
-    existing = folder
-    while not existing.exists():
-        if existing.parent == existing:
-            break
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UserError(f"{what} {folder}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        reason = "read-only file system" if _read_only(existing) else "permission denied"
-        raise UserError(f"{what} {folder}: cannot write in {existing} ({reason})")
-
-
-def _read_only(path: Path) -> bool:
-    try:
-        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False

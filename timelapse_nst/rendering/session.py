@@ -2,7 +2,7 @@
 
 ``api.render`` and ``api.resume`` decide *whether* to paint; a ``RenderSession`` paints:
 restore determinism, build the objective of each scale, wire the hooks, run the loop (stopping
-cleanly on a signal), write final.png, then the video.
+cleanly on a signal), write final.png. The video is the api's next step (assembly is a floor above).
 """
 
 from __future__ import annotations
@@ -15,24 +15,24 @@ from typing import Any
 
 import torch
 
-from timelapse_nst.capture import CaptureHook, FrameWriter
-from timelapse_nst.checkpoint import Checkpointer
-from timelapse_nst.config import RenderConfig
-from timelapse_nst.devices import pick_device, precision_name, recorded_activation_dtype
-from timelapse_nst.errors import UserError
-from timelapse_nst.features import VGGFeatures
+from timelapse_nst.engine.devices import pick_device, precision_name, recorded_activation_dtype
+from timelapse_nst.engine.features import VGGFeatures
+from timelapse_nst.engine.loop import Hook, RenderInterrupted, Step, paint
+from timelapse_nst.engine.objective import Objective
+from timelapse_nst.engine.tensors import to_tensor, to_uint8, to_uint16
+from timelapse_nst.engine.tiling import TiledObjective
+from timelapse_nst.errors import UserError, write_errors
 from timelapse_nst.images import load_image, png_format, resize_long_edge, resize_style, save_png, srgb_profile
-from timelapse_nst.inputs import input_hashes
-from timelapse_nst.interruption import Interrupted, Terminated, stop_signals, terminate_cleanly, write_errors
-from timelapse_nst.objective import Objective
-from timelapse_nst.optimize import Hook, RenderInterrupted, Step, paint
-from timelapse_nst.plan import frame_edge, is_out_of_memory, overlap_pixels, plan_render, recorded_tiling
-from timelapse_nst.run import RunFolder
-from timelapse_nst.runlog import LogWriter
-from timelapse_nst.scales import ScalePlan, describe_iterations, total_iterations
-from timelapse_nst.status import video_state
-from timelapse_nst.tensors import to_tensor, to_uint8, to_uint16
-from timelapse_nst.tiling import TiledObjective
+from timelapse_nst.rendering.capture import CaptureHook, FrameWriter
+from timelapse_nst.rendering.checkpoint import Checkpointer
+from timelapse_nst.rendering.inputs import input_hashes
+from timelapse_nst.rendering.interruption import Interrupted, stop_signals
+from timelapse_nst.rendering.plan import frame_edge, is_out_of_memory, overlap_pixels, plan_render, recorded_tiling
+from timelapse_nst.rendering.status import video_state
+from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.runfolder.log import LogWriter
+from timelapse_nst.settings.config import RenderConfig
+from timelapse_nst.settings.scales import ScalePlan, describe_iterations, total_iterations
 
 Notify = Callable[[str], None]
 ProgressFactory = Callable[[int, int], Any]
@@ -68,19 +68,20 @@ class RenderSession:
         self.started = time.monotonic()
         self.tiled: list[bool] = []  # per scale, from the memory plan (set with the objective factory)
 
-    def execute(self, state: dict[str, Any] | None, *, make_video: bool) -> RenderResult:
-        """Paint from ``state`` (a checkpoint, or None for a fresh start), then make the video."""
+    def execute(self, state: dict[str, Any] | None) -> bool:
+        """Paint from ``state`` (a checkpoint, or None for a fresh start); True when the render was
+        already complete and its video is up to date (nothing left to make)."""
         if state is not None and state.get("complete") and self.run.final.exists():
             self.notify(f"{self.run.root}: the render is already complete")
             if png_format(self.run.final) != (self.config.final.bit_depth, self.config.final.icc_profile):
                 self.save_final(state["image"])  # `final:` changed since: the same painting, written anew
             if video_state(self.run) == "up to date":
                 self.notify(f"video: {self.run.video} (up to date)")
-                return self._result(self.run.video)
-        else:
-            self._restore_determinism(state)
-            self._paint(state)
-        return self._result(self.make_video() if make_video else None)
+                return True
+            return False
+        self._restore_determinism(state)
+        self._paint(state)
+        return False
 
     # -- 1. determinism: same threads and RNG as before an interruption ------------------------
     def _restore_determinism(self, state: dict[str, Any] | None) -> None:
@@ -205,22 +206,7 @@ class RenderSession:
             f"timelapse-nst resume {self.run.root} {how}"
         )
 
-    # -- 4. the video -----------------------------------------------------------------------------
-    def make_video(self) -> Path:
-        from timelapse_nst.assembly import assemble_run
-
-        how = f"the painting is finished, the video is not; make it with: timelapse-nst assemble {self.run.root}"
-        try:
-            with terminate_cleanly(), write_errors(self.run.root):
-                video = assemble_run(self.run.root)
-        except KeyboardInterrupt:
-            raise Interrupted(f"stopped; {how}") from None
-        except Terminated:
-            raise Interrupted(f"stopped (SIGTERM); {how}", signum=15) from None
-        self.notify(f"video: {video}")
-        return video
-
-    def _result(self, video: Path | None) -> RenderResult:
+    def result(self, video: Path | None) -> RenderResult:
         return RenderResult(self.run.root, self.run.final, video, self.total, time.monotonic() - self.started)
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from timelapse_nst.color import match_color, match_luminance, network_view, with_chroma_of
-from timelapse_nst.config import Layers
-from timelapse_nst.features import VGGFeatures
+from timelapse_nst.engine.color import match_color, match_luminance, network_view, with_chroma_of
+from timelapse_nst.engine.features import VGGFeatures
+from timelapse_nst.settings.config import Layers
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:

@@ -70,7 +70,7 @@ def cpu_bf16_pays() -> bool:
     import json
 
     from timelapse_nst.atomic import write_atomic
-    from timelapse_nst.weights import cache_dir
+    from timelapse_nst.engine.weights import cache_dir
 
     key = f"{cpu_name()}|torch {torch.__version__}|{torch.get_num_threads()} threads|{platform.machine()}"
     path = cache_dir() / "cpu-precision.json"

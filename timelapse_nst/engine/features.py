@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from timelapse_nst.config import VGG19_LAYERS
+from timelapse_nst.settings.config import VGG19_LAYERS
 
 # The seed's pixel convention (gordicaleksa's pytorch-neural-style-transfer): 0..255 RGB minus the
 # ImageNet mean, std left at 1. We keep it on purpose so the seed's loss weights (1e5 / 3e4 / 1)

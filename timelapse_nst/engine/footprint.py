@@ -18,8 +18,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from timelapse_nst.config import Layers, Optimizer
-from timelapse_nst.geometry import Tile, channels, modules_up_to, stride
+from timelapse_nst.engine.geometry import Tile, channels, modules_up_to, stride
+from timelapse_nst.settings.config import Layers, Optimizer
 
 FLOAT32 = 4
 INDEX = 8  # max-pool indices are int64
