@@ -97,7 +97,7 @@ def make_run(
                         "tv": 5.6e3,
                         "total": style_loss + 1.2e4 + 5.6e3,
                     },
-                    "weights": {"content": 1e5, "style": 3e4, "tv": 1.0},
+                    "loss_weights": {"content": 1e5, "style": 3e4, "tv": 1.0},
                     "lr": 1.0,
                 }
                 file.write(json.dumps(record) + "\n")

@@ -51,7 +51,7 @@ jobs:
     content: photos/cat.png
     style: wave.png
     preset: classic
-    set: [weights.style=1e5]
+    set: [loss_weights.style=1e5]
     title: "Chelsea: after Hokusai"
     num_cpus: 1
   - content: photos/dog.png
@@ -75,7 +75,7 @@ matrix:
     ]
     first, morph = plan.jobs[0], plan.jobs[1]
     assert first.content == str(folder / "photos" / "cat.png") and first.style == str(folder / "wave.png")
-    assert first.set == ["size=64", "seed=3", "weights.style=1e5"]  # shared first: the job's own win
+    assert first.set == ["size=64", "seed=3", "loss_weights.style=1e5"]  # shared first: the job's own win
     assert first.overrides()[-1] == 'video.title="Chelsea: after Hokusai"' and first.label == "Chelsea: after Hokusai"
     assert first.num_cpus == 1 and morph.num_cpus == 2 and morph.num_gpus is None
     assert morph.style == [str(folder / "wave.png"), str(folder / "starry night.png")]  # a list stays a list
@@ -167,8 +167,8 @@ BAD = [
         ["jobs.yaml line 4", "matrix.style.0.1", "nope.png", "does not exist"],
     ),
     (
-        "set:\n  - size=64\n  - weights.styl=3\njobs:\n  - {content: photos/cat.png, style: wave.png}\n",
-        ["jobs.yaml line 3", "job 'cat-wave'", "set weights.styl=3", "did you mean 'weights.style'?"],
+        "set:\n  - size=64\n  - loss_weights.styl=3\njobs:\n  - {content: photos/cat.png, style: wave.png}\n",
+        ["jobs.yaml line 3", "job 'cat-wave'", "set loss_weights.styl=3", "did you mean 'loss_weights.style'?"],
     ),
     (
         "jobs:\n  - content: photos/cat.png\n    style: wave.png\n    set:\n      - seed=1\n      - size=huge\n",

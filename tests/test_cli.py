@@ -188,12 +188,12 @@ def test_too_small_for_the_network_is_a_clear_error(tmp_path, content_path, styl
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
-        (["--set", "weights.style=abc"], ["--set weights.style=abc", "a number or a schedule"]),
+        (["--set", "loss_weights.style=abc"], ["--set loss_weights.style=abc", "a number or a schedule"]),
         (
-            ["--set", "weights.style={schedule: keyframes, points: [[0, 1], [5]]}"],
+            ["--set", "loss_weights.style={schedule: keyframes, points: [[0, 1], [5]]}"],
             ["keyframe 2 must be [iteration, value]"],
         ),
-        (["--set", "weights.style={schedule: cosin, start: 1, end: 2}"], ["did you mean 'cosine'?"]),
+        (["--set", "loss_weights.style={schedule: cosin, start: 1, end: 2}"], ["did you mean 'cosine'?"]),
         (["--iterations", "0"], ["--iterations 0:", "greater than or equal to 1"]),
         (["--set", "layers.style=[conv9_9]"], ["[conv9_9]", "did you mean"]),  # brackets shown, not eaten as markup
     ],
@@ -249,3 +249,12 @@ def test_the_cli_needs_no_click_package():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "ok", result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "fragment"),
+    [(["--title", "T"], "--title only names the video"), (["--publish"], "--publish decides what happens after")],
+)
+def test_plan_refuses_the_render_options_that_cannot_change_a_plan(flag, fragment, content_path, style_path):
+    result = cli("plan", str(content_path), str(style_path), "--size", "64", *flag)
+    assert_one_line_error(result, fragment, "leave it out")

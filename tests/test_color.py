@@ -14,7 +14,7 @@ from PIL import Image
 from timelapse_nst import api
 from timelapse_nst.engine.color import gray, luminance, match_color, rgb_to_ycbcr, with_chroma_of, ycbcr_to_rgb
 from timelapse_nst.engine.features import VGGFeatures
-from timelapse_nst.engine.objective import Objective, Weights
+from timelapse_nst.engine.objective import Objective, Scheduled
 from timelapse_nst.engine.tensors import to_tensor
 from timelapse_nst.errors import UserError
 from timelapse_nst.images import load_image, resize_long_edge
@@ -71,14 +71,14 @@ def test_in_luminance_mode_the_style_sees_no_colour(random_vgg, content_path, st
     objective = Objective(features, layers, photo, [painting], color="luminance")
     image = torch.rand_like(photo) * 200 + 20
     recoloured = ycbcr_to_rgb(torch.cat([rgb_to_ycbcr(image)[:, :1], torch.rand_like(image[:, 1:]) * 60 + 98], 1))
-    weights = Weights(1e5, 3e4, 1.0, color=1.0)
+    weights = Scheduled(1e5, 3e4, 1.0, color=1.0)
     a, b = objective.parts(image, weights), objective.parts(recoloured, weights)
     assert a["content"].item() == pytest.approx(b["content"].item(), rel=1e-4)
     assert a["style"].item() == pytest.approx(b["style"].item(), rel=1e-4)
     # ... while with the colour fully flowing in (amount 0) the chroma matters again.
     c, d = (
-        objective.parts(image, Weights(1e5, 3e4, 1.0, color=0.0)),
-        objective.parts(recoloured, Weights(1e5, 3e4, 1.0, color=0.0)),
+        objective.parts(image, Scheduled(1e5, 3e4, 1.0, color=0.0)),
+        objective.parts(recoloured, Scheduled(1e5, 3e4, 1.0, color=0.0)),
     )
     assert abs(c["style"].item() - d["style"].item()) > 1e-3 * c["style"].item()
     assert torch.equal(gray(image)[:, 0], gray(image)[:, 2])

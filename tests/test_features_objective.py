@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from timelapse_nst.engine.features import IMAGENET_MEAN_255, VGGFeatures
-from timelapse_nst.engine.objective import Objective, Weights, gram_matrix, total_variation
+from timelapse_nst.engine.objective import Objective, Scheduled, gram_matrix, total_variation
 from timelapse_nst.settings.config import VGG19_LAYERS, Layers
 
 
@@ -54,11 +54,11 @@ def test_objective_is_zero_at_the_targets_and_weighted(random_vgg):
         content,
         [content.clone()],
     )
-    total, parts = objective(content, Weights(content=2.0, style=3.0, tv=0.5))
+    total, parts = objective(content, Scheduled(content=2.0, style=3.0, tv=0.5))
     assert parts["content"].item() == 0.0 and parts["style"].item() == pytest.approx(0.0, abs=1e-6)
     assert total.item() == pytest.approx(0.5 * total_variation(content).item())
     other = torch.rand(1, 3, 32, 32) * 255
-    _, moved = objective(other, Weights(content=1.0, style=1.0, tv=1.0))
+    _, moved = objective(other, Scheduled(content=1.0, style=1.0, tv=1.0))
     assert moved["content"] > 0 and moved["style"] > 0
 
 

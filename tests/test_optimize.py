@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from timelapse_nst.engine.features import VGGFeatures
-from timelapse_nst.engine.loop import Step, paint, plan_scales, weights_at
+from timelapse_nst.engine.loop import Step, paint, plan_scales, scheduled_at
 from timelapse_nst.engine.objective import Objective
 from timelapse_nst.engine.tensors import to_tensor
 from timelapse_nst.images import load_image, resize_long_edge, resize_style
@@ -30,7 +30,7 @@ def setup(random_vgg, content_path, style_path, *overrides):
 
 def final_objective(objective, config, image):
     with torch.no_grad():
-        total, _ = objective(image, weights_at(config, config.optimizer.iterations, config.optimizer.iterations))
+        total, _ = objective(image, scheduled_at(config, config.optimizer.iterations, config.optimizer.iterations))
     return total.item()
 
 
@@ -61,13 +61,13 @@ def test_schedules_reach_the_hooks(random_vgg, content_path, style_path):
         random_vgg,
         content_path,
         style_path,
-        "weights.style={schedule: linear, start: 0, end: 12}",
+        "loss_weights.style={schedule: linear, start: 0, end: 12}",
         "optimizer.name=adam",
         "optimizer.learning_rate={schedule: linear, start: 12, end: 24}",
     )
     steps: list[Step] = []
     paint(config, make_objective, hooks=[steps.append])
-    assert [s.weights["style"] for s in steps[1:]] == [float(i) for i in range(12)]
+    assert [s.loss_weights["style"] for s in steps[1:]] == [float(i) for i in range(12)]
     assert [s.learning_rate for s in steps[1:]] == [float(12 + i) for i in range(12)]
 
 
@@ -141,7 +141,7 @@ def scored(objective, config, steps):
     float image, of the frame before it as saved), all with that iteration's weights."""
     rows = []
     for before, step in itertools.pairwise(steps):
-        weights = weights_at(config, step.iteration - 1, step.total)
+        weights = scheduled_at(config, step.iteration - 1, step.total)
         with torch.no_grad():
             saved = objective(step.image.clamp(0, 255).round(), weights)[0].item()
             optimised = objective(step.image, weights)[0].item()
@@ -197,7 +197,11 @@ def test_a_scheduled_render_continues_exactly_from_a_checkpoint(random_vgg, cont
     from timelapse_nst.rendering import checkpoint
 
     config, make_objective, _ = preset_setup(
-        random_vgg, content_path, style_path, "classic", "weights.style={schedule: cosine, start: 1.0e3, end: 3.0e4}"
+        random_vgg,
+        content_path,
+        style_path,
+        "classic",
+        "loss_weights.style={schedule: cosine, start: 1.0e3, end: 3.0e4}",
     )
     reference: list[Step] = []
     expected = paint(config, make_objective, hooks=[reference.append])

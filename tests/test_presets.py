@@ -31,7 +31,11 @@ def test_builtins_exist_validate_and_differ_visibly():
     configs = {name: presets.resolve(name) for name in names}
     assert all(description for _, description in presets.list_builtins())
     classic = configs["classic"]
-    assert (classic.weights.content.at(0, 1), classic.weights.style.at(0, 1), classic.weights.tv.at(0, 1)) == (
+    assert (
+        classic.loss_weights.content.at(0, 1),
+        classic.loss_weights.style.at(0, 1),
+        classic.loss_weights.tv.at(0, 1),
+    ) == (
         1e5,
         3e4,
         1.0,
@@ -39,7 +43,7 @@ def test_builtins_exist_validate_and_differ_visibly():
     assert classic.optimizer.name == "lbfgs" and classic.init == "content" and classic.optimizer.iterations == 1000
     quick = configs["quick-preview"]
     assert quick.size < classic.size and quick.optimizer.iterations < classic.optimizer.iterations
-    reveal = configs["slow-reveal"].weights.style
+    reveal = configs["slow-reveal"].loss_weights.style
     assert reveal.at(0, 600) < reveal.at(600, 600) / 100  # the style weight rises: photo dissolves
     assert configs["from-noise"].init == "noise"
     assert configs["adam"].optimizer.name == "adam"
@@ -67,8 +71,10 @@ def test_unknown_top_level_key_lists_valid_ones(tmp_path):
 def test_wrong_type_and_value_name_the_key_path(tmp_path):
     message = error_of(str(write(tmp_path / "p.yaml", "optimizer: {iterations: lots}\n")))
     assert "line 1" in message and "optimizer.iterations" in message and "'lots'" in message
-    message = error_of(str(write(tmp_path / "q.yaml", "weights:\n  style: {schedule: linear, start: -1, end: 5}\n")))
-    assert "line 2" in message and "weights.style" in message and "negative" in message
+    message = error_of(
+        str(write(tmp_path / "q.yaml", "loss_weights:\n  style: {schedule: linear, start: -1, end: 5}\n"))
+    )
+    assert "line 2" in message and "loss_weights.style" in message and "negative" in message
     message = error_of(str(write(tmp_path / "r.yaml", "layers: {content: [conv4_3x]}\n")))
     assert "did you mean 'conv4_3'" in message
 
@@ -92,7 +98,7 @@ def test_extends_a_file_and_a_builtin(tmp_path):
     config = presets.resolve(str(child))
     assert config.name == "mine" and config.size == 200 and config.optimizer.iterations == 42
     assert config.video.fps == 24 and config.video.layout == "showcase"  # merged, not replaced
-    assert config.weights.style.schedule == "cosine"  # from slow-reveal
+    assert config.loss_weights.style.schedule == "cosine"  # from slow-reveal
 
 
 def test_extends_loop_is_an_error(tmp_path):
@@ -106,11 +112,11 @@ def test_set_overrides_and_their_errors():
         "classic",
         overrides=[
             "optimizer.iterations=7",
-            "weights.style={schedule: linear, start: 1, end: 2}",
+            "loss_weights.style={schedule: linear, start: 1, end: 2}",
             "video.title=Hello: world",
         ],
     )
-    assert config.optimizer.iterations == 7 and config.weights.style.schedule == "linear"
+    assert config.optimizer.iterations == 7 and config.loss_weights.style.schedule == "linear"
     assert config.video.title == "Hello: world"
     assert error_of("classic", overrides=["size=huge"]).startswith("--set size=huge")
     assert "did you mean 'optimizer.history_size'" in error_of("classic", overrides=["optimizer.history=3"])
@@ -167,3 +173,12 @@ def test_presets_ship_inside_the_wheel(tmp_path):
     assert out[0].startswith(str(tmp_path / "site")) and int(out[1]) >= 6
     # The benchmark's sample photo and painting ship too: `timelapse-nst bench` works from a wheel.
     assert out[2].startswith("['starry_night.jpg', 'tubingen.jpg']") and str(tmp_path / "site") in out[2]
+
+
+def test_the_old_weights_section_reads_as_loss_weights(tmp_path):
+    """Presets and render.yaml files written up to 0.3 say `weights:`; they still load, and a
+    `loss_weights` given beside them keeps the keys the old section does not name."""
+    old = presets.resolve(write(tmp_path / "old.yaml", "extends: classic\nweights: {style: 123}\n"))
+    assert old.loss_weights.style.at(0, 1) == 123 and old.loss_weights.content.at(0, 1) == 1e5
+    both = presets.validate({"loss_weights": {"tv": 7}, "weights": {"style": 5}}, [])
+    assert (both.loss_weights.style.at(0, 1), both.loss_weights.tv.at(0, 1)) == (5, 7)

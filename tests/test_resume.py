@@ -289,12 +289,14 @@ def test_a_different_render_into_the_same_folder_is_refused(stopped, images, tmp
         str(other_style),
         *RENDER,
         "--set",
-        "weights.style=1e3",
+        "loss_weights.style=1e3",
         "--no-video",
         "--out",
         str(run),
     )
-    line = assert_one_line_error(result, "holds a different render", "the style image", "weights.style", "--restart")
+    line = assert_one_line_error(
+        result, "holds a different render", "the style image", "loss_weights.style", "--restart"
+    )
     assert "the content image" not in line
     assert outputs(run) == before  # nothing written, nothing deleted
 

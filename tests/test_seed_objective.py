@@ -17,7 +17,7 @@ from torch import nn
 
 from timelapse_nst import api
 from timelapse_nst.engine.features import VGGFeatures
-from timelapse_nst.engine.loop import weights_at
+from timelapse_nst.engine.loop import scheduled_at
 from timelapse_nst.engine.objective import Objective, gram_matrix
 from timelapse_nst.settings import presets
 
@@ -113,7 +113,7 @@ def test_our_first_logged_losses_are_the_seeds(tmp_path, random_vgg, seed_net, c
     features = VGGFeatures(random_vgg, [*config.layers.content, *config.layers.style])
     objectives.append(Objective(features, config.layers, content, [style]))
     image = start["image"].clone().requires_grad_(True)
-    total, _ = objectives[0](image, weights_at(config, 0, 1))
+    total, _ = objectives[0](image, scheduled_at(config, 0, 1))
     total.backward()
     cosine = torch.nn.functional.cosine_similarity(image.grad.flatten(), seed["grad"].flatten(), dim=0)
     assert cosine >= 0.9999, float(cosine)

@@ -15,7 +15,7 @@ import torch
 
 from timelapse_nst import api
 from timelapse_nst.engine.features import VGGFeatures
-from timelapse_nst.engine.objective import Objective, Weights
+from timelapse_nst.engine.objective import Objective, Scheduled
 from timelapse_nst.runfolder.folder import RunFolder
 from timelapse_nst.settings import presets
 from timelapse_nst.settings.config import Layers
@@ -31,7 +31,7 @@ def objective_parts(random_vgg):
 
     def style_loss(styles, blend):
         objective = Objective(features, layers, content, styles)
-        return objective.parts(image, Weights(1.0, 1.0, 1.0, blend=blend))["style"].item()
+        return objective.parts(image, Scheduled(1.0, 1.0, 1.0, blend=blend))["style"].item()
 
     return style_loss, first, second
 
@@ -81,7 +81,7 @@ def test_bad_blends_are_one_line_errors_before_anything_is_written(
         str(content_path),
         str(style_path),
         str(second),
-        "--style-weights",
+        "--style-blend",
         weights,
         "--weights",
         "random",
@@ -96,7 +96,7 @@ def test_bad_blends_are_one_line_errors_before_anything_is_written(
 
 
 def test_a_blend_with_the_photo_s_colours_from_the_command_line(tmp_path, content_path, style_path):
-    """`--style-weights` and `--preserve-color histogram` reach the render, its log and `status`."""
+    """`--style-blend` and `--preserve-color histogram` reach the render, its log and `status`."""
     second = tmp_path / "second.png"
     from PIL import Image
 
@@ -107,7 +107,7 @@ def test_a_blend_with_the_photo_s_colours_from_the_command_line(tmp_path, conten
         str(content_path),
         str(style_path),
         str(second),
-        "--style-weights",
+        "--style-blend",
         "0.7,0.3",
         "--preserve-color",
         "histogram",

@@ -19,7 +19,7 @@ from test_resume import assert_identical, assert_one_line_error, checkpointed, c
 
 from timelapse_nst import api
 from timelapse_nst.engine.features import VGGFeatures
-from timelapse_nst.engine.objective import Objective, Weights
+from timelapse_nst.engine.objective import Objective, Scheduled
 from timelapse_nst.engine.tensors import to_tensor
 from timelapse_nst.errors import UserError
 from timelapse_nst.images import load_image, resize_long_edge, resize_style
@@ -124,7 +124,7 @@ def test_a_tiled_render_reaches_the_untiled_objective(tiled_run, untiled_run, in
     painting = resize_style(load_image(inputs[1]), photo.size, 1.0)
     features = VGGFeatures(random_vgg, [*LAYERS.content, *LAYERS.style])
     objective = Objective(features, LAYERS, to_tensor(photo), [to_tensor(painting)])
-    weights = Weights(content=1.0e5, style=3.0e4, tv=1.0)
+    weights = Scheduled(content=1.0e5, style=3.0e4, tv=1.0)
     start_score = float(objective(to_tensor(photo), weights)[0])
     scores = {}
     for name, run in (("tiled", tiled_run), ("untiled", untiled_run)):
@@ -192,8 +192,8 @@ def test_resume_set_refuses_what_decides_the_pixels(tiled_run, tmp_path):
 
     run = tmp_path / "run"
     shutil.copytree(tiled_run, run)
-    result = cli("resume", str(run), "--set", "weights.style=1e3", "--no-video")
-    assert_one_line_error(result, "weights.style decides the pixels", "tiling")
+    result = cli("resume", str(run), "--set", "loss_weights.style=1e3", "--no-video")
+    assert_one_line_error(result, "loss_weights.style decides the pixels", "tiling")
     assert RunFolder(run).read_manifest() == RunFolder(tiled_run).read_manifest()
 
 
@@ -238,7 +238,7 @@ def test_a_render_too_large_to_fit_is_refused_before_anything_is_written(inputs,
 
 
 def test_bad_memory_and_tile_are_one_line_errors():
-    from timelapse_nst.cli.paint import _bytes
+    from timelapse_nst.cli.options import parse_bytes as _bytes
     from timelapse_nst.settings import presets
 
     with pytest.raises(UserError, match="--memory lots: expected a size like 24GB"):

@@ -7,14 +7,14 @@ import torch
 
 from timelapse_nst.engine.features import VGGFeatures
 from timelapse_nst.engine.geometry import border_reach, stride, tile_grid
-from timelapse_nst.engine.objective import Objective, Weights
+from timelapse_nst.engine.objective import Objective, Scheduled
 from timelapse_nst.engine.tensors import to_tensor
 from timelapse_nst.engine.tiling import TiledObjective, evaluate_tiled, tiled_features, tiled_grams
 from timelapse_nst.images import load_image, resize_long_edge
 from timelapse_nst.settings.config import Layers
 
 SEED_LAYERS = Layers(content=["relu4_2"], style=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
-WEIGHTS = Weights(content=1.0e5, style=3.0e4, tv=1.0)
+WEIGHTS = Scheduled(content=1.0e5, style=3.0e4, tv=1.0)
 
 
 # -- the grid ----------------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def scene(features, content_path, style_path):
 
 
 def _untiled(
-    objective: Objective, image: torch.Tensor, weights: Weights = WEIGHTS
+    objective: Objective, image: torch.Tensor, weights: Scheduled = WEIGHTS
 ) -> tuple[float, dict[str, float], torch.Tensor]:
     x = image.clone().requires_grad_(True)
     total, parts = objective.evaluate(x, weights)
@@ -104,7 +104,7 @@ def _untiled(
 
 
 def _tiled(
-    objective: Objective, image: torch.Tensor, *, overlap: int, tile: int = 128, weights: Weights = WEIGHTS
+    objective: Objective, image: torch.Tensor, *, overlap: int, tile: int = 128, weights: Scheduled = WEIGHTS
 ) -> tuple[float, dict[str, float], torch.Tensor]:
     x = image.clone().requires_grad_(True)
     tiles = tile_grid(*image.shape[-2:], tile=tile, overlap=overlap, align=16)
@@ -167,7 +167,7 @@ def test_several_styles_share_one_gram_per_layer(features, content_path, style_p
     several styles and a blend it agrees with the untiled objective as with one style."""
     content, style, image = _images(content_path, style_path, 128)
     objective = Objective(features, SEED_LAYERS, content, [style, torch.full_like(style, 200.0)])
-    weights = Weights(content=1.0e5, style=3.0e4, tv=1.0, blend=(0.3, 0.7))
+    weights = Scheduled(content=1.0e5, style=3.0e4, tv=1.0, blend=(0.3, 0.7))
     total, parts, grad = _untiled(objective, image, weights)
     single = _untiled(Objective(features, SEED_LAYERS, content, [style]), image)
     assert parts["style"] != pytest.approx(single[1]["style"], rel=0.02)  # the blend counts
@@ -184,7 +184,7 @@ def test_tiled_objective_computes_its_targets_tile_by_tile_too(features, content
     content, _, image = _images(content_path, style_path, 128)
     style = to_tensor(resize_long_edge(load_image(style_path), 112))
     args = (features, SEED_LAYERS, content, [style])
-    weights = Weights(content=1.0e5, style=3.0e4, tv=1.0, color=0.5)
+    weights = Scheduled(content=1.0e5, style=3.0e4, tv=1.0, color=0.5)
     untiled, tiled = Objective(*args, color=color), TiledObjective(*args, color=color, tile=48, overlap=80)
     level = untiled.level(weights.color)
     for name, target in untiled.targets(level).content.items():

@@ -98,7 +98,7 @@ def settings_lines(config: Mapping[str, Any], *, weights: str | None = None) -> 
         scales = _mapping(config.get("scales"))
         coarse = f" after {scales['iterations']} per smaller scale" if scales.get("iterations") else ""
         lines.append(f"{name} {optimizer['iterations']} iterations{coarse}".strip())
-    loss_weights = _mapping(config.get("weights"))
+    loss_weights = _mapping(config.get("loss_weights") or config.get("weights"))  # "weights" up to 0.3
     if loss_weights:
         lines.append("weights " + ", ".join(f"{key} {_schedule(value)}" for key, value in loss_weights.items()))
     blend = config.get("style_blend")

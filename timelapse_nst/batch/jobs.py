@@ -8,7 +8,7 @@ Shape (every key optional except a job's ``content`` and ``style``)::
     num_gpus: 1
     max_retries: 3                  # Ray: how often a job whose worker was lost starts again
     jobs:
-      - {name: chelsea-wave, content: cat.jpg, style: wave.jpg, preset: classic, set: [weights.style=1e5],
+      - {name: chelsea-wave, content: cat.jpg, style: wave.jpg, preset: classic, set: [loss_weights.style=1e5],
          title: "Chelsea after Hokusai"}
       - {content: cat.jpg, style: [wave.jpg, starry.jpg], preset: style-morph}
     matrix: {content: [a.jpg, b.jpg], style: [wave.jpg, starry.jpg], preset: [slow-reveal]}

@@ -93,7 +93,7 @@ def run_baseline(
     content_layer = config.layers.content[0]
     style_layers = [name for name, weight in config.layers.style.items() if weight > 0]
     net = SeedVgg19(vgg, [content_layer, *style_layers])
-    weights = {name: float(getattr(config.weights, name).at(0, iterations)) for name in ("content", "style", "tv")}
+    weights = {name: float(getattr(config.loss_weights, name).at(0, iterations)) for name in ("content", "style", "tv")}
     # 1. Targets (as the seed: normalised images, no grad).
     with torch.no_grad():
         target_content = net(content - mean)[0].squeeze(0)

@@ -51,7 +51,7 @@ def worst_rise(entries: Sequence[LogEntry]) -> tuple[float, int, int]:
     for before, after in itertools.pairwise(entries):
         if before.scale != after.scale or before.blend != after.blend:
             continue
-        rise = _price(after, after.weights) / _price(before, after.weights) - 1
+        rise = _price(after, after.loss_weights) / _price(before, after.loss_weights) - 1
         compared += 1
         if rise > worst:
             worst, at = rise, after.iteration

@@ -146,7 +146,7 @@ class Fp32Objective:
         size: int | None = None,
     ) -> None:
         from timelapse_nst.engine.features import VGGFeatures
-        from timelapse_nst.engine.objective import Objective, Weights
+        from timelapse_nst.engine.objective import Objective, Scheduled
 
         config = bench_config(settings, size or settings.target_size)
         content, style = bench_inputs(settings, config)
@@ -154,7 +154,9 @@ class Fp32Objective:
         self.vgg, self.settings = vgg, settings
         # tv_smoothing is left at 0: the exact TV, whatever the render optimises.
         self.objective = Objective(features, config.layers, content, [style], activation_dtype=dtype)
-        self.weights = Weights(*(float(getattr(config.weights, name).at(0, 1)) for name in ("content", "style", "tv")))
+        self.weights = Scheduled(
+            *(float(getattr(config.loss_weights, name).at(0, 1)) for name in ("content", "style", "tv"))
+        )
 
     def __call__(self, image: torch.Tensor) -> float:
         import torch

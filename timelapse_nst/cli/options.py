@@ -1,11 +1,19 @@
-"""The options shared by ``render``, ``resume`` and ``plan``: one name per concept, as in presets."""
+"""The options of the commands that paint, declared once: ``render`` takes all of them, ``plan``
+the same (refusing in one line those that cannot change a plan), ``resume`` a few. One name per
+concept, as in presets."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+
+from timelapse_nst.errors import UserError
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes (errors still print).")]
 NoVideo = Annotated[bool, typer.Option("--no-video", help="Skip the video; make it later with `assemble`.")]
@@ -31,7 +39,7 @@ PresetName = Annotated[
 Set = Annotated[
     Optional[list[str]],
     typer.Option(
-        "--set", metavar="KEY=VALUE", help="Override a preset key, e.g. --set weights.style=1e5 (repeatable)."
+        "--set", metavar="KEY=VALUE", help="Override a preset key, e.g. --set loss_weights.style=1e5 (repeatable)."
     ),
 ]
 Size = Annotated[Optional[int], typer.Option(help="Long edge of the painting in pixels.")]
@@ -46,11 +54,11 @@ Device = Annotated[
     Optional[str], typer.Option(metavar="auto|cpu|cuda|mps", help="Where to paint (auto prefers a GPU).")
 ]
 Title = Annotated[Optional[str], typer.Option(help="Title shown in the video.")]
-StyleWeights = Annotated[
+StyleBlend = Annotated[
     Optional[str],
     typer.Option(
         metavar="W1,W2,...",
-        help="Weight of each painting when there are several, e.g. 0.7,0.3 (preset key style_blend).",
+        help="Each painting's share of the style when there are several, e.g. 0.7,0.3 (preset key style_blend).",
     ),
 ]
 PreserveColor = Annotated[
@@ -81,3 +89,128 @@ Memory = Annotated[
         "plan tiles the scales that need more, and refuses a size that cannot fit at all.",
     ),
 ]
+
+
+@dataclass(frozen=True)
+class PaintOptions:
+    """What ``render`` (and ``plan``) were given on the command line."""
+
+    content: Path
+    style: list[Path]
+    out: Path | None = None
+    preset: str = "classic"
+    set_: list[str] | None = None
+    size: int | None = None
+    iterations: int | None = None
+    seed: int | None = None
+    device: str | None = None
+    title: str | None = None
+    style_blend: str | None = None
+    preserve_color: str | None = None
+    weights: str = "torchvision"
+    restart: bool = False
+    memory: str | None = None
+    no_video: bool = False
+    publish: bool = False
+    credit: str | None = None
+    preview: bool = False
+    port: int | None = None
+    quiet: bool = False
+
+    def overrides(self) -> list[str]:
+        """The options that stand for preset keys, as overrides that errors name by their flag."""
+        from timelapse_nst.settings.presets import Override
+
+        overrides: list[str] = list(self.set_ or [])
+        given = (
+            ("seed", self.seed, "--seed"),
+            ("device", self.device, "--device"),
+            ("color.preserve", self.preserve_color, "--preserve-color"),
+        )
+        overrides += [Override(key, value, flag=flag) for key, value, flag in given if value is not None]
+        if self.style_blend is not None:
+            override = Override("style_blend", f"[{self.style_blend}]", flag="--style-blend")
+            override.label = f"--style-blend {self.style_blend}"
+            overrides.append(override)
+        return overrides
+
+    def out_folder(self) -> Path:
+        """--out, or runs/CONTENT-STYLE."""
+        return self.out or Path("runs") / f"{self.content.stem}-{'+'.join(path.stem for path in self.style)}"
+
+    def memory_bytes(self) -> int | None:
+        return parse_bytes(self.memory) if self.memory is not None else None
+
+
+# Each field's typer declaration, and for ``plan`` why it refuses the ones a plan cannot use.
+_DECLARATIONS: dict[str, Any] = {
+    "content": Content,
+    "style": Styles,
+    "out": Out,
+    "preset": PresetName,
+    "set_": Set,
+    "size": Size,
+    "iterations": Iterations,
+    "seed": Seed,
+    "device": Device,
+    "title": Title,
+    "style_blend": StyleBlend,
+    "preserve_color": PreserveColor,
+    "weights": WeightsSource,
+    "restart": Restart,
+    "memory": Memory,
+    "no_video": NoVideo,
+    "publish": Publish,
+    "credit": Credit,
+    "preview": Preview,
+    "port": Port,
+    "quiet": Quiet,
+}
+NOT_IN_A_PLAN = {
+    "title": "only names the video",
+    "no_video": "decides what happens after painting",
+    "publish": "decides what happens after painting",
+    "credit": "only goes into the video's tags",
+    "preview": "watches a render that plan does not start",
+    "port": "is the port of --preview",
+}
+
+
+def with_paint_options(command: Callable[[PaintOptions], None]) -> Callable[..., None]:
+    """``command(options)`` as a typer command that takes every paint option (declared once, above)."""
+
+    @functools.wraps(command)
+    def run(**values: Any) -> None:
+        command(PaintOptions(**values))
+
+    parameters = []
+    for field in fields(PaintOptions):
+        default = inspect.Parameter.empty if field.name in ("content", "style") else field.default
+        parameters.append(
+            inspect.Parameter(
+                field.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=_DECLARATIONS[field.name]
+            )
+        )
+    run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    run.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+    del run.__wrapped__  # typer reads the signature above, not the command's own
+    return run
+
+
+def refuse_what_plan_cannot_use(options: PaintOptions) -> None:
+    """``plan`` honours every option that can change a plan; the others are refused, not ignored."""
+    defaults = PaintOptions(options.content, options.style)
+    for name, reason in NOT_IN_A_PLAN.items():
+        if getattr(options, name) != getattr(defaults, name):
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"plan: {flag} {reason}, not the memory and disk a render takes; leave it out")
+
+
+def parse_bytes(text: str) -> int:
+    """``24GB``, ``512MB``, ``1.5G`` -> bytes (binary units, as the plan prints them)."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, flags=re.IGNORECASE)
+    if not match or float(match[1]) <= 0:
+        raise UserError(f"--memory {text}: expected a size like 24GB or 512MB")
+    return int(float(match[1]) * 1024 ** "BKMGT".index((match[2] or "B").upper()))

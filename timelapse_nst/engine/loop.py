@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from timelapse_nst.engine.lbfgs import BoundedLBFGS
-from timelapse_nst.engine.objective import Objective, Weights
+from timelapse_nst.engine.objective import Objective, Scheduled
 from timelapse_nst.settings.config import Optimizer, RenderConfig
 from timelapse_nst.settings.scales import ScalePlan, plan_scales
 
@@ -28,7 +28,7 @@ class Step:
     where the optimiser minimises a smoothed one) at the image of iteration ``losses_of``: this
     iteration's own image for the bounded L-BFGS (its accepted evaluation), the image it started
     from for Adam and the line-search L-BFGS (the evaluation that drove the update). Iteration 0
-    is the initial image, with no losses. ``weights`` are the loss weights of the iteration, ``blend`` each style's share of
+    is the initial image, with no losses. ``loss_weights`` are the loss weights of the iteration, ``blend`` each style's share of
     the style loss, ``color`` the amount of the photo's colour kept (None: no colour mode).
     """
 
@@ -37,7 +37,7 @@ class Step:
     scale: int
     image: torch.Tensor
     losses: Mapping[str, float] = field(default_factory=dict)
-    weights: Mapping[str, float] = field(default_factory=dict)
+    loss_weights: Mapping[str, float] = field(default_factory=dict)
     learning_rate: float = 0.0
     evaluations: int = 0
     blend: tuple[float, ...] = (1.0,)
@@ -59,11 +59,11 @@ class RenderInterrupted(Exception):
         self.iteration = iteration
 
 
-def weights_at(config: RenderConfig, iteration: int, total: int, styles: int = 1) -> Weights:
+def scheduled_at(config: RenderConfig, iteration: int, total: int, styles: int = 1) -> Scheduled:
     """Every scheduled value of the objective at ``iteration``."""
-    terms = {name: getattr(config.weights, name).at(iteration, total) for name in ("content", "style", "tv")}
+    terms = {name: getattr(config.loss_weights, name).at(iteration, total) for name in ("content", "style", "tv")}
     blend = config.blend_at(iteration, total, styles)
-    return Weights(**terms, blend=blend, color=config.color.amount.at(iteration, total))
+    return Scheduled(**terms, blend=blend, color=config.color.amount.at(iteration, total))
 
 
 def color_at(config: RenderConfig, iteration: int, total: int) -> float | None:
@@ -120,15 +120,15 @@ class Painter:
     def step(self, iteration: int, scale: int) -> Step:
         """Iteration number ``iteration`` (1-based, global): evaluate, update, report."""
         # 1. This iteration's weights and step size (any of them may follow a schedule).
-        weights = weights_at(self.config, iteration - 1, self.total, len(self.objective.style_images))
+        scheduled = scheduled_at(self.config, iteration - 1, self.total, len(self.objective.style_images))
         rate = self.config.optimizer.learning_rate.at(iteration - 1, self.total)  # type: ignore[union-attr]
         for group in self.optimizer.param_groups:
             group["lr"] = rate
         # 2. Update the image; the losses reported are those of a picture the user sees (Step).
         if isinstance(self.optimizer, BoundedLBFGS):
-            (losses, evaluations), losses_of = self._bounded_step(weights), iteration
+            (losses, evaluations), losses_of = self._bounded_step(scheduled), iteration
         else:
-            (losses, evaluations), losses_of = self._plain_step(weights), iteration - 1
+            (losses, evaluations), losses_of = self._plain_step(scheduled), iteration - 1
         if not all(math.isfinite(v) for v in losses.values()):
             raise FloatingPointError(f"the loss became {losses['total']} at iteration {iteration}")
         return Step(
@@ -137,10 +137,10 @@ class Painter:
             scale,
             self.presented(iteration),
             losses,
-            weights.terms(),
+            scheduled.terms(),
             rate,
             evaluations,
-            blend=weights.blend,
+            blend=scheduled.blend,
             color=color_at(self.config, iteration - 1, self.total),
             losses_of=losses_of,
         )
@@ -150,14 +150,14 @@ class Painter:
         amount = self.config.color.amount.at(iteration, self.total)
         return self.objective.present(self.image.detach(), amount)
 
-    def _closure(self, weights: Weights, evaluations: list[dict[str, Any]]) -> Callable[[], torch.Tensor]:
+    def _closure(self, scheduled: Scheduled, evaluations: list[dict[str, Any]]) -> Callable[[], torch.Tensor]:
         """Evaluate the objective at the image as it stands (gradient into image.grad), and
         append each evaluation's losses (the seed's, see Step) and optimised TV to ``evaluations``."""
-        terms = weights.terms()
+        terms = scheduled.terms()
 
         def closure() -> torch.Tensor:
             self.optimizer.zero_grad(set_to_none=False)
-            total, parts = self.objective.evaluate(self.image, weights)  # tiled or not: one contract
+            total, parts = self.objective.evaluate(self.image, scheduled)  # tiled or not: one contract
             seed = self.objective.seed_parts(self.image.detach(), parts)
             losses = {name: float(value) for name, value in seed.items()}
             losses["total"] = sum(terms[name] * value for name, value in losses.items())
@@ -166,50 +166,50 @@ class Painter:
 
         return closure
 
-    def _bounded_step(self, weights: Weights) -> tuple[dict[str, float], int]:
+    def _bounded_step(self, scheduled: Scheduled) -> tuple[dict[str, float], int]:
         """One bounded L-BFGS iteration. Its evaluations are at trial images; the one it accepts
         is at the image it ends on (the losses reported) and starts the next iteration."""
         optimizer = self.optimizer
         assert isinstance(optimizer, BoundedLBFGS)
-        self._follow_schedules(optimizer, weights)
+        self._follow_schedules(optimizer, scheduled)
         evaluations: list[dict[str, Any]] = []
-        optimizer.step(self._closure(weights, evaluations))
+        optimizer.step(self._closure(scheduled, evaluations))
         if self.measured is None:  # a fresh evaluation of the start image came first
-            self.measured = {**evaluations[0], "weights": self._key(weights)}
+            self.measured = {**evaluations[0], "weights": self._key(scheduled)}
         if optimizer.accepted is not None:  # None: the image did not move, its losses stand
-            self.measured = {**evaluations[optimizer.accepted], "weights": self._key(weights)}
+            self.measured = {**evaluations[optimizer.accepted], "weights": self._key(scheduled)}
         return self.measured["losses"], len(evaluations)
 
-    def _follow_schedules(self, optimizer: BoundedLBFGS, weights: Weights) -> None:
+    def _follow_schedules(self, optimizer: BoundedLBFGS, scheduled: Scheduled) -> None:
         """Keep the kept evaluation true to this iteration's objective.
 
         Loss weights that moved re-price it from its parts (no new evaluation; the kept gradient
         is one iteration old, a percent or so off). A moved blend of styles or colour level
         changes the parts themselves: then the start image is evaluated afresh.
         """
-        if self.measured is None or self.measured["weights"] == self._key(weights):
+        if self.measured is None or self.measured["weights"] == self._key(scheduled):
             return
-        old, new = self.measured["weights"], self._key(weights)
+        old, new = self.measured["weights"], self._key(scheduled)
         if (old["blend"], old["level"]) != (new["blend"], new["level"]):
             optimizer.forget_evaluation()
             self.measured = None
             return
         parts = {name: value for name, value in self.measured["losses"].items() if name != "total"}
-        terms = weights.terms()
+        terms = scheduled.terms()
         seed_total = sum(terms[name] * value for name, value in parts.items())
         optimised = {**parts, "tv": self.measured["tv_optimised"]}
         self.measured = {**self.measured, "losses": {**parts, "total": seed_total}, "weights": new}
         optimizer.set_loss(sum(terms[name] * value for name, value in optimised.items()))
 
-    def _key(self, weights: Weights) -> dict[str, Any]:
+    def _key(self, scheduled: Scheduled) -> dict[str, Any]:
         """What an evaluation depends on besides the image, in plain types (checkpoints load them)."""
-        level = self.objective.level(weights.color)
-        return {**weights.terms(), "blend": [float(b) for b in weights.blend], "level": level}
+        level = self.objective.level(scheduled.color)
+        return {**scheduled.terms(), "blend": [float(b) for b in scheduled.blend], "level": level}
 
-    def _plain_step(self, weights: Weights) -> tuple[dict[str, float], int]:
+    def _plain_step(self, scheduled: Scheduled) -> tuple[dict[str, float], int]:
         """Adam, or torch's L-BFGS with a line search: evaluate at the image, then update it."""
         evaluations: list[dict[str, Any]] = []
-        self.optimizer.step(self._closure(weights, evaluations))
+        self.optimizer.step(self._closure(scheduled, evaluations))
         if self.config.optimizer.name == "adam":
             with torch.no_grad():
                 self.image.clamp_(0.0, 255.0)  # Adam overshoots the range; its state does not mind

@@ -76,7 +76,7 @@ def total_variation(image: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor
 
 
 @dataclass(frozen=True)
-class Weights:
+class Scheduled:
     """The scheduled values of one iteration: the three loss weights, each style's share of the
     style loss (summing to 1), and how much of the photo's colour is kept (colour modes only)."""
 
@@ -129,7 +129,7 @@ class Objective:
         self.activation_dtype = activation_dtype
         # Activations in the low precision come from a copy of the network whose weights are
         # already in it: the same convolutions autocast would run, without re-casting 20M
-        # frozen weights on every call (autocast caches casts only for trainable weights).
+        # frozen scheduled on every call (autocast caches casts only for trainable scheduled).
         self.network = features if activation_dtype is None else features.in_dtype(activation_dtype)
         self.content_image = content
         self.style_images = tuple(styles)
@@ -189,35 +189,35 @@ class Objective:
         return {n: gram_matrix(acts[n]) for n in layers}
 
     # -- the loss ---------------------------------------------------------------------------
-    def _blend(self, weights: Weights | None) -> tuple[float, ...]:
-        return weights.blend if weights is not None else (1.0,) * len(self.style_images)
+    def _blend(self, scheduled: Scheduled | None) -> tuple[float, ...]:
+        return scheduled.blend if scheduled is not None else (1.0,) * len(self.style_images)
 
-    def _level(self, weights: Weights | None) -> float:
-        return self.level(weights.color if weights is not None else 1.0)
+    def _level(self, scheduled: Scheduled | None) -> float:
+        return self.level(scheduled.color if scheduled is not None else 1.0)
 
-    def style_from_grams(self, grams: Mapping[str, torch.Tensor], weights: Weights | None = None) -> torch.Tensor:
+    def style_from_grams(self, grams: Mapping[str, torch.Tensor], scheduled: Scheduled | None = None) -> torch.Tensor:
         """The style loss (the blend-weighted mean over the styles) of an image whose Gram matrix
         at each style layer is ``grams[layer]``. One set of Grams serves every style; a tiled
         evaluation builds the whole image's Grams from tiles and scores them here too."""
-        targets = self.targets(self._level(weights))
+        targets = self.targets(self._level(scheduled))
         style = sum(
             share * sum(w * style_loss(grams[n], target[n]) for n, w in self.style_layers.items())
-            for share, target in zip(self._blend(weights), targets.styles, strict=True)
+            for share, target in zip(self._blend(scheduled), targets.styles, strict=True)
             if share > 0
         )
         return style if isinstance(style, torch.Tensor) else torch.zeros((), device=self.content_image.device)
 
-    def parts(self, image: torch.Tensor, weights: Weights | None = None) -> dict[str, torch.Tensor]:
+    def parts(self, image: torch.Tensor, scheduled: Scheduled | None = None) -> dict[str, torch.Tensor]:
         """Unweighted content, style (the blend-weighted mean over styles) and TV losses of
         ``image`` (1, 3, H, W), 0..255."""
-        level = self._level(weights)
+        level = self._level(scheduled)
         targets = self.targets(level)
         acts = self.network(self.network_input(image, level))
         content = sum(content_loss(acts[n], targets.content[n]) for n in self.content_layers)
         grams = {n: gram_matrix(acts[n]) for n in self.style_layers}  # once, whatever the number of styles
         return {
             "content": content / len(self.content_layers),
-            "style": self.style_from_grams(grams, weights),
+            "style": self.style_from_grams(grams, scheduled),
             "tv": total_variation(image, self.tv_smoothing),
         }
 
@@ -228,19 +228,19 @@ class Objective:
         with torch.no_grad():
             return {**parts, "tv": total_variation(image)}
 
-    def __call__(self, image: torch.Tensor, weights: Weights) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def __call__(self, image: torch.Tensor, scheduled: Scheduled) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(weighted total, unweighted parts)."""
-        parts = self.parts(image, weights)
-        terms = weights.terms()
+        parts = self.parts(image, scheduled)
+        terms = scheduled.terms()
         total = sum(terms[name] * value for name, value in parts.items())
         return total, parts
 
-    def evaluate(self, image: torch.Tensor, weights: Weights) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def evaluate(self, image: torch.Tensor, scheduled: Scheduled) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(weighted total, unweighted parts), detached, with the gradient added into ``image.grad``.
 
         What the optimiser calls: the tiled objective (``tiling.TiledObjective``) does the same
         tile by tile, so the loop never knows which one it has.
         """
-        total, parts = self(image, weights)
+        total, parts = self(image, scheduled)
         total.backward()
         return total.detach(), {name: value.detach() for name, value in parts.items()}

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from timelapse_nst.engine.geometry import Tile, channels, feature_length, stride, tile_grid
-from timelapse_nst.engine.objective import Objective, Targets, Weights, content_loss, gram_matrix, total_variation
+from timelapse_nst.engine.objective import Objective, Scheduled, Targets, content_loss, gram_matrix, total_variation
 from timelapse_nst.settings.config import VGG19_LAYERS
 
 Network = Callable[[torch.Tensor], dict[str, torch.Tensor]]
@@ -61,8 +61,8 @@ class TiledObjective(Objective):
     def whole_grams(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
         return tiled_grams(self.network, image, layers, self.tiles(image))
 
-    def evaluate(self, image: torch.Tensor, weights: Weights) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return evaluate_tiled(self, image, weights, self.tiles(image))
+    def evaluate(self, image: torch.Tensor, scheduled: Scheduled) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return evaluate_tiled(self, image, scheduled, self.tiles(image))
 
 
 def crop(image: torch.Tensor, tile: Tile) -> torch.Tensor:
@@ -125,16 +125,16 @@ def tiled_features(
 
 
 def evaluate_tiled(
-    objective: Objective, image: torch.Tensor, weights: Weights, tiles: Sequence[Tile]
+    objective: Objective, image: torch.Tensor, scheduled: Scheduled, tiles: Sequence[Tile]
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(weighted total, unweighted parts) of ``image``, its gradient added into ``image.grad``.
 
-    The same values as ``objective.evaluate(image, weights)``, with the peak memory of one
+    The same values as ``objective.evaluate(image, scheduled)``, with the peak memory of one
     tile. ``image`` is a leaf requiring grad; returned tensors are detached.
     """
-    level = objective.level(weights.color)
+    level = objective.level(scheduled.color)
     targets = objective.targets(level)
-    terms = weights.terms()
+    terms = scheduled.terms()
 
     def network(x: torch.Tensor) -> dict[str, torch.Tensor]:
         return objective.network(objective.network_input(x, level))
@@ -148,7 +148,7 @@ def evaluate_tiled(
     # 2. Style loss of the whole image, and dL/dG at every style layer (C×C matrices).
     leaves = {name: gram.requires_grad_(True) for name, gram in grams.items()}
     with torch.enable_grad():
-        style = objective.style_from_grams(leaves, weights)
+        style = objective.style_from_grams(leaves, scheduled)
         gram_grads = _gram_gradients(terms["style"] * style, leaves)
         # 3. TV of the whole image, straight into image.grad.
         tv = total_variation(image, objective.tv_smoothing)

@@ -50,7 +50,7 @@ def check_inputs(config: RenderConfig, content: str | Path, style: StylePaths, w
     if config.style_blend is not None and len(config.style_blend) != len(styles):
         raise UserError(
             f"style_blend has {len(config.style_blend)} weight(s) for {len(styles)} style image(s): "
-            "give one weight per painting (e.g. --style-weights 0.7,0.3 for two)"
+            "give one weight per painting (e.g. --style-blend 0.7,0.3 for two)"
         )
     photo, paintings = load_image(content), [load_image(path) for path in styles]
     check_sizes(config, photo, paintings)

@@ -219,7 +219,7 @@ def _log_hook(log: LogWriter) -> Hook:
                 "losses": dict(step.losses),
                 "losses_of": step.losses_of,
             }
-            record.update(weights=dict(step.weights), lr=step.learning_rate)
+            record.update(loss_weights=dict(step.loss_weights), lr=step.learning_rate)
             if len(step.blend) > 1:  # several styles: each one's share of the style loss
                 record["blend"] = list(step.blend)
             if step.color is not None:

@@ -20,7 +20,7 @@ class LogEntry:
     iteration: int
     scale: int
     losses: Mapping[str, float]
-    weights: Mapping[str, float]
+    loss_weights: Mapping[str, float]
     blend: tuple[float, ...] = (1.0,)  # each style's share of the style loss (several styles)
 
 
@@ -110,6 +110,8 @@ def _entry(record: Mapping[str, Any]) -> LogEntry:
         iteration=int(record["iteration"]),
         scale=int(record.get("scale", 0)),
         losses={str(k): float(v) for k, v in record["losses"].items()},
-        weights={str(k): float(v) for k, v in (record.get("weights") or {}).items()},
+        loss_weights={
+            str(k): float(v) for k, v in (record.get("loss_weights") or record.get("weights") or {}).items()
+        },  # "weights" up to 0.3
         blend=tuple(float(v) for v in record.get("blend") or (1.0,)),
     )

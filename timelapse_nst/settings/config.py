@@ -117,7 +117,7 @@ class Optimizer(BaseModel):
 
 
 class LossWeights(BaseModel):
-    """Weights of the three terms (each may be a schedule). The seed's defaults."""
+    """The weights of the three loss terms (each may be a schedule). The seed's defaults."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)  # numbers → schedules
     content: Schedule = 1.0e5
@@ -270,7 +270,7 @@ class RenderConfig(BaseModel):
     pooling: Literal["max", "avg"] = "max"
     layers: Layers = Layers()
     optimizer: Optimizer = Optimizer()
-    weights: LossWeights = LossWeights()
+    loss_weights: LossWeights = LossWeights()
     style_blend: Annotated[list[Schedule] | None, AfterValidator(_check_blend)] = Field(
         None,
         min_length=1,
@@ -285,6 +285,18 @@ class RenderConfig(BaseModel):
     video: VideoSettings = VideoSettings()
     final: Final = Final()
     credits: Credits = Credits()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_spelling(cls, data: Any) -> Any:
+        """``weights:`` was this section's name up to 0.3 (render.yaml files and presets still say
+        it): read it as ``loss_weights:``, its keys over any given there."""
+        if isinstance(data, dict) and isinstance(data.get("weights"), dict):
+            data = dict(data)
+            old = data.pop("weights")
+            current = data.get("loss_weights")
+            data["loss_weights"] = {**current, **old} if isinstance(current, dict) else old
+        return data
 
     @field_validator("tiling")
     @classmethod
