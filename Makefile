@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 WEIGHTS ?= torchvision
 DEMO_OUT ?= runs/demo-$(notdir $(basename $(WEIGHTS)))
 
-.PHONY: setup test lint format demo bench clean
+.PHONY: setup test lint format demo bench docs wheel-check clean
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,21 @@ demo: setup
 
 bench: setup
 	$(BIN)/timelapse-nst bench --weights random --plot docs/bench-reach.png
+
+# The documentation site, into build/site: its CLI and preset-key references are generated from
+# the typer app and the pydantic schema (docs/docgen.py), and the build fails on a command, option
+# or preset key without a description, as on any broken link (--strict).
+docs: $(VENV)/.docs-installed
+	$(BIN)/mkdocs build --strict
+
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install -e '.[docs]'
+	touch $@
+
+# The wheel as users get it: built with the sdist, installed into a fresh environment outside the
+# checkout, then --help, presets list and a tiny render of the shipped examples from another folder.
+wheel-check: setup
+	PYTHON=$(PYTHON) BUILD_PYTHON=$(BIN)/python .ci/wheel-check
 
 clean:
 	rm -rf $(VENV) runs build dist .pytest_cache

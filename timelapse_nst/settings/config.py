@@ -52,9 +52,16 @@ class Layers(BaseModel):
     """Which VGG19 layers carry content and style, and how much each style layer counts."""
 
     model_config = _FROZEN
-    content: list[str] = Field(default_factory=lambda: list(DEFAULT_CONTENT_LAYERS), min_length=1)
+    content: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CONTENT_LAYERS),
+        min_length=1,
+        description="VGG19 layers whose features carry the photo's content (the seed's: relu4_2)",
+    )
     style: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
-        default_factory=lambda: dict(DEFAULT_STYLE_LAYERS), min_length=1
+        default_factory=lambda: dict(DEFAULT_STYLE_LAYERS),
+        min_length=1,
+        description="VGG19 layers whose Gram matrices carry the style, each with its weight (a plain list "
+        "means equal weights; the seed's: relu1_1, relu2_1, relu3_1, relu4_1, relu5_1)",
     )
 
     @field_validator("content")
@@ -82,7 +89,9 @@ class Optimizer(BaseModel):
     """The optimiser of the pixels. Iterations are true iterations (not L-BFGS function evaluations)."""
 
     model_config = _FROZEN
-    name: Literal["lbfgs", "adam"] = "lbfgs"
+    name: Literal["lbfgs", "adam"] = Field(
+        "lbfgs", description="lbfgs: L-BFGS on the pixels (see line_search); adam: Adam, smoother motion"
+    )
     iterations: int = Field(300, ge=1, le=1_000_000, description="iterations at full size")
     learning_rate: Schedule | None = Field(
         None, description="step size; default 1.0 for L-BFGS, 10.0 for Adam (pixels are 0..255)"
@@ -120,9 +129,9 @@ class LossWeights(BaseModel):
     """The weights of the three loss terms (each may be a schedule). The seed's defaults."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)  # numbers → schedules
-    content: Schedule = 1.0e5
-    style: Schedule = 3.0e4
-    tv: Schedule = 1.0
+    content: Schedule = Field(1.0e5, description="weight of the content loss: how much the photo's features count")
+    style: Schedule = Field(3.0e4, description="weight of the style loss: how much the painting's Gram matrices count")
+    tv: Schedule = Field(1.0, description="weight of the total-variation loss, which smooths neighbouring pixels")
 
     @field_validator("content", "style", "tv")
     @classmethod
@@ -148,7 +157,7 @@ class Capture(BaseModel):
     spacing: Literal["every", "eased"] = Field(
         "eased", description="'every': each `every`-th iteration; 'eased': dense early, sparse late"
     )
-    every: int = Field(1, ge=1)
+    every: int = Field(1, ge=1, description="spacing: every: keep each `every`-th iteration")
     density: float = Field(8.0, gt=0, description="eased: about density*sqrt(iterations) frames")
     compress_level: int = Field(
         0,
@@ -204,8 +213,10 @@ class Checkpoint(BaseModel):
     """When to save a checkpoint (besides Ctrl-C, SIGTERM and the end)."""
 
     model_config = _FROZEN
-    every_iterations: int | None = Field(50, ge=1)
-    every_seconds: float | None = Field(120.0, gt=0)
+    every_iterations: int | None = Field(50, ge=1, description="save every this many iterations (null: not by count)")
+    every_seconds: float | None = Field(
+        120.0, gt=0, description="save when this many seconds passed since the last save (null: not by time)"
+    )
 
 
 class Color(BaseModel):
@@ -259,32 +270,46 @@ class RenderConfig(BaseModel):
     """Everything a render needs besides the two input images."""
 
     model_config = _FROZEN
-    name: str = "custom"
-    description: str = ""
+    name: str = Field("custom", description="the preset's name (what `presets list` shows; not part of the render)")
+    description: str = Field(
+        "", description="what the preset does, in a sentence (its first line is what `presets list` shows)"
+    )
     size: int = Field(512, ge=16, le=8192, description="long edge of the painting, pixels")
     style_scale: float = Field(1.0, gt=0, le=8, description="style image size relative to the content")
-    seed: int = Field(0, ge=0)
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    init: Literal["content", "style", "noise"] = "content"
-    pooling: Literal["max", "avg"] = "max"
-    layers: Layers = Layers()
-    optimizer: Optimizer = Optimizer()
-    loss_weights: LossWeights = LossWeights()
+    seed: int = Field(
+        0, ge=0, description="seed of the starting noise and of random weights: a CPU render is reproducible"
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="where to paint; auto prefers CUDA, then Apple's MPS, then the CPU"
+    )
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="VGG19's activations (Gram matrices and losses stay fp32); auto: bf16 or fp16 on a GPU, "
+        "bf16 on a CPU only where a one-off measurement finds it faster than fp32 (cached per machine)",
+    )
+    init: Literal["content", "style", "noise"] = Field(
+        "content", description="the starting picture: the photo, the painting, or seeded noise"
+    )
+    pooling: Literal["max", "avg"] = Field("max", description="VGG19's pooling layers: max (as trained) or avg")
+    layers: Layers = Field(Layers(), description="which VGG19 layers carry content and style")
+    optimizer: Optimizer = Field(Optimizer(), description="the optimiser of the pixels and its iterations")
+    loss_weights: LossWeights = Field(LossWeights(), description="the weights of the content, style and TV losses")
     style_blend: Annotated[list[Schedule] | None, AfterValidator(_check_blend)] = Field(
         None,
         min_length=1,
         description="weight of each style image (number or schedule) when there are several; "
         "the style loss is their weighted mean; not given: equal weights",
     )
-    color: Color = Color()
-    scales: Scales | None = None
-    capture: Capture = Capture()
-    tiling: Tiling = Tiling()
-    checkpoint: Checkpoint = Checkpoint()
-    video: VideoSettings = VideoSettings()
-    final: Final = Final()
-    credits: Credits = Credits()
+    color: Color = Field(Color(), description="keep the photo's colours, and how much")
+    scales: Scales | None = Field(None, description="coarse-to-fine; not given: a single scale at full size")
+    capture: Capture = Field(Capture(), description="which iterations become frames of the video")
+    tiling: Tiling = Field(Tiling(), description="evaluate the objective tile by tile when a scale does not fit")
+    checkpoint: Checkpoint = Field(Checkpoint(), description="when to save a checkpoint to resume from")
+    video: VideoSettings = Field(VideoSettings(), description="the timelapse video that `assemble` makes")
+    final: Final = Field(Final(), description="how final.png is written")
+    credits: Credits = Field(
+        Credits(), description="who made the photo, the painting(s) and the video; a plain string credits the painting"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -37,8 +37,8 @@ Fraction = Annotated[float, Field(ge=0, le=1)]
 
 class Constant(BaseModel):
     model_config = _FROZEN
-    schedule: Literal["constant"] = "constant"
-    value: Finite
+    schedule: Literal["constant"] = Field("constant", description="constant: the same value at every iteration")
+    value: Finite = Field(description="the value (a plain number in a preset means this schedule)")
 
     def at(self, iteration: int, total: int) -> float:
         return self.value
@@ -51,10 +51,13 @@ class _Ramp(BaseModel):
     """Shared shape of the start→end schedules; subclasses define the easing of t in [0, 1]."""
 
     model_config = _FROZEN
-    start: Finite
-    end: Finite
-    between: tuple[Fraction, Fraction] = (0.0, 1.0)
-    """The part of the render the ramp spans, as fractions: before it ``start`` holds, after it ``end``."""
+    start: Finite = Field(description="the value where the ramp starts (held before it)")
+    end: Finite = Field(description="the value where the ramp ends (held after it)")
+    between: tuple[Fraction, Fraction] = Field(
+        (0.0, 1.0),
+        description="the part of the render the ramp spans, as fractions of its iterations "
+        "(e.g. [0.3, 0.8]): before it start holds, after it end",
+    )
 
     @field_validator("between")
     @classmethod
@@ -80,18 +83,20 @@ class _Ramp(BaseModel):
 
 
 class Linear(_Ramp):
-    schedule: Literal["linear"]
+    schedule: Literal["linear"] = Field(description="linear: from start to end in a straight line")
 
 
 class Cosine(_Ramp):
-    schedule: Literal["cosine"]
+    schedule: Literal["cosine"] = Field(description="cosine: from start to end, easing in and out")
 
     def _ease(self, t: float) -> float:
         return (1.0 - math.cos(math.pi * t)) / 2.0
 
 
 class Exponential(_Ramp):
-    schedule: Literal["exponential"]
+    schedule: Literal["exponential"] = Field(
+        description="exponential: from start to end in equal ratios per iteration (both greater than 0)"
+    )
 
     @model_validator(mode="after")
     def _positive(self) -> Exponential:
@@ -111,9 +116,15 @@ def smoothstep(t: float) -> float:
 
 class Keyframes(BaseModel):
     model_config = _FROZEN
-    schedule: Literal["keyframes"]
-    points: list[tuple[Annotated[int, Field(ge=0)], Finite]] = Field(min_length=1)
-    easing: Literal["linear", "smooth"] = "linear"
+    schedule: Literal["keyframes"] = Field(description="keyframes: values at given iterations, interpolated between")
+    points: list[tuple[Annotated[int, Field(ge=0)], Finite]] = Field(
+        min_length=1,
+        description="[iteration, value] pairs, iterations increasing; the first value holds before the "
+        "first point, the last after the last",
+    )
+    easing: Literal["linear", "smooth"] = Field(
+        "linear", description="between keyframes: linear, or smooth (no jolt at a keyframe: zero slope there)"
+    )
 
     @field_validator("points", mode="before")
     @classmethod
