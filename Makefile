@@ -39,7 +39,7 @@ bench: setup
 # the typer app and the pydantic schema (docs/docgen.py), and the build fails on a command, option
 # or preset key without a description, as on any broken link (--strict).
 docs: $(VENV)/.docs-installed
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 $(VENV)/.docs-installed: $(VENV)/.installed
 	$(BIN)/python -m pip install -e '.[docs]'
