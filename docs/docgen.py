@@ -304,7 +304,8 @@ def presets_gallery(folder: Path | None = None) -> str:
     details = []
     for path in files:
         config = presets.resolve(str(path))
-        if not config.description.strip():
+        own, _ = presets.read_yaml(path)  # its own words: an inherited description would say another's
+        if not str(own.get("description") or "").strip():
             missing.append(path.name)
         video = config.video
         scales = " (coarse-to-fine)" if config.scales is not None else ""
