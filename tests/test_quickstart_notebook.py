@@ -33,15 +33,19 @@ def _outputs(cell: dict, output_type: str) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_the_quickstart_notebook_runs_top_to_bottom(tmp_path: Path):
+def test_the_quickstart_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import nbformat
+    from ipykernel.kernelspec import write_kernel_spec
     from nbclient import NotebookClient
 
     require_tool("ffprobe")
+    # A kernel of this very interpreter, under a name no user-installed kernel spec can shadow.
+    write_kernel_spec(tmp_path / "jupyter" / "kernels" / "timelapse-nst-tests")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     env = {**os.environ, "TIMELAPSE_NST_QUICKSTART": "tiny"}
     client = NotebookClient(
-        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        notebook, timeout=300, kernel_name="timelapse-nst-tests", resources={"metadata": {"path": str(tmp_path)}}
     )
     client.execute(env=env)  # a cell that raises fails here (CellExecutionError), naming the cell
 
