@@ -12,8 +12,8 @@ from contextlib import contextmanager
 
 from rich.console import Console
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from timelapse_nst.batch.folder import BatchFolder, JobView
 
@@ -37,7 +37,7 @@ def jobs_table(views: list[JobView], *, title: str | None = None) -> Table:
     for view in views:
         table.add_row(
             view.name,
-            f"[{_STYLES[view.state]}]{view.state}[/]",
+            Text(view.state, style=_STYLES[view.state]),
             _iteration(view),
             _losses(view),
             _video(view),
@@ -45,9 +45,11 @@ def jobs_table(views: list[JobView], *, title: str | None = None) -> Table:
     return table
 
 
-def failures(views: list[JobView]) -> list[str]:
-    """One line per failed job, with its reason (rich markup; the reason escaped)."""
-    return [f"[red]failed:[/red] {view.name}: {escape(view.reason)}" for view in views if view.state == "failed"]
+def failures(views: list[JobView]) -> list[Text]:
+    """One line per failed job, with its reason (printed as it is: names and reasons are the user's)."""
+    return [
+        Text.assemble(("failed:", "red"), f" {view.name}: {view.reason}") for view in views if view.state == "failed"
+    ]
 
 
 def summary(views: list[JobView]) -> str:

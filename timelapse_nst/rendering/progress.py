@@ -15,6 +15,8 @@ from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
+from timelapse_nst import terminal
+
 if TYPE_CHECKING:
     from timelapse_nst.engine.loop import Step
 
@@ -52,7 +54,7 @@ class ProgressBar:
     """Shows a render's progress on stderr; call ``close()`` when done."""
 
     def __init__(self, total: int, completed: int = 0, *, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
+        self.console = console or terminal.console()
         self.total, self.completed = total, completed
         self._bar: _TwoLines | None = None
         self._task: TaskID | None = None
@@ -95,7 +97,7 @@ class ProgressBar:
         line = (
             f"painting: iteration {step.iteration}/{self.total} ({share}){pace}{left}; {losses_text(dict(step.losses))}"
         )
-        self.console.print(line, highlight=False, soft_wrap=True, markup=False)
+        self.console.print(line, soft_wrap=True)
 
     def close(self) -> None:
         if self._bar is not None:
