@@ -15,7 +15,9 @@ import typer
 
 from timelapse_nst.errors import UserError
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes (errors still print).")]
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress bar, notes or warnings (errors still print).")
+]
 NoVideo = Annotated[bool, typer.Option("--no-video", help="Skip the video; make it later with `assemble`.")]
 Publish = Annotated[
     bool, typer.Option("--publish", help="Then write thumbnail, loops and description (see `publish`).")

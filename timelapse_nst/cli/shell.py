@@ -151,11 +151,12 @@ def command(app_: typer.Typer, name: str | None = None) -> Callable[[F], F]:
 
 
 def notify_for(quiet: bool):  # type: ignore[no-untyped-def]
+    """Notes and warnings on stderr; with --quiet none of them, only the --preview link (asked for)."""
+
     def notify(message: str) -> None:
-        if message.startswith("warning:"):
-            err.print(message, style="yellow", soft_wrap=True)
-        elif not quiet or message.startswith("preview: http"):  # asked for: the link shows even with --quiet
-            err.print(message, soft_wrap=True)
+        if quiet and not message.startswith("preview: http"):
+            return
+        err.print(message, style="yellow" if message.startswith("warning:") else None, soft_wrap=True)
 
     return notify
 
