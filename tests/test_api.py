@@ -2,9 +2,11 @@
 
 import os
 
+import pytest
 from conftest import ffprobe_video
 
 from timelapse_nst import render
+from timelapse_nst.errors import UserError, command_line, option, setting
 
 SMALL = [
     "size=48",
@@ -61,3 +63,31 @@ def test_hooks_and_rerunning_a_finished_render(tmp_path, content_path, style_pat
         weights="random",
     )
     assert ffprobe_video(run / "timelapse.mp4")["duration"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("keywords", "named"),
+    [
+        ({"weights": "missing.pth"}, 'weights="missing.pth": no such file'),
+        ({"overrides": ["loss_weights.styl=1"]}, 'overrides=["loss_weights.styl=1"]: unknown key'),
+        ({"size": 8}, "size=8: size: Input should be greater than or equal to 16"),
+        ({"iterations": 0}, "iterations=0:"),
+    ],
+)
+def test_errors_from_python_name_the_keyword_not_a_flag(tmp_path, content_path, style_path, keywords, named):
+    with pytest.raises(UserError) as error:
+        render(content_path, style_path, out=tmp_path / "run", **{"weights": "random", **keywords})
+    assert named in str(error.value) and "--" not in str(error.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_advice_names_flags_on_the_command_line_and_keywords_in_python():
+    assert (option("weights", "random"), option("weights", "PATH", placeholder=True)) == (
+        'weights="random"',
+        "weights=PATH",
+    )
+    assert setting("tiling.mode", "on") == 'overrides=["tiling.mode=on"]'
+    with command_line():
+        assert (option("weights", "random"), option("restart", True)) == ("--weights random", "--restart")
+        assert setting("tiling.mode", "on") == "--set tiling.mode=on"
+        assert setting("device", "cpu", flag="--device") == "--device cpu"

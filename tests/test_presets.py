@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, command_line
 from timelapse_nst.settings import presets
 
 REPO = Path(__file__).resolve().parent.parent
@@ -118,7 +118,9 @@ def test_set_overrides_and_their_errors():
     )
     assert config.optimizer.iterations == 7 and config.loss_weights.style.schedule == "linear"
     assert config.video.title == "Hello: world"
-    assert error_of("classic", overrides=["size=huge"]).startswith("--set size=huge")
+    assert error_of("classic", overrides=["size=huge"]).startswith('overrides=["size=huge"]')  # from Python
+    with command_line():
+        assert error_of("classic", overrides=["size=huge"]).startswith("--set size=huge")
     assert "did you mean 'optimizer.history_size'" in error_of("classic", overrides=["optimizer.history=3"])
     assert "KEY.PATH=VALUE" in error_of("classic", overrides=["size"])
 

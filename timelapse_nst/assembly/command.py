@@ -66,7 +66,7 @@ def assemble_command(
     }
     overrides = {key: value for key, value in given.items() if value is not None}
     console = terminal.console()
-    if quiet:
+    if quiet or not console.is_terminal:  # a bar in a log is noise (and a blank line before an error)
         path = assemble_run(run, out=out, overrides=overrides)
     else:
         columns = (TextColumn("assembling"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"))

@@ -15,9 +15,7 @@ import typer
 
 from timelapse_nst.errors import UserError
 
-Quiet = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No progress bar, notes or warnings (errors still print).")
-]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, notes or warnings (errors still print).")]
 NoVideo = Annotated[bool, typer.Option("--no-video", help="Skip the video; make it later with `assemble`.")]
 Publish = Annotated[
     bool, typer.Option("--publish", help="Then write thumbnail, loops and description (see `publish`).")
@@ -129,11 +127,10 @@ class PaintOptions:
             ("device", self.device, "--device"),
             ("color.preserve", self.preserve_color, "--preserve-color"),
         )
-        overrides += [Override(key, value, flag=flag) for key, value, flag in given if value is not None]
+        overrides += [Override(key, value, label=f"{flag} {value}") for key, value, flag in given if value is not None]
         if self.style_blend is not None:
-            override = Override("style_blend", f"[{self.style_blend}]", flag="--style-blend")
-            override.label = f"--style-blend {self.style_blend}"
-            overrides.append(override)
+            blend = self.style_blend
+            overrides.append(Override("style_blend", f"[{blend}]", label=f"--style-blend {blend}"))
         return overrides
 
     def out_folder(self) -> Path:

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from timelapse_nst.batch.command import BatchGroup
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, command_line
 from timelapse_nst.terminal import console, styled
 
 
@@ -130,7 +130,8 @@ def user_errors(command: F) -> F:
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with command_line():  # advice names flags (--weights random), not the API's keywords
+                return command(*args, **kwargs)
         except UserError as exc:
             stopped = exc.exit_code in (130, 143)
             err.print(str(exc) if stopped else styled("error:", "red", f" {exc}"), soft_wrap=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image
 
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, option
 from timelapse_nst.images import file_sha256, load_image, resize_long_edge, resize_style
 from timelapse_nst.runfolder.folder import RunFolder
 from timelapse_nst.settings.config import NOT_RENDER_KEYS, VGG19_LAYERS, RenderConfig
@@ -41,22 +41,35 @@ def style_paths(style: StylePaths) -> tuple[Path, ...]:
     return paths
 
 
-def check_inputs(config: RenderConfig, content: str | Path, style: StylePaths, weights: str | None) -> RenderInputs:
+def check_inputs(
+    config: RenderConfig, content: str | Path, style: StylePaths, weights: str | None, *, blend_given: str | None = None
+) -> RenderInputs:
     """Every check a render can fail, before the run folder is created: a corrected command
-    then starts cleanly instead of meeting a half-made folder."""
+    then starts cleanly instead of meeting a half-made folder. ``blend_given``: how the user
+    gave ``style_blend`` (None: it is the preset's)."""
     from timelapse_nst.engine.devices import activation_dtype, pick_device
 
     content, styles = Path(content), style_paths(style)
-    if config.style_blend is not None and len(config.style_blend) != len(styles):
-        raise UserError(
-            f"style_blend has {len(config.style_blend)} weight(s) for {len(styles)} style image(s): "
-            "give one weight per painting (e.g. --style-blend 0.7,0.3 for two)"
-        )
+    check_blend(config, len(styles), given=blend_given)
     photo, paintings = load_image(content), [load_image(path) for path in styles]
     check_sizes(config, photo, paintings)
     source = weights_source(weights)
     activation_dtype(config.precision, pick_device(config.device))  # device and precision exist here
     return RenderInputs(content, styles, source, photo.size, tuple(painting.size for painting in paintings))
+
+
+def check_blend(config: RenderConfig, paintings: int, *, given: str | None) -> None:
+    """One ``style_blend`` weight per painting: the user's own blend is named as they gave it, a
+    preset's (a morph) says how many paintings it needs."""
+    if config.style_blend is None or len(config.style_blend) == paintings:
+        return
+    weights = len(config.style_blend)
+    if given is not None:
+        raise UserError(f"{given}: {weights} weights for {paintings} painting(s); give one weight per painting")
+    raise UserError(
+        f"{config.name} needs {weights} paintings (its style_blend has {weights} weights), {paintings} given: "
+        f"name {weights} style images"
+    )
 
 
 def check_sizes(config: RenderConfig, content: Image.Image, styles: Sequence[Image.Image]) -> None:
@@ -74,7 +87,7 @@ def check_sizes(config: RenderConfig, content: Image.Image, styles: Sequence[Ima
                 raise UserError(
                     f"the {role} image is only {width}x{height} px at {plan.size} px (scale {plan.index + 1}); "
                     f"layers down to {config.layers.deepest()} need {needed} px on the short side: "
-                    "use a larger --size, style_scale or scales.start"
+                    f"use a larger {option('size')}, style_scale or scales.start"
                 )
 
 
@@ -89,7 +102,7 @@ def weights_source(weights: str | None) -> str:
         return weights
     path = Path(weights).expanduser()
     if not path.is_file():
-        raise UserError(f"weights file {weights} does not exist (use torchvision, random or a .pth path)")
+        raise UserError(f"{option('weights', weights)}: no such file (use torchvision, random or a .pth path)")
     return str(path.resolve())
 
 
@@ -144,7 +157,7 @@ def check_same_render(run: RunFolder, new: dict[str, Any]) -> None:
         more = " …" if len(differences) > 4 else ""
         raise UserError(
             f"{run.root} holds a different render: {'; '.join(differences[:4])}{more}; "
-            "use another --out, or --restart to move it aside"
+            f"use another folder ({option('out')}), or {option('restart', True)} to move it aside"
         )
 
 
