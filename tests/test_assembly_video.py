@@ -542,6 +542,9 @@ def test_the_title_comes_from_the_input_names_not_a_preset(tmp_path: Path) -> No
 
     assert default_title("tubingen.jpg", ["starry_night.jpg"]) == "Tubingen after Starry Night"
     assert default_title("IMG_2041.JPG", ["wave.png", "the-scream.jpg"]) == "IMG 2041 after Wave and The Scream"
+    # the file's own spelling: no capital after a digit, none forced on a name with capitals
+    assert default_title("photo301x177.jpg", ["stripes.png"]) == "Photo301x177 after Stripes"
+    assert default_title("iPhone__pic--2b.HEIC", ["o'keeffe_red_canna.png"]) == "iPhone pic 2b after O'keeffe Red Canna"
     import yaml
 
     demo = yaml.safe_load((Path(__file__).parent.parent / "presets" / "demo.yaml").read_text())

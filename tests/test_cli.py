@@ -228,7 +228,9 @@ def test_assemble_errors_name_the_flag(tmp_path):
     from runfolder_factory import make_run
 
     run = make_run(tmp_path / "run")
-    assert_one_line_error(cli("assemble", str(run), "--duration", "-3"), "--duration -3.0: Input should be greater than 0")
+    assert_one_line_error(
+        cli("assemble", str(run), "--duration", "-3"), "--duration -3.0: Input should be greater than 0"
+    )
     assert_one_line_error(
         cli("assemble", str(run), "--codec", "h264", "--out", str(tmp_path / "x.webm")),
         "x.webm",

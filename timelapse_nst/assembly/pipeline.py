@@ -177,10 +177,13 @@ def title_of(run: Recording) -> str:
 
 def default_title(content_name: str, style_names: list[str]) -> str:
     """A title made from the input names: ``tubingen.jpg`` + ``starry_night.jpg`` gives
-    "Tubingen after Starry Night" (never a preset's title meant for other pictures)."""
+    "Tubingen after Starry Night" (never a preset's title meant for other pictures).
+
+    The names keep their own spelling, tidied of separators; only a name all in lower case gets
+    capital initials (``photo301x177`` gives "Photo301x177", not str.title's "Photo301X177")."""
 
     def words(name: str) -> str:
-        stem = Path(name).stem.replace("_", " ").replace("-", " ").strip() or name
-        return stem.title() if stem.islower() else stem
+        stem = " ".join(Path(name).stem.replace("_", " ").replace("-", " ").split()) or name
+        return " ".join(word[:1].upper() + word[1:] for word in stem.split(" ")) if stem.islower() else stem
 
     return f"{words(content_name)} after {' and '.join(words(name) for name in style_names)}"
