@@ -91,3 +91,17 @@ def test_advice_names_flags_on_the_command_line_and_keywords_in_python():
         assert (option("weights", "random"), option("restart", True)) == ("--weights random", "--restart")
         assert setting("tiling.mode", "on") == "--set tiling.mode=on"
         assert setting("device", "cpu", flag="--device") == "--device cpu"
+
+
+def test_painting_larger_than_the_photo_is_said(tmp_path, style_path):
+    from conftest import make_image
+
+    small = make_image(tmp_path / "small photo.png", (30, 20))
+    notes: list[str] = []
+    common = {"weights": "random", "iterations": 1, "make_video": False, "notify": notes.append}
+    render(small, style_path, out=tmp_path / "run", size=64, **common)
+    [note] = [note for note in notes if "enlarges" in note]
+    assert note == "note: painting at 64 px enlarges small photo.png 2.1x (30x20 px to 64 px): expect soft detail"
+    notes.clear()
+    render(small, style_path, out=tmp_path / "same size", size=30, **common)
+    assert not [note for note in notes if "enlarges" in note]  # the painting at 30 px: nothing enlarged

@@ -31,6 +31,7 @@ from timelapse_nst.rendering.inputs import (
     check_sizes,
     config_changes,
     copy_inputs,
+    enlargement_note,
     input_hashes,
     new_manifest,
     style_paths,
@@ -92,6 +93,8 @@ def render(
     check_preview(preview, preview_port)
     config = config or presets.resolve(preset, overrides=[*overrides, *shortcuts(size, iterations, title)])
     inputs = check_inputs(config, content, style, weights, blend_given=presets.given_by("style_blend", overrides))
+    if note := enlargement_note(config, inputs):
+        notify(note)
     memory_plan = plan_render(config, inputs.content_size, inputs.style_sizes, memory=memory)
     refuse_if_too_large(config, memory_plan, inputs.content_size, inputs.style_sizes)
     run = RunFolder(Path(out))

@@ -11,7 +11,7 @@ from typing import Any
 from PIL import Image
 
 from timelapse_nst.errors import UserError, option
-from timelapse_nst.images import file_sha256, load_image, resize_long_edge, resize_style
+from timelapse_nst.images import MIN_STYLE_EDGE, file_sha256, load_image, resize_long_edge, resize_style
 from timelapse_nst.runfolder.folder import RunFolder
 from timelapse_nst.settings.config import NOT_RENDER_KEYS, VGG19_LAYERS, RenderConfig
 from timelapse_nst.settings.scales import plan_scales
@@ -89,6 +89,22 @@ def check_sizes(config: RenderConfig, content: Image.Image, styles: Sequence[Ima
                     f"layers down to {config.layers.deepest()} need {needed} px on the short side: "
                     f"use a larger {option('size')}, style_scale or scales.start"
                 )
+
+
+def enlargement_note(config: RenderConfig, inputs: RenderInputs) -> str | None:
+    """A note when the render paints the photo or a painting larger than its file is (soft
+    detail, or the pixels of a small painting as brush strokes); None when nothing is enlarged."""
+    targets = [(inputs.content, inputs.content_size, config.size)]
+    style_edge = max(MIN_STYLE_EDGE, round(config.style_scale * config.size))
+    targets += [(path, size, style_edge) for path, size in zip(inputs.styles, inputs.style_sizes, strict=True)]
+    enlarged = [
+        f"{path.name} {edge / max(size):.1f}x ({size[0]}x{size[1]} px to {edge} px)"
+        for path, size, edge in targets
+        if edge > max(size)
+    ]
+    if not enlarged:
+        return None
+    return f"note: painting at {config.size} px enlarges {', '.join(enlarged)}: expect soft detail"
 
 
 WEIGHTS_ENV = "TIMELAPSE_NST_WEIGHTS"
