@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from timelapse_nst.batch.folder import BatchFolder, JobView
+from timelapse_nst.runfolder.losses import losses_line
 
 _STYLES = {
     "done": "green",
@@ -32,7 +33,7 @@ def jobs_table(views: list[JobView], *, title: str | None = None) -> Table:
     table.add_column("job", no_wrap=True)
     table.add_column("state", no_wrap=True)
     table.add_column("iteration", justify="right", no_wrap=True)
-    table.add_column("losses: total content style", no_wrap=True)
+    table.add_column("losses", no_wrap=True)
     table.add_column("video", no_wrap=True)
     for view in views:
         table.add_row(
@@ -69,7 +70,7 @@ def _iteration(view: JobView) -> str:
 def _losses(view: JobView) -> str:
     if not view.losses:
         return "-"
-    return " ".join(f"{view.losses[key]:.3g}" for key in ("total", "content", "style") if key in view.losses)
+    return losses_line(view.losses, view.loss_weights)
 
 
 def _video(view: JobView) -> str:
