@@ -266,7 +266,13 @@ class RenderConfig(BaseModel):
     seed: int = Field(0, ge=0)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    init: Literal["content", "style", "noise"] = "content"
+    init: str = Field(
+        "content",
+        min_length=1,
+        description="where the painting starts: content (the photo), style (the first painting, "
+        "stretched to the photo), noise (seeded), or an image file (a path; copied into the run folder "
+        "like the photo and resized to the painting)",
+    )
     pooling: Literal["max", "avg"] = "max"
     layers: Layers = Layers()
     optimizer: Optimizer = Optimizer()
@@ -309,6 +315,12 @@ class RenderConfig(BaseModel):
             )
         return tiling
 
+    @property
+    def init_file(self) -> str | None:
+        """The image file the painting starts from, or None when ``init`` names a start
+        (``content``, ``style``, ``noise``; a file of that very name is ``./noise``)."""
+        return None if self.init in INIT_STARTS else self.init
+
     def blend_at(self, iteration: int, total: int, styles: int) -> tuple[float, ...]:
         """Each style's share of the style loss at ``iteration`` (summing to 1; all 0 if the blend is 0 there)."""
         raw = [1.0] * styles if self.style_blend is None else [s.at(iteration, total) for s in self.style_blend]
@@ -320,6 +332,9 @@ class RenderConfig(BaseModel):
         data = self.model_dump(mode="json", exclude=set(NOT_RENDER_KEYS))
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
+
+INIT_STARTS = ("content", "style", "noise")
+"""The starts ``init`` names; anything else is an image file."""
 
 NOT_RENDER_KEYS = frozenset({"name", "description", "checkpoint", "video", "final", "credits", "tiling"})
 """Top-level keys that do not decide the pixels: changing them keeps a render resumable.
