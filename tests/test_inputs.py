@@ -31,7 +31,7 @@ def test_a_painting_can_start_from_an_image_file(tmp_path, content_path, style_p
     assert np.array_equal(np.asarray(Image.open(run / "frames" / "000000.png")), expected)  # stretched to the photo
 
     Image.new("RGB", (50, 30), (1, 2, 3)).save(run / entry["file"])  # the copy changed behind our back
-    with pytest.raises(UserError, match="the init image init.png changed since the render began"):
+    with pytest.raises(UserError, match=r"the init image init\.png changed since the render began"):
         resume(run)
 
 
