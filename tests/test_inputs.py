@@ -52,3 +52,10 @@ def test_a_bad_init_file_is_one_line_before_anything_is_written(
     message = str(error.value)
     assert message.startswith(expected) and name in message, message
     assert "\n" not in message and not (tmp_path / "run").exists()
+
+
+def test_a_sound_track_without_sound_is_refused_before_painting(tmp_path, content_path, style_path):
+    """The video is made last: a render must not paint for an hour to fail on its sound track."""
+    with pytest.raises(UserError, match=r"starry_night\.jpg has no audio stream"):
+        render(content_path, style_path, out=tmp_path / "run", overrides=[f"video.audio={style_path}"], **QUICK)
+    assert not (tmp_path / "run").exists()

@@ -70,6 +70,16 @@ _MATRIX = re.compile(r"^\s*display ?matrix: rotation of (-?\d+(?:\.\d+)?) degree
 _ROTATE_TAG = re.compile(r"^\s*rotate\s*: (-?\d+(?:\.\d+)?)\s*$")
 
 
+def check_sound(path: Path) -> Media:
+    """A sound track: a file ffmpeg reads with an audio stream in it; UserError (one line) if not."""
+    if not path.is_file():
+        raise UserError(f"audio file not found: {path}")
+    media = probe(path)
+    if not media.has("audio"):
+        raise UserError(f"{path} has no audio stream: give a sound file (.mp3, .m4a, .wav, ...) or a video with sound")
+    return media
+
+
 def probe(path: Path) -> Media:
     """The streams, duration and rotation of ``path``, read from ``ffmpeg -i`` (the bundled
     ffmpeg has no ffprobe). UserError (one line) when ffmpeg cannot read it as media."""

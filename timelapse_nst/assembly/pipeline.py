@@ -77,7 +77,7 @@ def assemble_run(
     run = read_recording(Path(run_dir))
     settings = video_settings(run.video, overrides, where=f"{run.folder.manifest} config.video")
     if settings.audio is not None:
-        _check_audio(settings.audio)
+        ffmpeg.check_sound(settings.audio)
     log = read_log(run.folder.log)  # read now: a bad log should fail before a long encode
     credits = tags.read_credits(run.config, where=f"{run.folder.manifest} config")
     out = Path(out) if out is not None else run.folder.video
@@ -126,14 +126,6 @@ def assemble_run(
         pictures.contact_sheet(run.frames, sheet, total_iterations=total, background=settings.background)
         pictures.losses_plot(log, run.folder.losses_plot, title=f"losses: {names}")
     return out
-
-
-def _check_audio(path: Path) -> None:
-    """A sound track that ffmpeg can read and that has sound, checked before any frame is made."""
-    if not path.is_file():
-        raise UserError(f"audio file not found: {path}")
-    if not ffmpeg.probe(path).has("audio"):
-        raise UserError(f"{path} has no audio stream: give a sound file (.mp3, .m4a, .wav, ...) or a video with sound")
 
 
 def _inputs(run: Recording, settings: VideoSettings, log: Sequence[LogEntry] = ()) -> layouts.Inputs:

@@ -11,6 +11,7 @@ from typing import Any
 
 from PIL import Image
 
+from timelapse_nst import ffmpeg
 from timelapse_nst.errors import UserError, option
 from timelapse_nst.images import MIN_STYLE_EDGE, file_sha256, load_image, resize_long_edge, resize_style
 from timelapse_nst.runfolder.folder import RunFolder
@@ -57,6 +58,8 @@ def check_inputs(
     photo, paintings = load_image(content), [load_image(path) for path in styles]
     check_sizes(config, photo, paintings)
     init = check_init(config)
+    if config.video.audio is not None:  # the video comes last: a bad sound track must not wait for it
+        ffmpeg.check_sound(config.video.audio)
     source = weights_source(weights)
     activation_dtype(config.precision, pick_device(config.device))  # device and precision exist here
     sizes = tuple(painting.size for painting in paintings)
