@@ -123,6 +123,8 @@ def test_set_overrides_and_their_errors():
         assert error_of("classic", overrides=["size=huge"]).startswith("--set size=huge")
     assert "did you mean 'optimizer.history_size'" in error_of("classic", overrides=["optimizer.history=3"])
     assert "KEY.PATH=VALUE" in error_of("classic", overrides=["size"])
+    # the section's old name is read as loss_weights: its mistakes are the override's, not the preset's
+    assert error_of("classic", overrides=["weights.styl=1"]).startswith('overrides=["weights.styl=1"]: unknown key')
 
 
 def test_a_schedule_replaces_a_number_and_layers_replace_whole(tmp_path):

@@ -250,6 +250,8 @@ def _where(loc: tuple[str, ...], sources: list[Source], overrides: tuple[str, ..
     dotted = ".".join(loc)
     for text in reversed(overrides):
         key = text.partition("=")[0].strip()
+        if key.split(".")[0] == "weights":  # the old spelling, read as loss_weights (config.py)
+            key = "loss_" + key
         if dotted == key or dotted.startswith(key + ".") or key.startswith(dotted + "."):
             return _label(text)
     for source in sources:
