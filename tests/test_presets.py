@@ -176,7 +176,8 @@ def test_presets_ship_inside_the_wheel(tmp_path):
     ).stdout.splitlines()
     assert out[0].startswith(str(tmp_path / "site")) and int(out[1]) >= 6
     # The benchmark's sample photo and painting ship too: `timelapse-nst bench` works from a wheel.
-    assert out[2].startswith("['starry_night.jpg', 'tubingen.jpg']") and str(tmp_path / "site") in out[2]
+    shipped = "['chelsea.jpg', 'starry_night.jpg', 'tubingen.jpg', 'udnie.jpg', 'wave.jpg']"  # the README's too
+    assert out[2].startswith(shipped) and str(tmp_path / "site") in out[2]
 
 
 def test_the_old_weights_section_reads_as_loss_weights(tmp_path):
