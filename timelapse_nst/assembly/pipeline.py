@@ -31,7 +31,7 @@ def video_settings(
 
     An override's error names it as the user gave it (``--duration -3``, or from Python
     ``overrides={"duration": -3}``; ``keywords``: the overrides are the caller's own keywords,
-    as ``publish_run(title=...)``'s); an unknown override key gets the nearest valid one
+    as ``publish_run(title=...)``'s, named without their value: ``title``, ``--title``); an unknown override key gets the nearest valid one
     (``assemble(overrides={"durations": 5})``: did you mean 'duration'?).
     """
     try:
@@ -44,7 +44,7 @@ def video_settings(
         if given:
             value = (overrides or {})[top]
             flag = f"--{top.replace('_', '-')}"
-            where = option(top, value) if keywords else setting(top, value, flag=flag, mapping=True)
+            where = option(top) if keywords else setting(top, value, flag=flag, mapping=True)
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             near = difflib.get_close_matches(top, list(VideoSettings.model_fields), n=1)
