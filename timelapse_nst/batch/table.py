@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from timelapse_nst.batch.folder import BatchFolder, JobView
-from timelapse_nst.runfolder.losses import losses_line
+from timelapse_nst.runfolder.losses import number, sum_line, weighted_losses
 
 _STYLES = {
     "done": "green",
@@ -30,10 +30,10 @@ _STYLES = {
 
 def jobs_table(views: list[JobView], *, title: str | None = None) -> Table:
     table = Table(title=title, title_justify="left", expand=False)
-    table.add_column("job", no_wrap=True)
+    table.add_column("job", overflow="ellipsis")  # the column that gives way in a narrow terminal
     table.add_column("state", no_wrap=True)
     table.add_column("iteration", justify="right", no_wrap=True)
-    table.add_column("losses", no_wrap=True)
+    table.add_column("losses (weighted)\ntotal = content + style + tv", no_wrap=True)
     table.add_column("video", no_wrap=True)
     for view in views:
         table.add_row(
@@ -70,7 +70,10 @@ def _iteration(view: JobView) -> str:
 def _losses(view: JobView) -> str:
     if not view.losses:
         return "-"
-    return losses_line(view.losses, view.loss_weights)
+    weighted = weighted_losses(view.losses, view.loss_weights)
+    if weighted:
+        return sum_line(weighted, named=False)
+    return number(view.losses["total"]) if "total" in view.losses else "-"  # a log without its weights
 
 
 def _video(view: JobView) -> str:

@@ -35,10 +35,15 @@ def losses_line(losses: Mapping[str, float], loss_weights: Mapping[str, float]) 
     return f"{total}unweighted {terms}"
 
 
-def sum_line(weighted: Mapping[str, float]) -> str:
-    """``total 9.08e6 = content 1.54e6 + style 7.53e6 + tv 1.1e4`` from losses already weighted."""
-    terms = " + ".join(f"{name} {number(value)}" for name, value in weighted.items() if name != "total")
-    return f"total {number(weighted['total'])} = {terms}" if "total" in weighted else terms
+def sum_line(weighted: Mapping[str, float], *, named: bool = True) -> str:
+    """``total 9.08e6 = content 1.54e6 + style 7.53e6 + tv 1.1e4`` from losses already weighted
+    (not ``named``: ``9.08e6 = 1.54e6 + 7.53e6 + 1.1e4``, for a table whose header names them)."""
+
+    def term(name: str) -> str:
+        return f"{name} {number(weighted[name])}" if named else number(weighted[name])
+
+    terms = " + ".join(term(name) for name in weighted if name != "total")
+    return f"{term('total')} = {terms}" if "total" in weighted else terms
 
 
 def number(value: float) -> str:
