@@ -93,8 +93,6 @@ def render(
     check_preview(preview, preview_port)
     config = config or presets.resolve(preset, overrides=[*overrides, *shortcuts(size, iterations, title)])
     inputs = check_inputs(config, content, style, weights, blend_given=presets.given_by("style_blend", overrides))
-    if note := enlargement_note(config, inputs):
-        notify(note)
     memory_plan = plan_render(config, inputs.content_size, inputs.style_sizes, memory=memory)
     refuse_if_too_large(config, memory_plan, inputs.content_size, inputs.style_sizes)
     run = RunFolder(Path(out))
@@ -124,7 +122,9 @@ def render(
         )
     elif run.root.exists() and any(run.root.iterdir()):
         raise UserError(f"{run.root} is not empty and holds no render; choose another folder ({option('out')})")
-    # 3. Lay out the run folder and paint.
+    # 3. Lay out the run folder and paint (said first: what it enlarges, once every check passed).
+    if note := enlargement_note(config, inputs):
+        notify(note)
     vgg = _load_vgg(inputs.weights, config.seed, notify, progress=progress_factory is not None)
     with _preview(preview, preview_port, run, config, notify) as watch, write_errors(run.root), _locked(run, notify):
         _lay_out(run, manifest, inputs)
