@@ -2,9 +2,11 @@
 
 import os
 
+import pytest
 from conftest import ffprobe_video
 
 from timelapse_nst import render
+from timelapse_nst.errors import UserError, command_line, option, setting
 
 SMALL = [
     "size=48",
@@ -61,3 +63,45 @@ def test_hooks_and_rerunning_a_finished_render(tmp_path, content_path, style_pat
         weights="random",
     )
     assert ffprobe_video(run / "timelapse.mp4")["duration"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("keywords", "named"),
+    [
+        ({"weights": "missing.pth"}, 'weights="missing.pth": no such file'),
+        ({"overrides": ["loss_weights.styl=1"]}, 'overrides=["loss_weights.styl=1"]: unknown key'),
+        ({"size": 8}, "size=8: size: Input should be greater than or equal to 16"),
+        ({"iterations": 0}, "iterations=0:"),
+    ],
+)
+def test_errors_from_python_name_the_keyword_not_a_flag(tmp_path, content_path, style_path, keywords, named):
+    with pytest.raises(UserError) as error:
+        render(content_path, style_path, out=tmp_path / "run", **{"weights": "random", **keywords})
+    assert named in str(error.value) and "--" not in str(error.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_advice_names_flags_on_the_command_line_and_keywords_in_python():
+    assert (option("weights", "random"), option("weights", "PATH", placeholder=True)) == (
+        'weights="random"',
+        "weights=PATH",
+    )
+    assert setting("tiling.mode", "on") == 'overrides=["tiling.mode=on"]'
+    with command_line():
+        assert (option("weights", "random"), option("restart", True)) == ("--weights random", "--restart")
+        assert setting("tiling.mode", "on") == "--set tiling.mode=on"
+        assert setting("device", "cpu", flag="--device") == "--device cpu"
+
+
+def test_painting_larger_than_the_photo_is_said(tmp_path, style_path):
+    from conftest import make_image
+
+    small = make_image(tmp_path / "small photo.png", (30, 20))
+    notes: list[str] = []
+    common = {"weights": "random", "iterations": 1, "make_video": False, "notify": notes.append}
+    render(small, style_path, out=tmp_path / "run", size=64, **common)
+    [note] = [note for note in notes if "enlarges" in note]
+    assert note == "note: painting at 64 px enlarges small photo.png 2.1x (30x20 px to 64 px): expect soft detail"
+    notes.clear()
+    render(small, style_path, out=tmp_path / "same size", size=30, **common)
+    assert not [note for note in notes if "enlarges" in note]  # the painting at 30 px: nothing enlarged

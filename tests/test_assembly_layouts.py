@@ -71,3 +71,21 @@ def test_shorts_show_every_painting_beside_the_photo():
     assert first[0] + first[2] <= second[0] and second[0] + second[2] <= 540
     frame = layout.frame(content.resize(layout.fit(content.size)), 90)
     assert accent_around(frame, second) > 5
+
+
+LONG_TITLE = (
+    "Sternennacht über der Neckarfront in Tübingen, am Abend gemalt im Stil von Vincent van Gogh und seiner "
+    "Sternennacht aus dem Jahr 1889, mit dem Fluss, den Häusern und dem Turm im letzten Licht am Tag"
+)
+
+
+def test_a_long_title_is_wrapped_whole_in_every_layout_and_size():
+    """Shorts are narrow: where showcase's two lines hold the title, shorts take more, never cut it."""
+    assert len(LONG_TITLE) <= 200  # the longest title the video settings take
+    content = photo((96, 72))
+    given = layouts.Inputs(content, (BLUE,), "photo.jpg", ("style.png",), LONG_TITLE, 100)
+    for name, size in (("showcase", (1920, 1080)), ("shorts", (1080, 1920)), ("shorts", (720, 1280))):
+        layout = layouts.make_layout(name, size, "#101010", given, content.size)
+        assert " ".join(layout.title_lines) == LONG_TITLE, (name, size, layout.title_lines)
+        painting_top = layout.painting_box[1]
+        assert painting_top > 0 and painting_top + layout.painting_box[3] <= size[1]

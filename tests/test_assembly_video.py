@@ -270,18 +270,67 @@ def test_stopping_during_encoding_leaves_the_old_video_intact(tmp_path: Path, st
         assert not list(run.glob("*.partial"))
 
 
+def _undecodable_wav(path: Path) -> Path:
+    """A WAV whose audio stream is in a codec no ffmpeg decodes (format tag 0x9999): it reads as
+    sound, so only the encode itself fails."""
+    import struct
+
+    samples = b"\x00" * 4000
+    fmt = struct.pack("<HHIIHH", 0x9999, 2, 48000, 48000 * 4, 4, 16)
+    riff = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(samples)) + samples
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(riff)) + riff)
+    return path
+
+
 def test_ffmpeg_failure_is_one_line_with_ffmpegs_words(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
-    not_audio = tmp_path / "song.mp3"
-    not_audio.write_text("this is not a sound file\n")
+    odd = _undecodable_wav(tmp_path / "odd.wav")
     with pytest.raises(UserError) as error:
         assemble_run(
-            run, overrides={"layout": "plain", "resolution": "320x180", "duration": 1, "audio": str(not_audio), **FAST}
+            run, overrides={"layout": "plain", "resolution": "320x180", "duration": 1, "audio": str(odd), **FAST}
         )
     message = str(error.value)
     assert "\n" not in message and message.startswith("ffmpeg failed")
-    assert "song.mp3" in message and "Invalid data" in message
+    assert "decoder" in message.lower()
     assert not (run / "timelapse.mp4").exists() and not list(run.glob("*.partial"))
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("cover.jpg", "cover.jpg has no audio stream"), ("song.mp3", "song.mp3: not a file ffmpeg can read")],
+)
+def test_a_sound_track_without_sound_is_refused_before_encoding(tmp_path: Path, name: str, expected: str) -> None:
+    run = make_run(tmp_path / "run")
+    track = tmp_path / name
+    if track.suffix == ".jpg":
+        Image.new("RGB", (32, 24), (10, 20, 30)).save(track)
+    else:
+        track.write_text("this is not a sound file\n")
+    with pytest.raises(UserError) as error:
+        assemble_run(run, overrides={"audio": str(track), "duration": 1})
+    assert expected in str(error.value) and "\n" not in str(error.value)
+    assert "map" not in str(error.value)  # not ffmpeg's advice about its -map option
+    assert not (run / "timelapse.mp4").exists() and not list(run.glob("*.partial"))
+
+
+@pytest.mark.parametrize(
+    ("codec", "name", "needs"),
+    [
+        ("vp9", "x.mov", "which needs .webm, .mkv or .mp4"),
+        ("av1", "x.mov", "which needs .webm, .mkv or .mp4"),
+        ("h264", "x.webm", "which needs .mp4, .mov or .mkv"),
+    ],
+)
+def test_a_codec_its_container_cannot_hold_is_one_line_naming_those_that_can(
+    tmp_path: Path, codec: str, name: str, needs: str
+) -> None:
+    run = make_run(tmp_path / "run")
+    with pytest.raises(UserError) as error:
+        assemble_run(run, out=tmp_path / name, overrides={"codec": codec, "duration": 1})
+    message = str(error.value)
+    assert f"cannot hold {codec} video, {needs}" in message and "\n" not in message
+    assert 'overrides={"codec": ' in message  # from Python: assemble's keyword, not a flag
+    assert not (tmp_path / name).exists() and not (run / "timelapse.mp4").exists()
 
 
 def test_assembly_never_imports_torch(tmp_path: Path) -> None:
@@ -493,6 +542,9 @@ def test_the_title_comes_from_the_input_names_not_a_preset(tmp_path: Path) -> No
 
     assert default_title("tubingen.jpg", ["starry_night.jpg"]) == "Tubingen after Starry Night"
     assert default_title("IMG_2041.JPG", ["wave.png", "the-scream.jpg"]) == "IMG 2041 after Wave and The Scream"
+    # the file's own spelling: no capital after a digit, none forced on a name with capitals
+    assert default_title("photo301x177.jpg", ["stripes.png"]) == "Photo301x177 after Stripes"
+    assert default_title("iPhone__pic--2b.HEIC", ["o'keeffe_red_canna.png"]) == "iPhone pic 2b after O'keeffe Red Canna"
     import yaml
 
     demo = yaml.safe_load((Path(__file__).parent.parent / "presets" / "demo.yaml").read_text())

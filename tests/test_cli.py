@@ -196,6 +196,8 @@ def test_too_small_for_the_network_is_a_clear_error(tmp_path, content_path, styl
         (["--set", "loss_weights.style={schedule: cosin, start: 1, end: 2}"], ["did you mean 'cosine'?"]),
         (["--iterations", "0"], ["--iterations 0:", "greater than or equal to 1"]),
         (["--set", "layers.style=[conv9_9]"], ["[conv9_9]", "did you mean"]),  # brackets shown, not eaten as markup
+        (["--tv-weight", "-1"], ["--tv-weight -1.0: loss_weights.tv:", "must not be negative"]),
+        (["--init", "nosie"], ["init: no image file nosie; did you mean 'noise'?"]),
     ],
 )
 def test_config_mistakes_are_one_line_errors_that_teach(tmp_path, content_path, style_path, args, fragments):
@@ -228,11 +230,14 @@ def test_assemble_errors_name_the_flag(tmp_path):
     from runfolder_factory import make_run
 
     run = make_run(tmp_path / "run")
-    assert_one_line_error(cli("assemble", str(run), "--duration", "-3"), "--duration:", "greater than 0")
+    assert_one_line_error(
+        cli("assemble", str(run), "--duration", "-3"), "--duration -3.0: Input should be greater than 0"
+    )
     assert_one_line_error(
         cli("assemble", str(run), "--codec", "h264", "--out", str(tmp_path / "x.webm")),
         "x.webm",
-        "WebM file holds VP9 or AV1",
+        "cannot hold h264 video, which needs .mp4, .mov or .mkv",
+        "--codec vp9",
     )
     assert not (tmp_path / "x.webm").exists()
 
@@ -258,3 +263,18 @@ def test_the_cli_needs_no_click_package():
 def test_plan_refuses_the_render_options_that_cannot_change_a_plan(flag, fragment, content_path, style_path):
     result = cli("plan", str(content_path), str(style_path), "--size", "64", *flag)
     assert_one_line_error(result, fragment, "leave it out")
+
+
+def test_loss_weight_and_init_flags_are_preset_keys_named_by_their_flags(tmp_path):
+    from timelapse_nst.cli.options import PaintOptions
+    from timelapse_nst.settings import presets
+
+    options = PaintOptions(
+        Path("a.jpg"), [Path("b.jpg")], content_weight=2e5, style_weight=5.0, tv_weight=0.0, init="2024: start.png"
+    )
+    config = presets.resolve("classic", overrides=options.overrides())
+    weights = config.loss_weights
+    assert (weights.content.at(0, 1), weights.style.at(0, 1), weights.tv.at(0, 1)) == (2e5, 5.0, 0.0)
+    assert config.init == config.init_file == "2024: start.png"  # a path stays a path, colon and all
+    labels = [override.label for override in options.overrides()]
+    assert labels == ["--content-weight 200000.0", "--style-weight 5.0", "--tv-weight 0.0", "--init 2024: start.png"]

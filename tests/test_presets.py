@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, command_line
 from timelapse_nst.settings import presets
 
 REPO = Path(__file__).resolve().parent.parent
@@ -118,9 +118,13 @@ def test_set_overrides_and_their_errors():
     )
     assert config.optimizer.iterations == 7 and config.loss_weights.style.schedule == "linear"
     assert config.video.title == "Hello: world"
-    assert error_of("classic", overrides=["size=huge"]).startswith("--set size=huge")
+    assert error_of("classic", overrides=["size=huge"]).startswith('overrides=["size=huge"]')  # from Python
+    with command_line():
+        assert error_of("classic", overrides=["size=huge"]).startswith("--set size=huge")
     assert "did you mean 'optimizer.history_size'" in error_of("classic", overrides=["optimizer.history=3"])
     assert "KEY.PATH=VALUE" in error_of("classic", overrides=["size"])
+    # the section's old name is read as loss_weights: its mistakes are the override's, not the preset's
+    assert error_of("classic", overrides=["weights.styl=1"]).startswith('overrides=["weights.styl=1"]: unknown key')
 
 
 def test_a_schedule_replaces_a_number_and_layers_replace_whole(tmp_path):
@@ -172,7 +176,8 @@ def test_presets_ship_inside_the_wheel(tmp_path):
     ).stdout.splitlines()
     assert out[0].startswith(str(tmp_path / "site")) and int(out[1]) >= 6
     # The benchmark's sample photo and painting ship too: `timelapse-nst bench` works from a wheel.
-    assert out[2].startswith("['starry_night.jpg', 'tubingen.jpg']") and str(tmp_path / "site") in out[2]
+    shipped = "['chelsea.jpg', 'starry_night.jpg', 'tubingen.jpg', 'udnie.jpg', 'wave.jpg']"  # the README's too
+    assert out[2].startswith(shipped) and str(tmp_path / "site") in out[2]
 
 
 def test_the_old_weights_section_reads_as_loss_weights(tmp_path):

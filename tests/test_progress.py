@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from timelapse_nst.settings import presets
 from timelapse_nst.settings.scales import describe_iterations
 
@@ -65,7 +67,7 @@ def test_in_an_80_column_terminal_count_rate_and_time_left_stay_readable(tmp_pat
     last = bars[-1]
     assert len(last) <= 80 and "…" not in last, last
     assert re.search(r" 6/6 ", last) and "it/s" in last and "left" in last, last
-    assert re.search(r"^\s+total \S+\s+content \S+\s+style \S+\s+tv \S+", screen, re.MULTILINE), screen
+    assert re.search(r"^\s+total \S+ = content \S+ \+ style \S+ \+ tv \S+", screen, re.MULTILINE), screen
 
 
 def test_without_a_terminal_it_prints_plain_lines(tmp_path, content_path, style_path):
@@ -75,6 +77,11 @@ def test_without_a_terminal_it_prints_plain_lines(tmp_path, content_path, style_
     assert result.returncode == 0, result.stderr
     lines = [row for row in result.stderr.splitlines() if row.startswith("painting")]
     assert lines and lines[-1].startswith("painting: iteration 6/6 (100%), ") and "total" in lines[-1], result.stderr
+    # the weighted terms, which add up to the total (to the three digits shown)
+    total, *terms = (
+        float(x) for x in re.search(r"total (\S+) = content (\S+) \+ style (\S+) \+ tv (\S+)$", lines[-1]).groups()
+    )
+    assert sum(terms) == pytest.approx(total, rel=0.01), lines[-1]
     assert "\x1b[" not in result.stderr  # no cursor movement in a log
     assert "rendering 6 iterations at 48 px" in result.stderr  # the total, said before painting
 

@@ -113,7 +113,7 @@ def test_settings_lines_from_a_resolved_preset() -> None:
     config = presets.to_yaml(presets.resolve("slow-reveal"))
     lines = settings_lines(yaml.safe_load(config), weights="torchvision")
     assert lines[:3] == ["preset slow-reveal", "512 px", "L-BFGS 600 iterations"]
-    assert "weights content 1e5, style 100 -> 3e4 (cosine), tv 1" in lines and lines[-1] == "VGG19 torchvision"
+    assert "loss weights content 1e5, style 100 -> 3e4 (cosine), tv 1" in lines and lines[-1] == "VGG19 torchvision"
     morph = settings_lines(
         yaml.safe_load(presets.to_yaml(presets.resolve("style-morph", overrides=["color.preserve=luminance"])))
     )

@@ -1,32 +1,81 @@
-"""The README's Python example runs as written (with random weights chosen by the environment)."""
+"""The README's examples run as written from a checkout: its Python example, and its command-line
+examples at tiny sizes (random weights chosen by the environment, options appended to each command)."""
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from conftest import ffprobe_video
+
 REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text(encoding="utf-8")
+RANDOM = {**os.environ, "TIMELAPSE_NST_WEIGHTS": "random"}
+
+# Appended to each command: the last --size wins, the rest only make the video tiny and quick.
+TINY = {
+    "render": "--size 32 --iterations 2 --set video.resolution=320x180 --set video.duration=0.5 --set video.fps=8 "
+    "--set video.preset=ultrafast --quiet",
+    "assemble": "--resolution 720p --duration 0.5 --fps 8 --quiet",
+}
 
 
 def python_blocks(text: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
 
 
+def command_examples(text: str) -> list[str]:
+    """The commands of the first block (the one-line start) and of the block under "Examples"."""
+    blocks = re.findall(r"```\n(.*?)```", text, flags=re.DOTALL)
+    examples = re.search(r"\nExamples[^\n]*\n(?:[^\n]+\n)*?\n```\n(.*?)```", text, flags=re.DOTALL)
+    assert examples is not None, "the README has no Examples block"
+    lines = [*blocks[0].splitlines(), *examples[1].splitlines()]
+    return [line for line in lines if line.startswith("timelapse-nst ")]
+
+
+def in_a_checkout(tmp_path: Path) -> Path:
+    """The examples' paths are relative to the checkout: a copy of examples/ where they run."""
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_the_readme_command_examples_run(tmp_path):
+    checkout = in_a_checkout(tmp_path)
+    commands = command_examples(README)
+    assert len(commands) >= 8 and any(" assemble " in command for command in commands)
+    for command in commands:
+        words = shlex.split(command)
+        assert all((checkout / word).is_file() for word in words if word.startswith("examples/")), command
+        argv = [sys.executable, "-m", "timelapse_nst", *words[1:], *shlex.split(TINY[words[1]])]
+        result = subprocess.run(argv, cwd=checkout, env=RANDOM, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"{command}\n{result.stderr}"
+    shorts = ffprobe_video(checkout / "runs" / "chelsea" / "shorts.mp4")
+    assert (shorts["width"], shorts["height"]) == (720, 1280)  # --layout shorts: the named 720p turned 9:16
+    assert (checkout / "runs" / "chelsea" / "timelapse.mp4").is_file()  # beside the landscape video, not over it
+    morph = (checkout / "runs" / "morph" / "render.yaml").read_text(encoding="utf-8")
+    assert morph.count("sha256") == 3  # the photo and both paintings
+
+
 def test_the_readme_python_example_runs(tmp_path):
-    [block] = python_blocks((REPO / "README.md").read_text(encoding="utf-8"))
-    shutil.copytree(REPO / "examples", tmp_path / "examples")  # its paths are relative to the checkout
-    env = {**os.environ, "TIMELAPSE_NST_WEIGHTS": "random"}
+    [block] = python_blocks(README)
+    checkout = in_a_checkout(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", block], cwd=checkout, env=RANDOM, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr
     printed = result.stdout.splitlines()
     assert printed[0].split()[0] == "1" and float(printed[0].split()[1]) > 0  # the hook saw iteration 1's losses
     assert sum(1 for line in printed if re.match(r"^\d+ \S+$", line)) == 20
-    run = tmp_path / "runs" / "python-example"
-    assert (run / "final.png").is_file() and (run / "timelapse.mp4").is_file()
+    run = checkout / "runs" / "python-example"
+    assert (run / "final.png").is_file()
     assert any(line.endswith("final.png runs/python-example/timelapse.mp4") for line in printed)
+    # the shorts cut goes to its own file: the landscape timelapse.mp4 stays as render made it
+    landscape, shorts = ffprobe_video(run / "timelapse.mp4"), ffprobe_video(run / "shorts.mp4")
+    assert landscape["width"] > landscape["height"] and shorts["width"] < shorts["height"]

@@ -19,7 +19,12 @@ from timelapse_nst.settings import presets
 SAVED_AT = 1_700_000_000.0
 
 
-def make_run(root: Path, *, logged: int = 12, checkpoint_at: int | None = 10, complete: bool = False) -> RunFolder:
+WEIGHTS = {"content": 1e4, "style": 1e5, "tv": 1.0}
+
+
+def make_run(
+    root: Path, *, logged: int = 12, checkpoint_at: int | None = 10, complete: bool = False, weights: bool = True
+) -> RunFolder:
     """A stopped 30-iteration render: frames 0..logged, log lines 1..logged plus a cut line."""
     config = presets.resolve("quick-preview", overrides=["size=64", "optimizer.iterations=30"])
     run = RunFolder(root)
@@ -29,8 +34,9 @@ def make_run(root: Path, *, logged: int = 12, checkpoint_at: int | None = 10, co
     )
     for i in range(logged + 1):
         save_png(np.full((4, 4, 3), i, np.uint8), run.frames / f"{i:06d}.png")
+    losses = [{"content": 1.5 * i, "style": 2.0, "tv": 7.0, "total": 1.5e4 * i + 2e5 + 7.0} for i in range(logged + 1)]
     lines = [
-        json.dumps({"iteration": i, "losses": {"content": 1.5 * i, "style": 2.0, "total": 3.25e5}})
+        json.dumps({"iteration": i, "losses": losses[i], **({"loss_weights": WEIGHTS} if weights else {})})
         for i in range(1, logged + 1)
     ]
     run.log.write_text("\n".join(lines) + '\n{"iteration": 99, "loss')  # the last line cut by a kill
@@ -57,7 +63,10 @@ def test_status_of_a_stopped_render(tmp_path):
     assert line(text, "frames:") == "frames:     13 captured"
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(SAVED_AT))
     assert line(text, "checkpoint:").startswith(f"checkpoint: iteration 10, saved {stamp}")
-    assert line(text, "losses:") == "losses:     content 18  style 2  total 3.25e+05 (iteration 12)"
+    # the total and the terms as they count in it (content 18 × 1e4 ...): they add up
+    assert line(text, "losses:") == "losses:     total 3.8e5 = content 1.8e5 + style 2e5 + tv 7 (iteration 12)"
+    older = describe(make_run(tmp_path / "older", weights=False).root)  # a log without its weights
+    assert line(older, "losses:") == "losses:     total 3.8e5; unweighted content 18, style 2, tv 7 (iteration 12)"
     assert line(text, "video:") == "video:      not made yet"
     assert line(text, "resume:") == f"resume:     timelapse-nst resume '{run.root}'"  # quoted: a space
 

@@ -66,7 +66,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("weights", "expected"),
     [
-        ("0.7,0.2,0.1", "style_blend has 3 weight(s) for 2 style image(s)"),
+        ("0.7,0.2,0.1", "--style-blend 0.7,0.2,0.1: 3 weights for 2 painting(s)"),
         ("-1,2", "style_blend: the weight of style 1 must not be negative"),
         ("0,0", "the style blend is zero everywhere"),
     ],
@@ -92,6 +92,15 @@ def test_bad_blends_are_one_line_errors_before_anything_is_written(
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expected in errors[0], result.stderr
+    assert not run.exists()
+
+
+def test_a_morph_with_one_painting_says_how_many_it_needs(tmp_path, content_path, style_path):
+    """The preset's blend is not the user's: no advice about a --style-blend they never gave."""
+    run = tmp_path / "run"
+    result = cli("render", str(content_path), str(style_path), "--preset", "style-morph", "--out", str(run))
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert "style-morph needs 2 paintings" in result.stderr and "--style-blend" not in result.stderr
     assert not run.exists()
 
 

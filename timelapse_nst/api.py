@@ -18,7 +18,7 @@ import torch
 from timelapse_nst.engine.devices import activation_dtype, pick_device, precision_name
 from timelapse_nst.engine.loop import Hook
 from timelapse_nst.engine.weights import RANDOM_WEIGHTS_WARNING, load_vgg19_features
-from timelapse_nst.errors import UserError, check_writable_folder, write_errors
+from timelapse_nst.errors import UserError, check_writable_folder, option, setting, write_errors
 from timelapse_nst.images import load_image
 from timelapse_nst.preview import check_preview, open_preview
 from timelapse_nst.rendering import checkpoint
@@ -31,6 +31,7 @@ from timelapse_nst.rendering.inputs import (
     check_sizes,
     config_changes,
     copy_inputs,
+    enlargement_note,
     input_hashes,
     new_manifest,
     style_paths,
@@ -91,7 +92,7 @@ def render(
     # 1. Check every input before touching the disk, the memory it will take included.
     check_preview(preview, preview_port)
     config = config or presets.resolve(preset, overrides=[*overrides, *shortcuts(size, iterations, title)])
-    inputs = check_inputs(config, content, style, weights)
+    inputs = check_inputs(config, content, style, weights, blend_given=presets.given_by("style_blend", overrides))
     memory_plan = plan_render(config, inputs.content_size, inputs.style_sizes, memory=memory)
     refuse_if_too_large(config, memory_plan, inputs.content_size, inputs.style_sizes)
     run = RunFolder(Path(out))
@@ -120,8 +121,10 @@ def render(
             preview_port=preview_port,
         )
     elif run.root.exists() and any(run.root.iterdir()):
-        raise UserError(f"{run.root} is not empty and holds no render; choose another --out")
-    # 3. Lay out the run folder and paint.
+        raise UserError(f"{run.root} is not empty and holds no render; choose another folder ({option('out')})")
+    # 3. Lay out the run folder and paint (said first: what it enlarges, once every check passed).
+    if note := enlargement_note(config, inputs):
+        notify(note)
     vgg = _load_vgg(inputs.weights, config.seed, notify, progress=progress_factory is not None)
     with _preview(preview, preview_port, run, config, notify) as watch, write_errors(run.root), _locked(run, notify):
         _lay_out(run, manifest, inputs)
@@ -192,13 +195,16 @@ def plan(
 
 
 def shortcuts(size: int | None, iterations: int | None, title: str | None) -> list[str]:
-    """The ``--size``/``--iterations``/``--title`` shortcuts as overrides that errors name by their flag."""
+    """The ``size``/``iterations``/``title`` shortcuts as overrides that errors name as the user
+    gave them (``--size 8`` on the command line, ``size=8`` from Python)."""
     import json
 
-    given = (("size", size, "--size"), ("optimizer.iterations", iterations, "--iterations"))
-    overrides = [presets.Override(key, value, flag=flag) for key, value, flag in given if value is not None]
+    given = (("size", "size", size), ("optimizer.iterations", "iterations", iterations))
+    overrides = [
+        presets.Override(key, value, label=option(name, value)) for key, name, value in given if value is not None
+    ]
     if title is not None:  # a JSON string is a YAML string: quotes and colons stay literal
-        overrides.append(presets.Override("video.title", json.dumps(title), flag="--title"))
+        overrides.append(presets.Override("video.title", json.dumps(title), label=option("title", title)))
     return overrides
 
 
@@ -290,7 +296,8 @@ def _changed_settings(run: RunFolder, manifest: dict, config: RenderConfig, over
     if pixels:
         keys = ", ".join(key for key, _, _ in pixels)
         raise UserError(
-            f"resume --set can change only {', '.join(sorted(NOT_RENDER_KEYS - {'name', 'description'}))} "
+            f"resume {option('overrides')} can change only "
+            f"{', '.join(sorted(NOT_RENDER_KEYS - {'name', 'description'}))} "
             f"settings; {keys} decides the pixels: start a new render for that"
         )
     with write_errors(run.root):
@@ -308,7 +315,7 @@ def _warn_if_too_large(run: RunFolder, manifest: dict, config: RenderConfig, not
     if not memory.fits:
         notify(
             f"warning: this render may need more memory than is available here ({gib(memory.peak)} of "
-            f"{gib(memory.budget)}); if it runs out, continue with --set tiling.mode=on"
+            f"{gib(memory.budget)}); if it runs out, continue with {setting('tiling.mode', 'on')}"
         )
 
 
@@ -323,7 +330,7 @@ def _checkpoint_of(run: RunFolder, config: RenderConfig, manifest: dict, notify:
     state, warnings = checkpoint.load(run)
     for warning in warnings:
         notify(warning)
-    restart = "start over with `render … --restart`"
+    restart = f"start over with render … {option('restart', True)}"
     if state is not None and state.get("render_hash") != config.render_hash():
         made_by = str((manifest.get("tool") or {}).get("version", "?"))
         if made_by != __version__:

@@ -1,12 +1,16 @@
-"""What a user sees when something goes wrong: ``UserError`` (one line, an exit code), and write
-failures (a full disk, a place that cannot be written) translated into one."""
+"""What a user sees when something goes wrong: ``UserError`` (one line, an exit code), write
+failures (a full disk, a place that cannot be written) translated into one, and the names its
+advice gives the user's knobs: command-line flags for a person at the command line, the API's
+keywords for a program (``--weights random`` or ``weights="random"``)."""
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -26,6 +30,56 @@ class UserError(Exception):
         self.exit_code = exit_code
 
 
+# Who reads the advice. The API is the default; the command line says so around each command
+# (``cli.shell``), so every floor below phrases its advice for the right reader without being told.
+_ON_THE_COMMAND_LINE: ContextVar[bool] = ContextVar("on_the_command_line", default=False)
+_NO_VALUE = object()
+# API keywords whose flag has another name.
+_FLAGS = {"overrides": "--set"}
+
+
+@contextmanager
+def command_line() -> Iterator[None]:
+    """Inside it, advice names command-line flags; outside, the Python API's keywords."""
+    token = _ON_THE_COMMAND_LINE.set(True)
+    try:
+        yield
+    finally:
+        _ON_THE_COMMAND_LINE.reset(token)
+
+
+def option(name: str, value: object = _NO_VALUE, *, placeholder: bool = False) -> str:
+    """How the user gives the API keyword ``name``: ``--weights random`` on the command line,
+    ``weights="random"`` from Python (``placeholder``: ``value`` stands for one, as in ``PATH``);
+    without a value, the flag or the keyword itself."""
+    if _ON_THE_COMMAND_LINE.get():
+        flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
+        if value is _NO_VALUE or value is True:
+            return flag
+        return f"{flag} {value if value != '' else repr('')}"
+    if value is _NO_VALUE:
+        return name
+    return f"{name}={value if placeholder else _python(value)}"
+
+
+def setting(key: str, value: object, *, flag: str | None = None, mapping: bool = False) -> str:
+    """How the user sets preset key ``key``: ``--set key=value`` (or its own ``flag``) on the command
+    line, ``overrides=["key=value"]`` from Python (``mapping``: ``overrides={"key": value}``, as
+    ``assemble`` takes them)."""
+    if _ON_THE_COMMAND_LINE.get():
+        return f"{flag} {value}" if flag else f"--set {key}={value}"
+    if mapping:
+        return f"overrides={{{_python(key)}: {_python(value)}}}"
+    return f"overrides=[{_python(f'{key}={value}')}]"
+
+
+def _python(value: object) -> str:
+    """A value as Python source: strings (paths too) in double quotes, as people write them."""
+    if isinstance(value, (str, Path)):
+        return json.dumps(str(value), ensure_ascii=False)
+    return repr(value)
+
+
 @contextmanager
 def write_errors(root: Path) -> Iterator[None]:
     """A full disk (or a file-size limit) or an unwritable place becomes one line that says how to go on."""
@@ -41,20 +95,22 @@ def write_errors(root: Path) -> Iterator[None]:
         raise UserError(f"cannot write to {root}: {exc.strerror or exc}{detail}") from None
 
 
-def check_writable_folder(folder: Path, *, what: str = "--out") -> None:
-    """Refuse, in one line and before anything is written, an output folder that cannot be made."""
+def check_writable_folder(folder: Path, *, what: str | None = None) -> None:
+    """Refuse, in one line and before anything is written, an output folder that cannot be made
+    (``what``: how to name it; default the ``out`` option)."""
+    named = f"{what} {folder}" if what else option("out", folder)
     if folder.exists() and not folder.is_dir():
-        raise UserError(f"{what} {folder} is a file, not a folder; choose a folder name")
+        raise UserError(f"{named} is a file, not a folder; choose a folder name")
     existing = folder
     while not existing.exists():
         if existing.parent == existing:
             break
         existing = existing.parent
     if not existing.is_dir():
-        raise UserError(f"{what} {folder}: {existing} is a file, not a folder")
+        raise UserError(f"{named}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         reason = "read-only file system" if _read_only(existing) else "permission denied"
-        raise UserError(f"{what} {folder}: cannot write in {existing} ({reason})")
+        raise UserError(f"{named}: cannot write in {existing} ({reason})")
 
 
 def _read_only(path: Path) -> bool:

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from timelapse_nst import terminal
 from timelapse_nst.assembly import assemble_run
 
 
@@ -65,8 +65,8 @@ def assemble_command(
         "crf": crf,
     }
     overrides = {key: value for key, value in given.items() if value is not None}
-    console = Console(stderr=True)
-    if quiet:
+    console = terminal.console()
+    if quiet or not console.is_terminal:  # a bar in a log is noise (and a blank line before an error)
         path = assemble_run(run, out=out, overrides=overrides)
     else:
         columns = (TextColumn("assembling"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"))

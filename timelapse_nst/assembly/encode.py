@@ -22,7 +22,7 @@ from PIL import Image
 from timelapse_nst import ffmpeg
 from timelapse_nst.assembly.tags import Chapter
 from timelapse_nst.atomic import atomic_path
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, setting
 from timelapse_nst.settings.video import VideoSettings
 
 # x264/x265 preset names mapped to the speed knobs of the other encoders (fast <-> slow).
@@ -84,22 +84,41 @@ def encode(frames: Iterable[Image.Image], job: EncodeJob) -> Path:
     return job.out
 
 
-# The container follows the file name; WebM holds only VP9/AV1 video and Opus audio.
+# The container follows the file name. Which codecs each holds (ffmpeg's muxers): WebM only
+# VP9/AV1 (and Opus audio), QuickTime .mov not VP9/AV1 ("only supported in MP4").
 _CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
-_WEBM_CODECS = ("vp9", "av1")
+_HELD_BY: dict[str, tuple[str, ...]] = {
+    "h264": (".mp4", ".mov", ".mkv"),
+    "h265": (".mp4", ".mov", ".mkv"),
+    "vp9": (".webm", ".mkv", ".mp4"),
+    "av1": (".webm", ".mkv", ".mp4"),
+}
 
 
 def container_of(out: Path, codec: str) -> str:
-    """The ffmpeg muxer for ``out``'s extension; UserError for a name or codec it cannot hold."""
+    """The ffmpeg muxer for ``out``'s extension; UserError (one line, before any frame is made)
+    for a name it does not know or a codec its container cannot hold."""
     suffix = out.suffix.lower()
     if suffix not in _CONTAINERS:
         raise UserError(f"{out}: unknown video file type '{suffix or '(none)'}'; use .mp4, .mov, .mkv or .webm")
     container = _CONTAINERS[suffix]
-    if container == "webm" and codec not in _WEBM_CODECS:
+    if not _holds(container, codec):
+        able = next(name for name in _HELD_BY if _holds(container, name))
+        other = setting("codec", able, flag="--codec", mapping=True)
+        needs = _HELD_BY[codec]
         raise UserError(
-            f"{out}: a WebM file holds VP9 or AV1 video, not {codec}: add --codec vp9 (or av1), or name it .mp4"
+            f"{out}: a {suffix} file cannot hold {codec} video, which needs {_listed(needs)}: "
+            f"name it {needs[0]}, or use {other}"
         )
     return container
+
+
+def _holds(container: str, codec: str) -> bool:
+    return container in {_CONTAINERS[suffix] for suffix in _HELD_BY[codec]}
+
+
+def _listed(names: Sequence[str]) -> str:
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
 
 
 def ffmpeg_command(job: EncodeJob, target: Path, *, chapters_file: Path | None = None) -> list[str]:

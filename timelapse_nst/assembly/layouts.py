@@ -140,6 +140,15 @@ class Layout:
 class Showcase(Layout):
     """Title; the photo with the style insets on the left, the painting growing on the right."""
 
+    # Lines of the title: a longer one gets smaller; at the smallest size it may take a few more
+    # lines, so that every title the settings take (200 characters) is drawn whole.
+    TITLE_LINES, TITLE_LINES_AT_MOST = 2, 3
+
+    @property
+    def title_lines(self) -> list[str]:
+        """The title as drawn, line by line."""
+        return self._title_lines
+
     def _place(self, painting_size: Size) -> Box:
         width, height = self.size
         margin, gap, border = self._px(64), self._px(48), self._border
@@ -162,7 +171,9 @@ class Showcase(Layout):
     def _fit_title(self, limit: int) -> tuple[list[str], int]:
         if not self.inputs.title:
             return [], 0
-        return text.fit_title(self.inputs.title, self._px(64), limit, lines=2, smallest=max(10, self._px(30)))
+        smallest = max(10, self._px(30))
+        lines, most = self.TITLE_LINES, self.TITLE_LINES_AT_MOST
+        return text.fit_title(self.inputs.title, self._px(64), limit, lines=lines, smallest=smallest, most=most)
 
     def _draw_base(self) -> Image.Image:
         canvas = self._wall(self.content_box, self.painting_box)
@@ -217,6 +228,9 @@ class Showcase(Layout):
 
 class Shorts(Showcase):
     """Vertical 9:16: title, the photo and the paintings side by side, the painting large below them."""
+
+    # A narrow frame with height to spare: a long title wraps to more lines rather than shrinking.
+    TITLE_LINES, TITLE_LINES_AT_MOST = 3, 5
 
     @property
     def _scale(self) -> float:

@@ -14,6 +14,7 @@ from timelapse_nst.atomic import atomic_path
 from timelapse_nst.images import load_image
 from timelapse_nst.runfolder.folder import Frame
 from timelapse_nst.runfolder.log import LogEntry
+from timelapse_nst.runfolder.losses import weighted_losses
 
 
 def pick_evenly(count: int, wanted: int) -> list[int]:
@@ -54,7 +55,9 @@ def contact_sheet(
 
 
 def losses_plot(entries: Sequence[LogEntry], out: Path, *, title: str = "losses") -> Path | None:
-    """Loss curves over iterations on a log scale; None (nothing written) when the log is empty."""
+    """Loss curves over iterations on a log scale: the total and each term as it counts in it
+    (weighted, so the terms add up to the total; a log without weights shows the terms as
+    measured, labelled so); None (nothing written) when the log is empty."""
     if not entries:
         return None
     # The object-oriented API with the Agg canvas: no pyplot, no global backend switch.
@@ -65,20 +68,16 @@ def losses_plot(entries: Sequence[LogEntry], out: Path, *, title: str = "losses"
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     iterations = [entry.iteration for entry in entries]
-    names = sorted({name for entry in entries for name in entry.losses}, key=_loss_order)
-    for name in names:
-        # Log scale: zero, negative and non-finite values cannot be drawn.
-        pairs = [(e.iteration, e.losses[name]) for e in entries if 0 < e.losses.get(name, 0) < math.inf]
-        if pairs:
-            xs, ys = zip(*pairs, strict=True)
-            axes.plot(xs, ys, label=name, linewidth=2.2 if name == "total" else 1.4)
+    curves, ylabel = loss_curves(entries)
+    for label, xs, ys in curves:
+        axes.plot(xs, ys, label=label, linewidth=2.2 if label == "total" else 1.4)
     for previous, entry in itertools.pairwise(entries):
         if entry.scale != previous.scale:  # multi-scale renders: mark where the size changed
             axes.axvline(entry.iteration, color="grey", linestyle=":", linewidth=1)
     axes.set_yscale("log")
     axes.set_xlim(min(iterations), max(max(iterations), min(iterations) + 1))
     axes.set_xlabel("iteration")
-    axes.set_ylabel("loss (log scale)")
+    axes.set_ylabel(ylabel)
     axes.set_title(title)
     axes.grid(True, which="major", alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
@@ -87,6 +86,27 @@ def losses_plot(entries: Sequence[LogEntry], out: Path, *, title: str = "losses"
     with atomic_path(out) as partial:
         figure.savefig(partial, format="png")
     return out
+
+
+Curve = tuple[str, tuple[int, ...], tuple[float, ...]]  # label, iterations, values
+
+
+def loss_curves(entries: Sequence[LogEntry]) -> tuple[list[Curve], str]:
+    """The curves of losses.png and its y-axis label: the total and each term weighted (they add
+    up to the total), or, for a log without weights, each term as measured, labelled so."""
+    weighted = all(entry.loss_weights for entry in entries)
+    shown = [weighted_losses(e.losses, e.loss_weights) if weighted else dict(e.losses) for e in entries]
+    curves = []
+    for name in sorted({name for losses in shown for name in losses}, key=_loss_order):
+        # Log scale: zero, negative and non-finite values cannot be drawn.
+        pairs = [(e.iteration, v[name]) for e, v in zip(entries, shown, strict=True) if 0 < v.get(name, 0) < math.inf]
+        if pairs:
+            label = name if name == "total" else f"{name} ({'weighted' if weighted else 'unweighted'})"
+            xs, ys = zip(*pairs, strict=True)
+            curves.append((label, xs, ys))
+    if weighted:
+        return curves, "loss, each term × its weight: they add up to the total (log scale)"
+    return curves, "loss; the terms unweighted (log scale)"
 
 
 def _loss_order(name: str) -> tuple[int, str]:

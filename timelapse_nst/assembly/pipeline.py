@@ -9,23 +9,30 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from timelapse_nst import ffmpeg
 from timelapse_nst.assembly import layouts, pictures, sequence, tags, timeline
 from timelapse_nst.assembly.comparison import Comparison
 from timelapse_nst.assembly.encode import EncodeJob, container_of, encode
 from timelapse_nst.assembly.recording import Recording, read_recording, thumbnail
-from timelapse_nst.errors import UserError, check_writable_folder, write_errors
+from timelapse_nst.errors import UserError, check_writable_folder, option, setting, write_errors
 from timelapse_nst.images import load_image
 from timelapse_nst.runfolder.log import LogEntry, read_log
 from timelapse_nst.settings.video import VideoSettings
 
 
 def video_settings(
-    base: Mapping[str, object], overrides: Mapping[str, object] | None = None, *, where: str = "video"
+    base: Mapping[str, object],
+    overrides: Mapping[str, object] | None = None,
+    *,
+    where: str = "video",
+    keywords: bool = False,
 ) -> VideoSettings:
     """Validate `base` (a preset's `video:` mapping) with `overrides` on top; UserError if bad.
 
-    An override's error names its flag (``--duration``); an unknown override key gets the nearest
-    valid one (``assemble(overrides={"durations": 5})``: did you mean 'duration'?).
+    An override's error names it as the user gave it (``--duration -3``, or from Python
+    ``overrides={"duration": -3}``; ``keywords``: the overrides are the caller's own keywords,
+    as ``publish_run(title=...)``'s, named without their value: ``title``, ``--title``); an unknown override key gets the nearest valid one
+    (``assemble(overrides={"durations": 5})``: did you mean 'duration'?).
     """
     try:
         return VideoSettings.model_validate({**base, **(overrides or {})})
@@ -33,15 +40,23 @@ def video_settings(
         first = error.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
         top = key.split(".")[0]
-        if top in (overrides or {}):
-            where = f"--{top.replace('_', '-')}"
+        given = top in (overrides or {})
+        if given:
+            value = (overrides or {})[top]
+            flag = f"--{top.replace('_', '-')}"
+            where = option(top) if keywords else setting(top, value, flag=flag, mapping=True)
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             near = difflib.get_close_matches(top, list(VideoSettings.model_fields), n=1)
             message = f"unknown video setting '{top}'" + (f"; did you mean '{near[0]}'?" if near else "")
-        elif "input" in first and not isinstance(first["input"], Mapping) and repr(first["input"]) not in message:
+        elif (
+            not given
+            and "input" in first
+            and not isinstance(first["input"], Mapping)
+            and repr(first["input"]) not in message
+        ):
             message += f" (got {first['input']!r})"
-        if where.startswith("--"):
+        if given:
             raise UserError(f"{where}: {message}") from None
         raise UserError(f"{where}: {key}: {message}" if key else f"{where}: {message}") from None
 
@@ -61,8 +76,8 @@ def assemble_run(
     # 1. Read the folder and settle the settings.
     run = read_recording(Path(run_dir))
     settings = video_settings(run.video, overrides, where=f"{run.folder.manifest} config.video")
-    if settings.audio is not None and not settings.audio.is_file():
-        raise UserError(f"audio file not found: {settings.audio}")
+    if settings.audio is not None:
+        ffmpeg.check_sound(settings.audio)
     log = read_log(run.folder.log)  # read now: a bad log should fail before a long encode
     credits = tags.read_credits(run.config, where=f"{run.folder.manifest} config")
     out = Path(out) if out is not None else run.folder.video
@@ -154,10 +169,13 @@ def title_of(run: Recording) -> str:
 
 def default_title(content_name: str, style_names: list[str]) -> str:
     """A title made from the input names: ``tubingen.jpg`` + ``starry_night.jpg`` gives
-    "Tubingen after Starry Night" (never a preset's title meant for other pictures)."""
+    "Tubingen after Starry Night" (never a preset's title meant for other pictures).
+
+    The names keep their own spelling, tidied of separators; only a name all in lower case gets
+    capital initials (``photo301x177`` gives "Photo301x177", not str.title's "Photo301X177")."""
 
     def words(name: str) -> str:
-        stem = Path(name).stem.replace("_", " ").replace("-", " ").strip() or name
-        return stem.title() if stem.islower() else stem
+        stem = " ".join(Path(name).stem.replace("_", " ").replace("-", " ").split()) or name
+        return " ".join(word[:1].upper() + word[1:] for word in stem.split(" ")) if stem.islower() else stem
 
     return f"{words(content_name)} after {' and '.join(words(name) for name in style_names)}"

@@ -100,7 +100,7 @@ def settings_lines(config: Mapping[str, Any], *, weights: str | None = None) -> 
         lines.append(f"{name} {optimizer['iterations']} iterations{coarse}".strip())
     loss_weights = _mapping(config.get("loss_weights") or config.get("weights"))  # "weights" up to 0.3
     if loss_weights:
-        lines.append("weights " + ", ".join(f"{key} {_schedule(value)}" for key, value in loss_weights.items()))
+        lines.append("loss weights " + ", ".join(f"{key} {_schedule(value)}" for key, value in loss_weights.items()))
     blend = config.get("style_blend")
     if isinstance(blend, list) and blend:
         lines.append("style blend " + ", ".join(_schedule(weight) for weight in blend))

@@ -220,16 +220,26 @@ def _is_cjk(char: str) -> bool:
 
 
 def fit_title(
-    text: str, size: int, limit: float, *, bold: bool = True, lines: int = 2, smallest: int = 12
+    text: str,
+    size: int,
+    limit: float,
+    *,
+    bold: bool = True,
+    lines: int = 2,
+    smallest: int = 12,
+    most: int | None = None,
 ) -> tuple[list[str], int]:
     """The title in at most ``lines`` lines of at most ``limit`` px: wrapped first, made smaller
-    only when it must (a long title reads better on two lines than shrunk to one)."""
+    only when it must (a long title reads better on two lines than shrunk to one); at the
+    smallest size it may take up to ``most`` lines (default ``lines``) before the rest is cut."""
     while True:
         wrapped = wrap(text, size, limit, bold=bold)
-        if len(wrapped) <= lines and all(width(line, size, bold=bold) <= limit for line in wrapped):
+        fits = all(width(line, size, bold=bold) <= limit for line in wrapped)
+        if fits and len(wrapped) <= (lines if size > smallest else max(lines, most or lines)):
             return wrapped, size
         if size <= smallest:  # still too long at the smallest size: the rest is cut with an ellipsis
-            kept = [*wrapped[: lines - 1], " ".join(wrapped[lines - 1 :])]
+            most = max(lines, most or lines)
+            kept = [*wrapped[: most - 1], " ".join(wrapped[most - 1 :])]
             return [_ellipsized(line, size, limit, bold) for line in kept], size
         size = max(smallest, int(size * 0.9))
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from typer.core import TyperGroup
+
+from timelapse_nst import terminal
 
 SOME_FAILED = 3
 STOPPED = 130
@@ -74,11 +74,11 @@ def batch_run_command(
     from timelapse_nst.batch import run_batch
     from timelapse_nst.batch.table import failures, jobs_table, live_table, summary
 
-    console = Console(stderr=True, highlight=False)
+    console = terminal.console()
 
     def notify(message: str) -> None:
         if not quiet:
-            console.print(escape(message), soft_wrap=True)
+            console.print(message, soft_wrap=True)
 
     def display(folder: Any, names: list[str], active: dict[str, str]) -> Any:
         return live_table(folder, names, active, console)
@@ -88,7 +88,7 @@ def batch_run_command(
     )
     if not quiet:
         console.print(jobs_table(result.views))
-        console.print(f"batch {escape(str(result.folder))}: {summary(result.views)}", soft_wrap=True)
+        console.print(f"batch {result.folder}: {summary(result.views)}", soft_wrap=True)
     for line in failures(result.views):
         console.print(line, soft_wrap=True)
     if result.stopped:
@@ -110,10 +110,10 @@ def batch_status_command(
 
     batch = BatchFolder(folder)
     views = [batch.view(job.name) for job in batch.read_jobs()]
-    console = Console(highlight=False)
+    console = terminal.console(stderr=False)
     console.print(jobs_table(views))
-    console.print(f"batch {escape(str(batch.root))}: {summary(views)}", soft_wrap=True)
+    console.print(f"batch {batch.root}: {summary(views)}", soft_wrap=True)
     for line in failures(views):
         console.print(line, soft_wrap=True)
     for path in (batch.gallery, batch.compilation):
-        console.print(f"{path.name}: {escape(str(path)) if path.exists() else 'not made yet'}", soft_wrap=True)
+        console.print(f"{path.name}: {path if path.exists() else 'not made yet'}", soft_wrap=True)

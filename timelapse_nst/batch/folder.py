@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,6 +62,7 @@ class JobView:
     losses: dict[str, float]
     video: str
     reason: str
+    loss_weights: dict[str, float] = field(default_factory=dict)  # at the same iteration as ``losses``
 
 
 class BatchFolder:
@@ -148,7 +149,10 @@ class BatchFolder:
         last = last_entry(run.log)
         iteration = last.iteration if last else 0
         losses = {k: float(v) for k, v in last.losses.items()} if last else {}
-        row = functools.partial(JobView, name, iteration=iteration, total=self._total(run), losses=losses)
+        weights = dict(last.loss_weights) if last else {}
+        row = functools.partial(
+            JobView, name, iteration=iteration, total=self._total(run), losses=losses, loss_weights=weights
+        )
         done = self.is_done(name)
         if live is not None:
             video = "up to date" if done else "-"

@@ -12,10 +12,11 @@ from contextlib import contextmanager
 
 from rich.console import Console
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from timelapse_nst.batch.folder import BatchFolder, JobView
+from timelapse_nst.runfolder.losses import number, sum_line, weighted_losses
 
 _STYLES = {
     "done": "green",
@@ -29,15 +30,15 @@ _STYLES = {
 
 def jobs_table(views: list[JobView], *, title: str | None = None) -> Table:
     table = Table(title=title, title_justify="left", expand=False)
-    table.add_column("job", no_wrap=True)
+    table.add_column("job", overflow="ellipsis")  # the column that gives way in a narrow terminal
     table.add_column("state", no_wrap=True)
     table.add_column("iteration", justify="right", no_wrap=True)
-    table.add_column("losses: total content style", no_wrap=True)
+    table.add_column("losses (weighted)\ntotal = content + style + tv", no_wrap=True)
     table.add_column("video", no_wrap=True)
     for view in views:
         table.add_row(
             view.name,
-            f"[{_STYLES[view.state]}]{view.state}[/]",
+            Text(view.state, style=_STYLES[view.state]),
             _iteration(view),
             _losses(view),
             _video(view),
@@ -45,9 +46,11 @@ def jobs_table(views: list[JobView], *, title: str | None = None) -> Table:
     return table
 
 
-def failures(views: list[JobView]) -> list[str]:
-    """One line per failed job, with its reason (rich markup; the reason escaped)."""
-    return [f"[red]failed:[/red] {view.name}: {escape(view.reason)}" for view in views if view.state == "failed"]
+def failures(views: list[JobView]) -> list[Text]:
+    """One line per failed job, with its reason (printed as it is: names and reasons are the user's)."""
+    return [
+        Text.assemble(("failed:", "red"), f" {view.name}: {view.reason}") for view in views if view.state == "failed"
+    ]
 
 
 def summary(views: list[JobView]) -> str:
@@ -67,7 +70,10 @@ def _iteration(view: JobView) -> str:
 def _losses(view: JobView) -> str:
     if not view.losses:
         return "-"
-    return " ".join(f"{view.losses[key]:.3g}" for key in ("total", "content", "style") if key in view.losses)
+    weighted = weighted_losses(view.losses, view.loss_weights)
+    if weighted:
+        return sum_line(weighted, named=False)
+    return number(view.losses["total"]) if "total" in view.losses else "-"  # a log without its weights
 
 
 def _video(view: JobView) -> str:

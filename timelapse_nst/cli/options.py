@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -15,7 +16,7 @@ import typer
 
 from timelapse_nst.errors import UserError
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes (errors still print).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, notes or warnings (errors still print).")]
 NoVideo = Annotated[bool, typer.Option("--no-video", help="Skip the video; make it later with `assemble`.")]
 Publish = Annotated[
     bool, typer.Option("--publish", help="Then write thumbnail, loops and description (see `publish`).")
@@ -78,6 +79,24 @@ WeightsSource = Annotated[
         help="VGG19 weights: torchvision (ImageNet, downloaded once), a .pth PATH, or random.",
     ),
 ]
+Init = Annotated[
+    Optional[str],
+    typer.Option(
+        metavar="content|style|noise|PATH",
+        help="Where the painting starts: the photo (default), the painting, seeded noise, or an image "
+        "file (preset key init).",
+    ),
+]
+ContentWeight = Annotated[
+    Optional[float], typer.Option(metavar="X", help="Weight of the content loss (preset key loss_weights.content).")
+]
+StyleWeight = Annotated[
+    Optional[float], typer.Option(metavar="X", help="Weight of the style loss (preset key loss_weights.style).")
+]
+TvWeight = Annotated[
+    Optional[float],
+    typer.Option(metavar="X", help="Weight of the total-variation loss, smoothness (preset key loss_weights.tv)."),
+]
 Restart = Annotated[
     bool, typer.Option("--restart", help="Start over: move an existing run folder aside (never deleted).")
 ]
@@ -107,6 +126,10 @@ class PaintOptions:
     title: str | None = None
     style_blend: str | None = None
     preserve_color: str | None = None
+    init: str | None = None
+    content_weight: float | None = None
+    style_weight: float | None = None
+    tv_weight: float | None = None
     weights: str = "torchvision"
     restart: bool = False
     memory: str | None = None
@@ -126,12 +149,16 @@ class PaintOptions:
             ("seed", self.seed, "--seed"),
             ("device", self.device, "--device"),
             ("color.preserve", self.preserve_color, "--preserve-color"),
+            ("loss_weights.content", self.content_weight, "--content-weight"),
+            ("loss_weights.style", self.style_weight, "--style-weight"),
+            ("loss_weights.tv", self.tv_weight, "--tv-weight"),
         )
-        overrides += [Override(key, value, flag=flag) for key, value, flag in given if value is not None]
+        overrides += [Override(key, value, label=f"{flag} {value}") for key, value, flag in given if value is not None]
+        if self.init is not None:  # a JSON string is a YAML string: a path stays a path ("2024.png", "a: b.png")
+            overrides.append(Override("init", json.dumps(self.init), label=f"--init {self.init}"))
         if self.style_blend is not None:
-            override = Override("style_blend", f"[{self.style_blend}]", flag="--style-blend")
-            override.label = f"--style-blend {self.style_blend}"
-            overrides.append(override)
+            blend = self.style_blend
+            overrides.append(Override("style_blend", f"[{blend}]", label=f"--style-blend {blend}"))
         return overrides
 
     def out_folder(self) -> Path:
@@ -156,6 +183,10 @@ _DECLARATIONS: dict[str, Any] = {
     "title": Title,
     "style_blend": StyleBlend,
     "preserve_color": PreserveColor,
+    "init": Init,
+    "content_weight": ContentWeight,
+    "style_weight": StyleWeight,
+    "tv_weight": TvWeight,
     "weights": WeightsSource,
     "restart": Restart,
     "memory": Memory,

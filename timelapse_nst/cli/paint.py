@@ -20,6 +20,7 @@ from timelapse_nst.cli.options import (
 )
 from timelapse_nst.cli.shell import app, command, err, notify_for, progress_for
 from timelapse_nst.errors import UserError
+from timelapse_nst.terminal import styled
 
 
 @command(app)
@@ -58,10 +59,8 @@ def render(options: PaintOptions) -> None:
         **preview_options,
     )
     if not options.quiet:
-        err.print(
-            f"[green]done[/green] in {result.seconds:.0f} s: {result.final}"
-            + (f" and {result.video}" if result.video else "")
-        )
+        video = f" and {result.video}" if result.video else ""
+        err.print(styled("done", "green", f" in {result.seconds:.0f} s: {result.final}{video}"), soft_wrap=True)
 
 
 def _preview_options(preview: bool, port: int | None) -> dict[str, Any]:
@@ -109,7 +108,8 @@ def resume(
         **preview_options,
     )
     if not quiet:
-        err.print(f"[green]done[/green]: {result.final}" + (f" and {result.video}" if result.video else ""))
+        video = f" and {result.video}" if result.video else ""
+        err.print(styled("done", "green", f": {result.final}{video}"), soft_wrap=True)
 
 
 @command(app, "plan")

@@ -11,12 +11,11 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, get_args, get_origin
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from timelapse_nst.batch.command import BatchGroup
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, command_line
+from timelapse_nst.terminal import console, styled
 
 
 class HelpGroup(TyperGroup):
@@ -73,7 +72,7 @@ app.add_typer(presets_app, name="presets")
 app.add_typer(weights_app, name="weights")
 app.add_typer(batch_app, name="batch")
 
-err = Console(stderr=True, highlight=False)
+err = console()  # prints what it is given literally: paths, titles, ffmpeg's words (see terminal.py)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -131,11 +130,11 @@ def user_errors(command: F) -> F:
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with command_line():  # advice names flags (--weights random), not the API's keywords
+                return command(*args, **kwargs)
         except UserError as exc:
-            # escape(): a value in brackets ("[conv9_9]") is text, not terminal markup.
             stopped = exc.exit_code in (130, 143)
-            err.print(escape(str(exc)) if stopped else f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+            err.print(str(exc) if stopped else styled("error:", "red", f" {exc}"), soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted")
@@ -153,11 +152,12 @@ def command(app_: typer.Typer, name: str | None = None) -> Callable[[F], F]:
 
 
 def notify_for(quiet: bool):  # type: ignore[no-untyped-def]
+    """Notes and warnings on stderr; with --quiet none of them, only the --preview link (asked for)."""
+
     def notify(message: str) -> None:
-        if message.startswith("warning:"):
-            err.print(f"[yellow]{message}[/yellow]", soft_wrap=True)
-        elif not quiet or message.startswith("preview: http"):  # asked for: the link shows even with --quiet
-            err.print(message, soft_wrap=True)
+        if quiet and not message.startswith("preview: http"):
+            return
+        err.print(message, style="yellow" if message.startswith("warning:") else None, soft_wrap=True)
 
     return notify
 

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 
 from timelapse_nst.atomic import write_atomic
 from timelapse_nst.cli.shell import app, command, err, presets_app, weights_app
 from timelapse_nst.errors import UserError
+from timelapse_nst.terminal import console, styled
 
 
 @command(app)
@@ -138,11 +138,11 @@ def bench(
     else:
         measured = {"sizes": parse_sizes(sizes), "iterations": iterations, "target_size": target_size}
         settings = BenchSettings(**measured, rss_size=rss_size, **given)
-    report = run_bench(settings, say=lambda message: err.print(f"[dim]bench:[/dim] {message}"))
+    report = run_bench(settings, say=lambda message: err.print(styled("bench:", "dim", f" {message}")))
     if markdown:
         print(to_markdown(report))
     else:
-        Console(highlight=False).print(*to_table(report))
+        console(stderr=False).print(*to_table(report))
     if json_path is not None:
         try:
             write_atomic(json_path, (report.to_json() + "\n").encode("utf-8"))
@@ -157,7 +157,7 @@ def bench(
             plot_reach(report.reach, plot)
         except OSError as exc:
             raise UserError(f"cannot write {plot}: {exc.strerror or exc}") from None
-        err.print(f"[dim]bench:[/dim] reach curves in {plot}")
+        err.print(styled("bench:", "dim", f" reach curves in {plot}"))
 
 
 def _check_output_file(flag: str, path: Path) -> None:

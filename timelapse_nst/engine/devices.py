@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, setting
 
 
 def pick_device(name: str) -> torch.device:
@@ -21,7 +21,8 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
     if (name == "cuda" and not cuda) or (name == "mps" and not mps):
-        raise UserError(f"device '{name}' is not available here; use --device auto or cpu")
+        auto, cpu = (setting("device", value, flag="--device") for value in ("auto", "cpu"))
+        raise UserError(f"device '{name}' is not available here; use {auto} or {cpu}")
     return torch.device(name)
 
 

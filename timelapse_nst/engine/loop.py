@@ -225,8 +225,13 @@ class Painter:
         }
 
 
-def initial_image(config: RenderConfig, objective: Objective) -> torch.Tensor:
-    """Where the painting starts: the photo, the painting stretched to it, or seeded noise."""
+def initial_image(config: RenderConfig, objective: Objective, picture: torch.Tensor | None = None) -> torch.Tensor:
+    """Where the painting starts: the photo, the painting stretched to it, seeded noise, or
+    ``picture`` (``init: PATH``: the image file, (1, 3, H, W) 0..255), stretched to the photo."""
+    if picture is not None:
+        return resize_to(picture.to(objective.content_image.device), *objective.content_size).clamp(0, 255)
+    if config.init_file is not None:
+        raise ValueError(f"init names an image file ({config.init_file}): pass its picture")
     if config.init == "content":
         return objective.content_image.clone()
     height, width = objective.content_size
@@ -245,6 +250,7 @@ def paint(
     make_objective: Callable[[ScalePlan], Objective],
     image: torch.Tensor | None = None,
     *,
+    init: torch.Tensor | None = None,
     hooks: Sequence[Hook] = (),
     after_step: Callable[[Step, Snapshot, bool], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
@@ -255,8 +261,9 @@ def paint(
 ) -> torch.Tensor:
     """Run (or continue) a render; returns the final picture (as the user gets it).
 
-    A fresh render passes no image (it starts from ``config.init``); a resumed one passes a
-    snapshot's image, scale, iteration, optimizer state and measured losses.
+    A fresh render passes no image (it starts from ``config.init``, the picture ``init`` when
+    that is a file); a resumed one passes a snapshot's image, scale, iteration, optimizer state
+    and measured losses.
     """
     plans = plan_scales(config)
     total = plans[-1].last
@@ -264,7 +271,7 @@ def paint(
         objective = make_objective(plan)
         height, width = objective.content_size
         if image is None:
-            image = initial_image(config, objective)
+            image = initial_image(config, objective, init)
             shown = objective.present(image.detach(), config.color.amount.at(0, total))
             for hook in hooks:
                 hook(Step(0, total, 0, shown, color=color_at(config, 0, total)))

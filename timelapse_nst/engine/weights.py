@@ -29,7 +29,7 @@ import torchvision
 from torch import nn
 
 from timelapse_nst.atomic import atomic_path
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, option
 
 __all__ = [
     "RANDOM_WEIGHTS_WARNING",
@@ -39,9 +39,7 @@ __all__ = [
     "weights_status",
 ]
 
-RANDOM_WEIGHTS_WARNING = (
-    "Using random VGG19 weights (--weights random): fine for timing and tests, the result is not art."
-)
+RANDOM_WEIGHTS_WARNING = "Using random VGG19 weights: fine for timing and tests, the result is not art."
 
 CACHE_ENV = "TIMELAPSE_NST_CACHE"
 CACHE_FILE_NAME = "vgg19-imagenet1k-v1-features.pt"
@@ -89,7 +87,7 @@ def weights_status() -> str:
         )
     return (
         f"ImageNet VGG19 features: not cached; the first use downloads them once (548 MB) "
-        f"and keeps the features in {path}. Offline: --weights PATH or --weights random."
+        f"and keeps the features in {path}. Offline: {_local_file()} or {option('weights', 'random')}."
     )
 
 
@@ -151,7 +149,8 @@ def _init_random(features: nn.Sequential, seed: int) -> None:
 def _file_state(path: Path) -> Mapping[str, Any]:
     if not path.exists():
         raise UserError(
-            f"Weights file not found: {path} (--weights takes torchvision, random, or the path of a VGG19 .pth file)."
+            f"Weights file not found: {path} ({option('weights')} takes torchvision, random, or the path of a "
+            "VGG19 .pth file)."
         )
     if not path.is_file():
         raise UserError(f"Weights path is not a file: {path}.")
@@ -236,7 +235,7 @@ def _download_state_dict(*, progress: bool) -> Mapping[str, Any]:
     except Exception as exc:  # downloaded, but torch.load failed: a damaged or wrong file
         raise UserError(
             f"The downloaded VGG19 weights at {_hub_file()} are unreadable ({_load_failure(exc)}); "
-            "delete that file and try again, or pass --weights PATH to a local VGG19 file."
+            f"delete that file and try again, or pass {_local_file()} to a local VGG19 file."
         ) from exc
 
 
@@ -244,9 +243,13 @@ def _offline_message(reason: str) -> str:
     return (
         f"VGG19 ImageNet weights are not cached and could not be downloaded ({reason}). "
         f"Connect to the internet once (they are cached in {cache_dir()}), or pass "
-        "--weights PATH to a local VGG19 file (e.g. vgg19-dcbb9e9d.pth). "
-        "For a smoke test only: --weights random."
+        f"{_local_file()} to a local VGG19 file (e.g. vgg19-dcbb9e9d.pth). "
+        f"For a smoke test only: {option('weights', 'random')}."
     )
+
+
+def _local_file() -> str:
+    return option("weights", "PATH", placeholder=True)
 
 
 def _network_reason(exc: BaseException) -> str:

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from timelapse_nst import terminal
 
 
 def publish_command(
@@ -29,7 +30,7 @@ def publish_command(
     """
     from timelapse_nst.publish.kit import publish_run
 
-    console = Console(stderr=True, highlight=False)
+    console = terminal.console()
     publish_run(
         run,
         credit=credit,

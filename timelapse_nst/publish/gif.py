@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from timelapse_nst.atomic import atomic_path
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, option
 
 WIDTH = 480
 MAX_BYTES = 8_000_000
@@ -40,7 +40,7 @@ def write_gif(make_frames: MakeFrames, out: Path, *, max_bytes: int = MAX_BYTES)
             with atomic_path(out) as partial:
                 partial.write_bytes(data)
             return out, fps, colours
-    raise UserError(f"cannot make {out.name} smaller than {max_bytes} bytes; try a shorter --loop-seconds")
+    raise UserError(f"cannot make {out.name} smaller than {max_bytes} bytes; try a shorter {option('loop_seconds')}")
 
 
 def encode_gif(frames: Sequence[Image.Image], fps: int, colours: int) -> bytes:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from timelapse_nst.assembly import recording, tags, timeline
 from timelapse_nst.assembly.pipeline import title_of, video_settings
 from timelapse_nst.atomic import write_atomic
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, option
 from timelapse_nst.images import load_image
 from timelapse_nst.publish import description, gif, loop, metadata, thumbnail
 from timelapse_nst.runfolder.folder import RunFolder
@@ -55,7 +55,7 @@ def publish_run(
     """
     loop.check_seconds(loop_seconds)
     if title is not None and not title.strip():
-        raise UserError("--title: give a title (an empty one would leave the thumbnail without one)")
+        raise UserError(f"{option('title', '')}: give a title (an empty one would leave the thumbnail without one)")
     run = recording.read_recording(Path(run_dir))
     with _held(run.folder, lock):
         kit = _settle(run, credit, title)
@@ -78,13 +78,15 @@ def publish_run(
 def _settle(run: recording.Recording, credit: str | None, title: str | None) -> _Kit:
     """Title and credits (a given one is remembered in render.yaml), and the video as it is."""
     where = f"{run.folder.manifest} config"
-    settings = video_settings(run.video, {"title": title} if title is not None else None, where=f"{where}.video")
+    given = {"title": title} if title is not None else None
+    settings = video_settings(run.video, given, where=f"{where}.video", keywords=True)
     credits = tags.read_credits(run.config, where=where)
     if credit is not None:
         try:
             credits = credits.with_painting(credit)
         except ValidationError as error:
-            raise UserError(f"--credit: {error.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+            message = error.errors()[0]["msg"].removeprefix("Value error, ")
+            raise UserError(f"{option('credit', credit)}: {message}") from None
     if credit is not None or title is not None:
         _remember(run.folder, credits if credit is not None else None, title)
     video = metadata.read_video(run.folder.video) if run.folder.video.is_file() else None

@@ -19,7 +19,7 @@ import torch
 
 from timelapse_nst.atomic import atomic_path, fsync_dir, write_atomic
 from timelapse_nst.engine.loop import Snapshot, Step
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, option
 from timelapse_nst.rendering.capture import FrameWriter
 from timelapse_nst.runfolder.folder import RunFolder
 from timelapse_nst.runfolder.log import LogWriter
@@ -167,7 +167,9 @@ def load(run: RunFolder) -> tuple[dict[str, Any] | None, list[str]]:
         if best is None or state.get("iteration", -1) > best.get("iteration", -1):
             best = state
     if found and best is None:
-        raise UserError(f"every checkpoint in {run.root} is damaged ({'; '.join(warnings)}); start over with --restart")
+        raise UserError(
+            f"every checkpoint in {run.root} is damaged ({'; '.join(warnings)}); start over with {option('restart', True)}"
+        )
     if best is not None and warnings:
         warnings.append(f"continuing from the checkpoint at iteration {best['iteration']}")
     return best, warnings

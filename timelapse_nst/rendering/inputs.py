@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,10 +11,11 @@ from typing import Any
 
 from PIL import Image
 
-from timelapse_nst.errors import UserError
-from timelapse_nst.images import file_sha256, load_image, resize_long_edge, resize_style
+from timelapse_nst import ffmpeg
+from timelapse_nst.errors import UserError, option
+from timelapse_nst.images import MIN_STYLE_EDGE, file_sha256, load_image, resize_long_edge, resize_style
 from timelapse_nst.runfolder.folder import RunFolder
-from timelapse_nst.settings.config import NOT_RENDER_KEYS, VGG19_LAYERS, RenderConfig
+from timelapse_nst.settings.config import INIT_STARTS, NOT_RENDER_KEYS, VGG19_LAYERS, RenderConfig
 from timelapse_nst.settings.scales import plan_scales
 from timelapse_nst.version import __version__
 
@@ -22,13 +24,15 @@ StylePaths = str | Path | Sequence[str | Path]
 
 @dataclass(frozen=True)
 class RenderInputs:
-    """A render's checked inputs: the photo, the painting(s) and where the weights come from."""
+    """A render's checked inputs: the photo, the painting(s), the image it starts from (``init:
+    PATH``) and where the weights come from."""
 
     content: Path
     styles: tuple[Path, ...]
     weights: str  # "torchvision", "random" or an absolute file path
     content_size: tuple[int, int]  # (width, height), upright
     style_sizes: tuple[tuple[int, int], ...]
+    init: Path | None = None  # None: the painting starts from the photo, the painting or noise
 
 
 def style_paths(style: StylePaths) -> tuple[Path, ...]:
@@ -41,22 +45,55 @@ def style_paths(style: StylePaths) -> tuple[Path, ...]:
     return paths
 
 
-def check_inputs(config: RenderConfig, content: str | Path, style: StylePaths, weights: str | None) -> RenderInputs:
+def check_inputs(
+    config: RenderConfig, content: str | Path, style: StylePaths, weights: str | None, *, blend_given: str | None = None
+) -> RenderInputs:
     """Every check a render can fail, before the run folder is created: a corrected command
-    then starts cleanly instead of meeting a half-made folder."""
+    then starts cleanly instead of meeting a half-made folder. ``blend_given``: how the user
+    gave ``style_blend`` (None: it is the preset's)."""
     from timelapse_nst.engine.devices import activation_dtype, pick_device
 
     content, styles = Path(content), style_paths(style)
-    if config.style_blend is not None and len(config.style_blend) != len(styles):
-        raise UserError(
-            f"style_blend has {len(config.style_blend)} weight(s) for {len(styles)} style image(s): "
-            "give one weight per painting (e.g. --style-blend 0.7,0.3 for two)"
-        )
+    check_blend(config, len(styles), given=blend_given)
     photo, paintings = load_image(content), [load_image(path) for path in styles]
     check_sizes(config, photo, paintings)
+    init = check_init(config)
+    if config.video.audio is not None:  # the video comes last: a bad sound track must not wait for it
+        ffmpeg.check_sound(config.video.audio)
     source = weights_source(weights)
     activation_dtype(config.precision, pick_device(config.device))  # device and precision exist here
-    return RenderInputs(content, styles, source, photo.size, tuple(painting.size for painting in paintings))
+    sizes = tuple(painting.size for painting in paintings)
+    return RenderInputs(content, styles, source, photo.size, sizes, init)
+
+
+def check_init(config: RenderConfig) -> Path | None:
+    """The image file ``init`` names, read once as the photo is (one line if it cannot be), or None."""
+    if config.init_file is None:
+        return None
+    path = Path(config.init_file).expanduser()
+    if not path.exists():
+        near = difflib.get_close_matches(config.init, INIT_STARTS, n=1)
+        hint = f"; did you mean '{near[0]}'?" if near else f" (or {', '.join(INIT_STARTS)})"
+        raise UserError(f"init: no image file {config.init}{hint}")
+    try:
+        load_image(path)
+    except UserError as error:
+        raise UserError(f"init: {error}") from None
+    return path
+
+
+def check_blend(config: RenderConfig, paintings: int, *, given: str | None) -> None:
+    """One ``style_blend`` weight per painting: the user's own blend is named as they gave it, a
+    preset's (a morph) says how many paintings it needs."""
+    if config.style_blend is None or len(config.style_blend) == paintings:
+        return
+    weights = len(config.style_blend)
+    if given is not None:
+        raise UserError(f"{given}: {weights} weights for {paintings} painting(s); give one weight per painting")
+    raise UserError(
+        f"{config.name} needs {weights} paintings (its style_blend has {weights} weights), {paintings} given: "
+        f"name {weights} style images"
+    )
 
 
 def check_sizes(config: RenderConfig, content: Image.Image, styles: Sequence[Image.Image]) -> None:
@@ -74,8 +111,24 @@ def check_sizes(config: RenderConfig, content: Image.Image, styles: Sequence[Ima
                 raise UserError(
                     f"the {role} image is only {width}x{height} px at {plan.size} px (scale {plan.index + 1}); "
                     f"layers down to {config.layers.deepest()} need {needed} px on the short side: "
-                    "use a larger --size, style_scale or scales.start"
+                    f"use a larger {option('size')}, style_scale or scales.start"
                 )
+
+
+def enlargement_note(config: RenderConfig, inputs: RenderInputs) -> str | None:
+    """A note when the render paints the photo or a painting larger than its file is (soft
+    detail, or the pixels of a small painting as brush strokes); None when nothing is enlarged."""
+    targets = [(inputs.content, inputs.content_size, config.size)]
+    style_edge = max(MIN_STYLE_EDGE, round(config.style_scale * config.size))
+    targets += [(path, size, style_edge) for path, size in zip(inputs.styles, inputs.style_sizes, strict=True)]
+    enlarged = [
+        f"{path.name} {edge / max(size):.1f}x ({size[0]}x{size[1]} px to {edge} px)"
+        for path, size, edge in targets
+        if edge > max(size)
+    ]
+    if not enlarged:
+        return None
+    return f"note: painting at {config.size} px enlarges {', '.join(enlarged)}: expect soft detail"
 
 
 WEIGHTS_ENV = "TIMELAPSE_NST_WEIGHTS"
@@ -89,7 +142,7 @@ def weights_source(weights: str | None) -> str:
         return weights
     path = Path(weights).expanduser()
     if not path.is_file():
-        raise UserError(f"weights file {weights} does not exist (use torchvision, random or a .pth path)")
+        raise UserError(f"{option('weights', weights)}: no such file (use torchvision, random or a .pth path)")
     return str(path.resolve())
 
 
@@ -103,6 +156,7 @@ def new_manifest(config: RenderConfig, inputs: RenderInputs) -> dict[str, Any]:
         "inputs": {
             "content": _entry(inputs.content),
             "styles": [_entry(path) for path in inputs.styles],
+            **({"init": _entry(inputs.init)} if inputs.init is not None else {}),
         },
         "config": config.model_dump(mode="json"),
     }
@@ -117,13 +171,18 @@ def copy_inputs(run: RunFolder, manifest: dict[str, Any], inputs: RenderInputs) 
     manifest["inputs"]["content"]["file"] = run.copy_input("content", inputs.content)
     for number, (entry, path) in enumerate(zip(manifest["inputs"]["styles"], inputs.styles, strict=True), 1):
         entry["file"] = run.copy_input("style" if len(inputs.styles) == 1 else f"style-{number}", path)
+    if inputs.init is not None:
+        manifest["inputs"]["init"]["file"] = run.copy_input("init", inputs.init)
 
 
 def input_hashes(run: RunFolder, manifest: dict[str, Any]) -> dict[str, Any]:
-    """The inputs' hashes as checkpoints record them (one style: a string, as in version 0.1)."""
+    """The inputs' hashes as checkpoints record them (one style: a string, as in version 0.1; the
+    init image only when there is one)."""
     content, styles = run.input_files(manifest)
     shas = [style.sha256 for style in styles]
-    return {"content": content.sha256, "style": shas[0] if len(shas) == 1 else shas}
+    hashes = {"content": content.sha256, "style": shas[0] if len(shas) == 1 else shas}
+    init = run.init_file(manifest)
+    return {**hashes, "init": init.sha256} if init is not None else hashes
 
 
 def check_same_render(run: RunFolder, new: dict[str, Any]) -> None:
@@ -132,7 +191,11 @@ def check_same_render(run: RunFolder, new: dict[str, Any]) -> None:
     differences = []
     old_content, old_styles = run.input_files(old)
     new_content, new_styles = run.input_files(new)
-    for before, after in ((old_content, new_content), *zip(old_styles, new_styles, strict=False)):
+    pairs = [(old_content, new_content), *zip(old_styles, new_styles, strict=False)]
+    old_init, new_init = run.init_file(old), run.init_file(new)
+    if old_init is not None and new_init is not None:
+        pairs.append((old_init, new_init))
+    for before, after in pairs:
         if before.sha256 != after.sha256:
             differences.append(f"the {before.role} image ({before.name} → {after.name})")
     if len(old_styles) != len(new_styles):
@@ -144,7 +207,7 @@ def check_same_render(run: RunFolder, new: dict[str, Any]) -> None:
         more = " …" if len(differences) > 4 else ""
         raise UserError(
             f"{run.root} holds a different render: {'; '.join(differences[:4])}{more}; "
-            "use another --out, or --restart to move it aside"
+            f"use another folder ({option('out')}), or {option('restart', True)} to move it aside"
         )
 
 
@@ -165,7 +228,8 @@ def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -
 def verify_input_copies(run: RunFolder, manifest: dict[str, Any]) -> None:
     """Before a resume: every input copy is there and unchanged."""
     content, styles = run.input_files(manifest)
-    for entry in (content, *styles):
+    init = run.init_file(manifest)
+    for entry in (content, *styles, *([init] if init is not None else [])):
         if entry.path is None:
             raise UserError(
                 f"{run.root}: the {entry.role} image copy of {entry.name} is missing; the run cannot continue"

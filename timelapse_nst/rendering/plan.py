@@ -254,7 +254,7 @@ def refuse_if_too_large(
     config: RenderConfig, plan: Plan, content_size: tuple[int, int], style_sizes: Sequence[tuple[int, int]]
 ) -> None:
     """One ``UserError`` line when the render cannot fit, naming the largest size that does."""
-    from timelapse_nst.errors import UserError
+    from timelapse_nst.errors import UserError, option, setting
 
     if plan.fits:
         return
@@ -268,11 +268,11 @@ def refuse_if_too_large(
         tiled = RenderConfig.model_validate({**config.model_dump(mode="json"), "tiling": {"mode": "auto"}})
         fits = largest_size(tiled, plan, content_size, style_sizes)
         if fits == config.size:
-            raise UserError(f"{need}: tiling would fit it: --set tiling.mode=auto")
+            raise UserError(f"{need}: tiling would fit it: {setting('tiling.mode', 'auto')}")
     fits = largest_size(config, plan, content_size, style_sizes)
     if fits is None:
         raise UserError(f"{need}, and not even a 16 px painting fits: free some memory")
-    raise UserError(f"{need}: the largest size that fits is {fits} px (--size {fits})")
+    raise UserError(f"{need}: the largest size that fits is {fits} px ({option('size', fits)})")
 
 
 def gib(size: int) -> str:

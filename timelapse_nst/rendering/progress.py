@@ -15,17 +15,13 @@ from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
+from timelapse_nst import terminal
+from timelapse_nst.runfolder.losses import losses_line
+
 if TYPE_CHECKING:
     from timelapse_nst.engine.loop import Step
 
 PLAIN_EVERY_SECONDS = 10.0
-
-
-def losses_text(losses: dict[str, float] | None) -> str:
-    if not losses:
-        return ""
-    order = [name for name in ("total", "content", "style", "tv") if name in losses]
-    return "  ".join(f"{name} {losses[name]:.3g}" for name in order)
 
 
 def duration(seconds: float) -> str:
@@ -52,7 +48,7 @@ class ProgressBar:
     """Shows a render's progress on stderr; call ``close()`` when done."""
 
     def __init__(self, total: int, completed: int = 0, *, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
+        self.console = console or terminal.console()
         self.total, self.completed = total, completed
         self._bar: _TwoLines | None = None
         self._task: TaskID | None = None
@@ -77,7 +73,7 @@ class ProgressBar:
             return
         if self._bar is not None and self._task is not None:
             speed = self._bar.tasks[0].speed
-            self._bar.losses = losses_text(dict(step.losses))
+            self._bar.losses = losses_line(step.losses, step.loss_weights)
             self._bar.update(self._task, completed=step.iteration, rate=f"{speed:.2f} it/s" if speed else "")
         else:
             self._plain(step)
@@ -92,10 +88,8 @@ class ProgressBar:
         left = f", {duration((self.total - step.iteration) / rate)} left" if rate > 0 else ""
         share = f"{100 * step.iteration / max(1, self.total):.0f}%"
         pace = f", {rate:.2f} it/s" if rate > 0 else ""
-        line = (
-            f"painting: iteration {step.iteration}/{self.total} ({share}){pace}{left}; {losses_text(dict(step.losses))}"
-        )
-        self.console.print(line, highlight=False, soft_wrap=True, markup=False)
+        line = f"painting: iteration {step.iteration}/{self.total} ({share}){pace}{left}; {losses_line(step.losses, step.loss_weights)}"
+        self.console.print(line, soft_wrap=True)
 
     def close(self) -> None:
         if self._bar is not None:

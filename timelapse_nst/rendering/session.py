@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 from timelapse_nst.engine.devices import pick_device, precision_name, recorded_activation_dtype
 from timelapse_nst.engine.features import VGGFeatures
@@ -32,7 +33,7 @@ from timelapse_nst.rendering.status import video_state
 from timelapse_nst.runfolder.folder import RunFolder
 from timelapse_nst.runfolder.log import LogWriter
 from timelapse_nst.settings.config import RenderConfig
-from timelapse_nst.settings.scales import ScalePlan, describe_iterations, total_iterations
+from timelapse_nst.settings.scales import ScalePlan, describe_iterations, plan_scales, total_iterations
 
 Notify = Callable[[str], None]
 ProgressFactory = Callable[[int, int], Any]
@@ -153,6 +154,7 @@ class RenderSession:
                         self.config,
                         make_objective,
                         None if state is None else state["image"].to(device),
+                        init=self._init_image(device) if state is None else None,
                         hooks=hooks,
                         after_step=saver,
                         should_stop=stop.is_set,
@@ -177,6 +179,17 @@ class RenderSession:
                 if progress is not None and hasattr(progress, "close"):
                     progress.close()
                 log.close()
+
+    def _init_image(self, device: torch.device) -> torch.Tensor | None:
+        """``init: PATH``: its copy in the run folder, resized (Lanczos) to the photo at the first
+        scale, as the photo itself is; None when the render starts from the photo, a painting or noise."""
+        entry = self.run.init_file(self.manifest)
+        if entry is None:
+            return None
+        content, _ = self.run.input_files(self.manifest)
+        first = resize_long_edge(load_image(content.path), plan_scales(self.config)[0].size)  # type: ignore[arg-type]
+        picture = load_image(entry.path).resize(first.size, Image.Resampling.LANCZOS)  # type: ignore[arg-type]
+        return to_tensor(picture).to(device)
 
     def save_final(self, image: torch.Tensor) -> None:
         """final.png as `final:` asks: 8 or 16 bits per channel, with or without the sRGB profile."""

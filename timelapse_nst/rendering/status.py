@@ -11,6 +11,7 @@ from typing import Any
 from timelapse_nst.rendering.progress import duration
 from timelapse_nst.runfolder.folder import RunFolder
 from timelapse_nst.runfolder.log import LogEntry, last_entry
+from timelapse_nst.runfolder.losses import losses_line
 
 
 def read_progress(run: RunFolder) -> dict[str, Any] | None:
@@ -54,8 +55,7 @@ def describe(root: Path) -> str:
         lines.insert(1, f"state:      running{who}{_pace(progress, done, total)}")
     lines.append(_checkpoint_line(progress))
     if last:
-        losses = "  ".join(f"{k} {v:.4g}" for k, v in last.losses.items())
-        lines.append(f"losses:     {losses} (iteration {last.iteration})")
+        lines.append(f"losses:     {losses_line(last.losses, last.loss_weights)} (iteration {last.iteration})")
     lines.append(f"video:      {video_state(run)}")
     lines.append(_next_step(run, running, complete))
     return "\n".join(lines)

@@ -3,7 +3,7 @@
 Layout (a stable contract, documented in the README)::
 
     render.yaml        resolved config, input hashes, weights source, tool version
-    inputs/            byte copies of the content and style files (resume needs nothing else)
+    inputs/            byte copies of the content, style and init files (resume needs nothing else)
     frames/NNNNNN.png  captured frames, named by iteration
     log.jsonl          one JSON line per iteration (losses, scheduled weights, learning rate)
     checkpoint.pt      latest checkpoint (checkpoint.prev.pt: the one before)
@@ -52,7 +52,7 @@ class Frame:
 class InputFile:
     """One input image as the manifest records it: its copy in the run folder (if present)."""
 
-    role: str  # "content" or "style"
+    role: str  # "content", "style" or "init"
     name: str  # the user's file name, for titles and labels
     sha256: str
     path: Path | None  # the byte copy under inputs/, None if missing or outside the folder
@@ -144,6 +144,13 @@ class RunFolder:
             styles = [inputs.get("style")]
         content = self._input_file("content", inputs.get("content"))
         return content, [self._input_file("style", entry) for entry in styles]
+
+    def init_file(self, manifest: Mapping[str, Any]) -> InputFile | None:
+        """The image the painting starts from (``init: PATH``), or None when it starts from the
+        photo, the painting or noise."""
+        inputs = manifest.get("inputs")
+        entry = inputs.get("init") if isinstance(inputs, Mapping) else None
+        return self._input_file("init", entry) if entry is not None else None
 
     def _input_file(self, role: str, entry: Any) -> InputFile:
         entry = entry if isinstance(entry, Mapping) else {}

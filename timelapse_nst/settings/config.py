@@ -287,8 +287,12 @@ class RenderConfig(BaseModel):
         description="VGG19's activations (Gram matrices and losses stay fp32); auto: bf16 or fp16 on a GPU, "
         "bf16 on a CPU only where a one-off measurement finds it faster than fp32 (cached per machine)",
     )
-    init: Literal["content", "style", "noise"] = Field(
-        "content", description="the starting picture: the photo, the painting, or seeded noise"
+    init: str = Field(
+        "content",
+        min_length=1,
+        description="where the painting starts: content (the photo), style (the first painting, "
+        "stretched to the photo), noise (seeded), or an image file (a path; copied into the run folder "
+        "like the photo and resized to the painting)",
     )
     pooling: Literal["max", "avg"] = Field("max", description="VGG19's pooling layers: max (as trained) or avg")
     layers: Layers = Field(Layers(), description="which VGG19 layers carry content and style")
@@ -334,6 +338,12 @@ class RenderConfig(BaseModel):
             )
         return tiling
 
+    @property
+    def init_file(self) -> str | None:
+        """The image file the painting starts from, or None when ``init`` names a start
+        (``content``, ``style``, ``noise``; a file of that very name is ``./noise``)."""
+        return None if self.init in INIT_STARTS else self.init
+
     def blend_at(self, iteration: int, total: int, styles: int) -> tuple[float, ...]:
         """Each style's share of the style loss at ``iteration`` (summing to 1; all 0 if the blend is 0 there)."""
         raw = [1.0] * styles if self.style_blend is None else [s.at(iteration, total) for s in self.style_blend]
@@ -345,6 +355,9 @@ class RenderConfig(BaseModel):
         data = self.model_dump(mode="json", exclude=set(NOT_RENDER_KEYS))
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
+
+INIT_STARTS = ("content", "style", "noise")
+"""The starts ``init`` names; anything else is an image file."""
 
 NOT_RENDER_KEYS = frozenset({"name", "description", "checkpoint", "video", "final", "credits", "tiling"})
 """Top-level keys that do not decide the pixels: changing them keeps a render resumable.

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, setting
 from timelapse_nst.settings.config import RenderConfig
 from timelapse_nst.settings.schedules import SCHEDULE_NAMES
 
@@ -147,14 +147,14 @@ def _load_chain(name_or_path: str | Path, depth: int = 0) -> tuple[dict[str, Any
 
 
 class Override(str):
-    """A ``KEY.PATH=VALUE`` override that a CLI flag made: errors name the flag (``--iterations 0``),
-    not the ``--set`` it stands for."""
+    """A ``KEY.PATH=VALUE`` override that a flag or keyword made: errors name it by ``label``
+    (``--iterations 0``, ``iterations=0``), not by the ``--set`` it stands for."""
 
     label: str
 
-    def __new__(cls, key: str, value: object, *, flag: str) -> Override:
+    def __new__(cls, key: str, value: object, *, label: str) -> Override:
         override = super().__new__(cls, f"{key}={value}")
-        override.label = f"{flag} {value}"
+        override.label = label
         return override
 
     @classmethod
@@ -168,7 +168,7 @@ class Override(str):
 def parse_override(text: str) -> dict[str, Any]:
     """``optimizer.iterations=50`` → ``{"optimizer": {"iterations": 50}}`` (value read as YAML)."""
     key, sep, raw = text.partition("=")
-    where = getattr(text, "label", None) or f"--set '{text}'"
+    where = _label(text)
     if not sep or not key.strip():
         raise UserError(f"{where}: expected KEY.PATH=VALUE, e.g. optimizer.iterations=200")
     try:
@@ -250,13 +250,34 @@ def _where(loc: tuple[str, ...], sources: list[Source], overrides: tuple[str, ..
     dotted = ".".join(loc)
     for text in reversed(overrides):
         key = text.partition("=")[0].strip()
+        if key.split(".")[0] == "weights":  # the old spelling, read as loss_weights (config.py)
+            key = "loss_" + key
         if dotted == key or dotted.startswith(key + ".") or key.startswith(dotted + "."):
-            return getattr(text, "label", None) or f"--set {text}"
+            return _label(text)
     for source in sources:
         line = line_of(source.node, loc)
         if line is not None:
             return f"{source.label} line {line}"
     return sources[0].label if sources else "config"
+
+
+def given_by(key: str, overrides: list[str] | tuple[str, ...]) -> str | None:
+    """How the user named the last override that sets ``key`` (``--style-blend 0.7,0.3``), or
+    None when ``key`` comes from the preset."""
+    for text in reversed(overrides):
+        if text.partition("=")[0].strip() == key:
+            return _label(text)
+    return None
+
+
+def _label(override: str) -> str:
+    """How errors name an override: its own label, else as the user gave it (``--set KEY=VALUE``
+    on the command line, ``overrides=["KEY=VALUE"]`` from Python)."""
+    label = getattr(override, "label", None)
+    if label:
+        return label
+    key, _, value = override.partition("=")
+    return setting(key, value)
 
 
 def line_of(node: yaml.Node | None, loc: tuple[str, ...]) -> int | None:
