@@ -16,7 +16,7 @@ from rich.markup import escape
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from timelapse_nst.batch.command import BatchGroup
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import ExitCode, UserError
 
 
 class HelpGroup(TyperGroup):
@@ -126,7 +126,7 @@ def _value_type(param: Any) -> str:
 
 
 def user_errors(command: F) -> F:
-    """User errors become one line on stderr and their exit code (2; 130/143 for a stop), no traceback."""
+    """User errors become one line on stderr and their exit code (``ExitCode``), no traceback."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -134,12 +134,12 @@ def user_errors(command: F) -> F:
             return command(*args, **kwargs)
         except UserError as exc:
             # escape(): a value in brackets ("[conv9_9]") is text, not terminal markup.
-            stopped = exc.exit_code in (130, 143)
+            stopped = ExitCode.is_stop(exc.exit_code)
             err.print(escape(str(exc)) if stopped else f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted")
-            raise typer.Exit(130) from None
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
 
     return run  # type: ignore[return-value]
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, one_line
 from timelapse_nst.preview.notebook import Display, NotebookView, ipython_display
 from timelapse_nst.preview.server import PreviewServer
 from timelapse_nst.preview.state import Outcome, PreviewState
@@ -105,4 +105,4 @@ def _fresh_video(run: RunFolder) -> bool:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
-    return str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+    return str(exc) if isinstance(exc, UserError) else one_line(f"{type(exc).__name__}: {exc}")

@@ -8,16 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from timelapse_nst.errors import UserError
-
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal number, as shells report
+from timelapse_nst.errors import ExitCode, UserError
 
 
 class Interrupted(UserError):
     """The render stopped on request after saving what it had (exit 130 for Ctrl-C, 143 for SIGTERM)."""
 
     def __init__(self, message: str, *, signum: int = signal.SIGINT) -> None:
-        super().__init__(message, exit_code=EXIT_CODES.get(signal.Signals(signum), 130))
+        super().__init__(message, exit_code=ExitCode.of_signal(signum))
 
 
 class StopRequest:
