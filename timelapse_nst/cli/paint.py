@@ -19,7 +19,7 @@ from timelapse_nst.cli.options import (
     with_paint_options,
 )
 from timelapse_nst.cli.shell import app, command, err, notify_for, progress_for
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import ExitCode, UserError
 
 
 @command(app)
@@ -115,13 +115,15 @@ def resume(
 @command(app, "plan")
 @with_paint_options
 def plan_command(options: PaintOptions) -> None:
-    """Show the memory and disk a render would take, before painting.
+    """Show the memory and disk a render would take, and whether it would start, before painting.
 
     Per scale: the size, whether it is tiled, the peak memory and the frames' disk; then
-    checkpoints and the verdict. Nothing is loaded or written. It takes render's options;
-    those that cannot change a plan (--title, --no-video, --publish, --credit, --preview,
-    --port) are refused. With --memory and --device cuda it plans for a GPU that need not be
-    in this machine.
+    checkpoints, where the weights come from, what the run folder (--out) holds, the free disk
+    there and the verdict. Nothing is loaded or written. Exit code 0: render would start; 4: it
+    would not (memory, disk or run folder); with --quiet only the exit code says it. It takes
+    render's options; those that cannot change a plan (--title, --no-video, --publish, --credit,
+    --preview, --port) are refused. With --memory and --device cuda it plans for a GPU that need
+    not be in this machine.
 
     Example: timelapse-nst plan photo.jpg starry_night.jpg --preset youtube-4k --device cuda --memory 24GB
     """
@@ -133,10 +135,16 @@ def plan_command(options: PaintOptions) -> None:
     result = api.plan(
         options.content,
         options.style,
+        out=options.out_folder(),
         preset=options.preset,
         overrides=options.overrides(),
         size=options.size,
         iterations=options.iterations,
+        weights=options.weights,
         memory=budget,
+        restart=options.restart,
     )
-    print("\n".join(describe(result)))
+    if not options.quiet:
+        print("\n".join(describe(result)))
+    if not result.starts:
+        raise typer.Exit(ExitCode.WOULD_NOT_START)

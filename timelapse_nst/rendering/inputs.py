@@ -13,7 +13,7 @@ from PIL import Image
 from timelapse_nst.errors import UserError
 from timelapse_nst.images import file_sha256, load_image, resize_long_edge, resize_style
 from timelapse_nst.runfolder.folder import RunFolder
-from timelapse_nst.settings.config import NOT_RENDER_KEYS, VGG19_LAYERS, RenderConfig
+from timelapse_nst.settings.config import NOT_RENDER_KEYS, RenderConfig, layer_stride
 from timelapse_nst.settings.scales import plan_scales
 from timelapse_nst.version import __version__
 
@@ -42,10 +42,9 @@ def style_paths(style: StylePaths) -> tuple[Path, ...]:
 
 
 def check_inputs(config: RenderConfig, content: str | Path, style: StylePaths, weights: str | None) -> RenderInputs:
-    """Every check a render can fail, before the run folder is created: a corrected command
-    then starts cleanly instead of meeting a half-made folder."""
-    from timelapse_nst.engine.devices import activation_dtype, pick_device
-
+    """Every check of the inputs a render can fail, before the run folder is created: a corrected
+    command then starts cleanly instead of meeting a half-made folder. (The device, its precision,
+    memory and disk are the memory plan's checks.)"""
     content, styles = Path(content), style_paths(style)
     if config.style_blend is not None and len(config.style_blend) != len(styles):
         raise UserError(
@@ -55,14 +54,12 @@ def check_inputs(config: RenderConfig, content: str | Path, style: StylePaths, w
     photo, paintings = load_image(content), [load_image(path) for path in styles]
     check_sizes(config, photo, paintings)
     source = weights_source(weights)
-    activation_dtype(config.precision, pick_device(config.device))  # device and precision exist here
     return RenderInputs(content, styles, source, photo.size, tuple(painting.size for painting in paintings))
 
 
 def check_sizes(config: RenderConfig, content: Image.Image, styles: Sequence[Image.Image]) -> None:
     """VGG19 halves the image at each pool: the deepest layer needs a short edge of 2^pools."""
-    deepest = VGG19_LAYERS.index(config.layers.deepest())
-    needed = 2 ** sum(1 for name in VGG19_LAYERS[:deepest] if name.startswith("pool"))
+    needed = layer_stride(config.layers.deepest())
     for plan in plan_scales(config):
         scaled = resize_long_edge(content, plan.size)
         sizes = {"content": scaled.size}

@@ -315,6 +315,10 @@ class RenderConfig(BaseModel):
         whole = sum(raw)
         return tuple(w / whole if whole > 0 else 0.0 for w in raw)
 
+    def frame_edge(self) -> int:
+        """The long edge frames are stored at, at most: ``capture.max_size``, else the video's long side."""
+        return self.capture.max_size or max(self.video.size)
+
     def render_hash(self) -> str:
         """Hash of what decides the pixels (not the keys in ``NOT_RENDER_KEYS``)."""
         data = self.model_dump(mode="json", exclude=set(NOT_RENDER_KEYS))
