@@ -1,4 +1,5 @@
-"""The README's Python example runs as written (with random weights chosen by the environment)."""
+"""The README's Python example runs as written (with random weights chosen by the environment), and
+what it says decides the pixels is what the code treats so."""
 
 from __future__ import annotations
 
@@ -30,3 +31,12 @@ def test_the_readme_python_example_runs(tmp_path):
     run = tmp_path / "runs" / "python-example"
     assert (run / "final.png").is_file() and (run / "timelapse.mp4").is_file()
     assert any(line.endswith("final.png runs/python-example/timelapse.mp4") for line in printed)
+
+
+def test_what_resume_may_change_is_what_the_readme_says():
+    """The README lists what ``resume --set`` may change: exactly the keys outside the render hash."""
+    from timelapse_nst.settings.config import NOT_RENDER_KEYS
+
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    sentence = text.split("`resume --set` accepts only what does not decide the pixels:")[1].split(";")[0]
+    assert set(re.findall(r"`(\w+)`", sentence)) == NOT_RENDER_KEYS - {"name", "description"}

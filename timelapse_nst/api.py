@@ -139,8 +139,8 @@ def resume(
 ) -> RenderResult:
     """Continue an interrupted render from its run folder alone, exactly where it stopped.
 
-    ``overrides`` (``--set``) may change what does not decide the pixels: ``tiling`` (e.g. after
-    running out of memory), ``checkpoint`` and ``video`` settings.
+    ``overrides`` (``--set``) may change what does not decide the pixels (``NOT_RENDER_KEYS``):
+    ``tiling`` (e.g. after running out of memory), ``checkpoint``, ``video``, ``final``, ``credits``.
     """
     check_preview(preview, preview_port)
     run = RunFolder(Path(run_dir))

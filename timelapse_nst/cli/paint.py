@@ -78,7 +78,7 @@ def resume(
         typer.Option(
             "--set",
             metavar="KEY=VALUE",
-            help="Change a setting that does not decide the pixels: tiling, checkpoint or video "
+            help="Change a setting that does not decide the pixels: tiling, checkpoint, video, final or credits "
             "(e.g. --set tiling.mode=on after running out of memory; repeatable).",
         ),
     ] = None,

@@ -23,7 +23,7 @@ from pathlib import Path
 from timelapse_nst.errors import UserError, one_line
 from timelapse_nst.preview.notebook import Display, NotebookView, ipython_display
 from timelapse_nst.preview.server import PreviewServer
-from timelapse_nst.preview.state import Outcome, PreviewState
+from timelapse_nst.preview.state import Ending, PreviewState
 from timelapse_nst.preview.tracker import Tracker
 from timelapse_nst.runfolder.folder import RunFolder
 
@@ -76,11 +76,11 @@ def open_preview(
     try:
         yield [tracker]
     except BaseException as exc:
-        state.finish(Outcome(video=False, error=_reason(exc)))
+        state.finish(Ending(video=False, error=_reason(exc)))
         _end(view, STOPPED_LINGER_SECONDS, lambda message: None)  # stopping: no more notes
         raise
     else:
-        state.finish(Outcome(video=_fresh_video(state.run)))
+        state.finish(Ending(video=_fresh_video(state.run)))
         _end(view, LINGER_SECONDS, notify)
     finally:
         view.close()

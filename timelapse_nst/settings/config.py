@@ -326,6 +326,10 @@ class RenderConfig(BaseModel):
 
 
 NOT_RENDER_KEYS = frozenset({"name", "description", "checkpoint", "video", "final", "credits", "tiling"})
-"""Top-level keys that do not decide the pixels: changing them keeps a render resumable.
+"""Top-level keys that do not decide the pixels (the README's "Big paintings" lists them for
+``resume --set``): changing them keeps a render resumable and its ``render_hash``. ``name``,
+``description`` and ``credits`` are words; ``checkpoint`` is when the state is saved; ``video`` is
+made from the frames afterwards; ``final`` is final.png's format (the same painting, written anew);
 ``tiling`` is how the objective is evaluated, not which one (tiled, it is the same to float
-rounding): a render that ran out of memory continues tiled (``resume --set tiling.mode=on``)."""
+rounding): a render that ran out of memory continues tiled (``resume --set tiling.mode=on``).
+Every other key decides the painting, its frames or its log."""
