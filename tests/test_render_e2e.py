@@ -1,4 +1,4 @@
-"""Issue 2's acceptance run: the real CLI, real weights code path (seeded random), a real MP4."""
+"""The acceptance run: the real CLI, real weights code path (seeded random), a real MP4."""
 
 import json
 import subprocess

@@ -1,4 +1,4 @@
-"""Issue 3: an interrupted render, resumed, is byte-identical to one that never stopped.
+"""An interrupted render, resumed, is byte-identical to one that never stopped.
 
 Every test drives the real CLI in a subprocess (seeded random VGG19 weights, 64 px, 30
 L-BFGS iterations, a checkpoint every 5) and compares final.png, every frame, log.jsonl and

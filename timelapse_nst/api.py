@@ -1,4 +1,4 @@
-"""The Python API: ``render()`` and ``resume()``. The only module that sees every stage.
+"""The Python API: ``render()``, ``resume()`` and ``plan()``; the only module that sees every stage.
 
 from timelapse_nst import render
 result = render("photo.jpg", "painting.jpg", preset="quick-preview", out="runs/cat")

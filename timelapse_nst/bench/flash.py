@@ -1,4 +1,4 @@
-"""Flash frames: does any iteration's picture score worse than the one before it?
+"""Flash frames: each preset's worst rise of the objective from one iteration's picture to the next.
 
 Every built-in preset (but the GPU-only ``youtube-4k``, which paints what ``classic`` paints)
 renders each photo/painting pair at each size; the figure of a render is its worst rise: the
@@ -7,7 +7,7 @@ from log.jsonl, which holds the seed's exact objective of the image each line na
 (``losses_of``), as unweighted parts: both images are priced with the weights of the later
 line, so a scheduled weight that rises (``slow-reveal``) is not taken for a flash. Where the
 blend of styles moves (``style-morph``), the targets themselves change and the pair of lines is
-not compared; a new scale starts a new comparison. The bar (issue: flash frames) is 5%.
+not compared; a new scale starts a new comparison. The bar is 5%.
 
     python -m timelapse_nst.bench.flash --sizes 128,256 --iterations 30 PHOTO:PAINTING ...
 
