@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import shutil
+import signal
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -105,3 +109,21 @@ def ffprobe_video(path: Path) -> dict:
     ).stdout
     data = json.loads(out)
     return {**data["streams"][0], "duration": float(data["format"]["duration"])}
+
+
+def wait_until(process: subprocess.Popen, ready: Callable[[], bool], *, what: str, timeout: float = 240) -> None:
+    """Return the moment ``ready()`` holds, asked every half millisecond while ``process`` runs
+    (kill points are milliseconds apart at test sizes). Fails as soon as the process ends first
+    (its pidfd turns readable); ``timeout`` only ends a hang: it measures no speed."""
+    deadline = time.monotonic() + timeout
+    ended = os.pidfd_open(process.pid)
+    try:
+        while not ready():
+            if select.select([ended], [], [], 0.0005)[0]:
+                _, stderr = process.communicate()
+                pytest.fail(f"the process ended (exit {process.returncode}) before {what}: {stderr}")
+            if time.monotonic() > deadline:
+                process.send_signal(signal.SIGINT)
+                pytest.fail(f"{what} was never reached")
+    finally:
+        os.close(ended)

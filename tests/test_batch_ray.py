@@ -26,9 +26,9 @@ from batch_series import (
     painting,
     reference_series,
     start,
-    wait_until,
     write_series,
 )
+from conftest import wait_until
 
 from timelapse_nst.batch import BatchFolder
 
@@ -101,7 +101,11 @@ def test_a_worker_killed_mid_job_is_retried_and_the_job_resumes_to_the_same_byte
     slow = out / "runs" / "slow"
     process = start(str(jobs), "--out", str(out), "--weights", "random", "--ray", cluster, "--quiet")
     # SIGKILL the Ray worker rendering the job (its pid is in the run folder's lock), between checkpoints.
-    wait_until(process, lambda: checkpointed(slow) >= 10 and frames(slow) >= checkpointed(slow) + 2)
+    wait_until(
+        process,
+        lambda: checkpointed(slow) >= 10 and frames(slow) >= checkpointed(slow) + 2,
+        what="the point to stop the batch",
+    )
     worker = lock_holder(slow)
     assert worker is not None and worker != process.pid
     os.kill(worker, signal.SIGKILL)

@@ -16,13 +16,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_image, shared
+from conftest import make_image, shared, wait_until
 
 from timelapse_nst.api import resume
 from timelapse_nst.engine.weights import RANDOM_WEIGHTS_WARNING
@@ -97,15 +96,7 @@ def stop_when(
     timeout: float = 120,
 ) -> None:
     """Send ``sig`` the moment ``ready(run)`` holds; fail if the process ends first."""
-    deadline = time.monotonic() + timeout
-    while not ready(run):
-        if process.poll() is not None:
-            _, stderr = process.communicate()
-            pytest.fail(f"the render ended (exit {process.returncode}) before the kill point: {stderr}")
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("the kill point was never reached")
-        time.sleep(0.0005)
+    wait_until(process, lambda: ready(run), what="the kill point", timeout=timeout)
     process.send_signal(sig)
     process.wait(timeout=60)
 
