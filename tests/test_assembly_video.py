@@ -16,7 +16,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 from browser import chromium_page
-from conftest import require_tool
+from conftest import decode, require_tool, torch_loaded_by
 from PIL import Image
 from runfolder_factory import make_run
 
@@ -58,27 +58,7 @@ def top_level_boxes(path: Path) -> list[str]:
 def decode_frame(path: Path, seconds: float) -> np.ndarray:
     """One decoded RGB frame of the video at `seconds`."""
     info = probe(path)["streams"][0]
-    raw = subprocess.run(
-        [
-            FFMPEG,
-            "-v",
-            "error",
-            "-ss",
-            f"{seconds}",
-            "-i",
-            str(path),
-            "-frames:v",
-            "1",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ],
-        capture_output=True,
-        check=True,
-    ).stdout
-    return np.frombuffer(raw, np.uint8).reshape(info["height"], info["width"], 3)
+    return decode(path, seek=("-ss", f"{seconds}"), frames=1).reshape(info["height"], info["width"], 3)
 
 
 @pytest.mark.parametrize(
@@ -270,16 +250,9 @@ def test_ffmpeg_failure_is_one_line_with_ffmpegs_words(tmp_path: Path) -> None:
 
 def test_assembly_never_imports_torch(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
-    check = (
-        "import sys, json\n"
-        "from pathlib import Path\n"
-        "import timelapse_nst.assembly, timelapse_nst.assembly.command\n"
-        "from timelapse_nst.assembly import assemble_run\n"
-        f"assemble_run(Path({str(run)!r}), overrides={{'resolution': '320x180', 'duration': 1, 'preset': 'ultrafast'}})\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision'))))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
-    assert json.loads(result.stdout) == []
+    video = {"resolution": "320x180", "duration": 1, "preset": "ultrafast"}
+    assemble = f"from pathlib import Path\nimport timelapse_nst.assembly.command as c\nc.assemble_run(Path({str(run)!r}), overrides={video!r})"
+    assert torch_loaded_by(assemble) == []
     assert (run / "timelapse.mp4").is_file()
 
 

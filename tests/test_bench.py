@@ -18,6 +18,7 @@ from timelapse_nst.errors import UserError
 
 
 def test_bench_measures_every_figure_side_by_side(tmp_path: Path, content_path: Path, style_path: Path) -> None:
+    # Every knob set, as BenchSettings.quick sets them, to toy sizes: alike in shape, not in values.
     settings = BenchSettings(
         sizes=(64,),
         iterations=3,

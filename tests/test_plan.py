@@ -81,7 +81,7 @@ def test_auto_tiles_exactly_the_scales_over_budget():
     config = RenderConfig(size=2048, scales={"start": 0.25, "factor": 2, "iterations": 2})
     unlimited = plan.plan_render(config, (4000, 3000), [(800, 600)], machine=cpu(10**15))
     assert [s.size for s in unlimited.scales] == [512, 1024, 2048] and not any(s.tiled for s in unlimited.scales)
-    middle = unlimited.scales[1].untiled.total
+    middle = unlimited.scales[1].footprint.untiled.total
     tight = plan.plan_render(config, (4000, 3000), [(800, 600)], machine=cpu(middle))
     assert [s.tiled for s in tight.scales] == [False, False, True]
     assert tight.peak < unlimited.peak
@@ -139,7 +139,7 @@ with tempfile.TemporaryDirectory() as folder:
     frames = len(list((Path(folder) / "run" / "frames").iterdir()))
 with open("/proc/self/status") as status:
     peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
-print(json.dumps({"estimate": plan.peak, "peak": peak, "runtime": plan.runtime, "frames": frames}))
+print(json.dumps({"estimate": plan.peak, "peak": peak, "runtime": plan.machine.runtime, "frames": frames}))
 """
 
 

@@ -16,27 +16,14 @@ from pathlib import Path
 
 import pytest
 from browser import WAIT_MS, chromium_page
-from conftest import make_image
+from conftest import QUICK, make_image
 from playwright.sync_api import Page
 
 ITERATIONS = 120
 RENDER = [
-    "--preset",
-    "quick-preview",
-    "--weights",
-    "random",
-    "--size",
-    "64",
-    "--iterations",
-    str(ITERATIONS),
-    "--set",
-    "video.resolution=160x90",
-    "--set",
-    "video.duration=2",
-    "--set",
-    "video.fps=10",
-    "--preview",
-    "--quiet",
+    *QUICK,
+    *f"--size 64 --iterations {ITERATIONS} --preview --quiet".split(),
+    *["--set", "video.resolution=160x90", "--set", "video.duration=2", "--set", "video.fps=10"],
 ]
 READ = """() => {
   const text = (id) => document.getElementById(id).textContent;

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_image, shared, wait_until
+from conftest import QUICK, make_image, shared, wait_until
 
 from timelapse_nst.api import resume
 from timelapse_nst.engine.weights import RANDOM_WEIGHTS_WARNING
@@ -33,23 +33,9 @@ ITERATIONS = 30
 # The video settings are part of every run (render.yaml records them) even where --no-video
 # skips it: a small, short video whose encode lasts long enough to be caught in the act.
 RENDER = [
-    "--preset",
-    "quick-preview",
-    "--weights",
-    "random",
-    "--size",
-    "64",
-    "--iterations",
-    str(ITERATIONS),
-    "--set",
-    "checkpoint.every_iterations=5",
-    "--quiet",
-    "--set",
-    "video.resolution=160x90",
-    "--set",
-    "video.duration=6",
-    "--set",
-    "video.fps=10",
+    *QUICK,
+    *f"--size 64 --iterations {ITERATIONS} --set checkpoint.every_iterations=5 --quiet".split(),
+    *["--set", "video.resolution=160x90", "--set", "video.duration=6", "--set", "video.fps=10"],
 ]
 PAINTING = ("final.png", "log.jsonl", "render.yaml")
 VIDEO_FILES = ("timelapse.mp4", "contact_sheet.png", "losses.png")

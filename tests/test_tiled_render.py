@@ -217,7 +217,7 @@ def test_plan_prints_every_scale_and_the_disk(inputs, tmp_path):
 def test_plan_for_a_gpu_that_is_not_here_tiles_what_does_not_fit(inputs):
     """--device cuda --memory: a plan for another machine's GPU (this one has none)."""
     plan = api.plan(*inputs, preset="youtube-4k", overrides=["device=cuda"], memory=8 * 2**30)
-    assert plan.device == "cuda" and plan.fits
+    assert plan.machine.device == "cuda" and plan.fits
     assert [(s.size, s.tiled) for s in plan.scales] == [
         (960, False),
         (1358, False),

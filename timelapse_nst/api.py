@@ -163,6 +163,7 @@ def resume(
         return _finished(session, state, make_video=make_video, publish=publish, credit=credit, notify=notify)
 
 
+# plan() repeats render()'s keywords on purpose: it answers for render called with the same ones.
 def plan(
     content: str | Path,
     style: StylePaths,
@@ -318,7 +319,7 @@ def _warn_if_too_large(run: RunFolder, manifest: dict, config: RenderConfig, not
     if not planned.fits:
         notify(
             f"warning: this render may need more memory than is available here ({gib(planned.peak)} of "
-            f"{gib(planned.budget)}); if it runs out, continue with --set tiling.mode=on"
+            f"{gib(planned.machine.budget)}); if it runs out, continue with --set tiling.mode=on"
         )
     if not planned.disk_fits:
         notify(

@@ -17,6 +17,7 @@ Random weights are valid here: a flash is an optimiser's overshoot, not a matter
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -75,6 +76,8 @@ def measure_flash(
     from timelapse_nst import api
 
     rows = []
+    steps = [f"optimizer.iterations={iterations}", "checkpoint.every_iterations=1000000"]
+    paint = functools.partial(api.render, overrides=steps, weights=weights, make_video=False)
     with tempfile.TemporaryDirectory(prefix="timelapse-nst-flash-", dir=work) as tmp:
         for size in sizes:
             for index, (photo, painting) in enumerate(pairs):
@@ -84,17 +87,7 @@ def measure_flash(
                     if preset == "style-morph":  # two paintings: the next pair's is the second
                         styles.append(pairs[(index + 1) % len(pairs)][1])
                     out = Path(tmp) / f"{size}-{name}-{preset}"
-                    overrides = [f"optimizer.iterations={iterations}", "checkpoint.every_iterations=1000000"]
-                    api.render(
-                        photo,
-                        styles,
-                        out=out,
-                        preset=preset,
-                        size=size,
-                        overrides=overrides,
-                        weights=weights,
-                        make_video=False,
-                    )
+                    paint(photo, styles, out=out, preset=preset, size=size)
                     rise, at, compared = worst_rise(read_log(RunFolder(out).log))
                     rows.append(FlashRow(preset, name, size, iterations, compared, rise, at))
     return rows

@@ -35,21 +35,14 @@ def render(options: PaintOptions) -> None:
     Example: timelapse-nst render photo.jpg wave.jpg starry_night.jpg --preset style-morph
     """
     preview_options = _preview_options(options.preview, options.port)  # before torch loads: fail fast
-    budget = options.memory_bytes()
+    shared = _shared_arguments(options)
     from timelapse_nst import api
 
     result = api.render(
         options.content,
         options.style,
-        out=options.out_folder(),
-        preset=options.preset,
-        overrides=options.overrides(),
-        size=options.size,
-        iterations=options.iterations,
+        **shared,
         title=options.title,
-        weights=options.weights,
-        memory=budget,
-        restart=options.restart,
         make_video=not options.no_video,
         publish=options.publish,
         credit=options.credit,
@@ -62,6 +55,20 @@ def render(options: PaintOptions) -> None:
             f"[green]done[/green] in {result.seconds:.0f} s: {result.final}"
             + (f" and {result.video}" if result.video else "")
         )
+
+
+def _shared_arguments(options: PaintOptions) -> dict[str, Any]:
+    """What ``render`` and ``plan`` both pass on to the API (the memory parsed first: fails fast)."""
+    return {
+        "out": options.out_folder(),
+        "preset": options.preset,
+        "overrides": options.overrides(),
+        "size": options.size,
+        "iterations": options.iterations,
+        "weights": options.weights,
+        "memory": options.memory_bytes(),
+        "restart": options.restart,
+    }
 
 
 def _preview_options(preview: bool, port: int | None) -> dict[str, Any]:
@@ -128,22 +135,11 @@ def plan_command(options: PaintOptions) -> None:
     Example: timelapse-nst plan photo.jpg starry_night.jpg --preset youtube-4k --device cuda --memory 24GB
     """
     refuse_what_plan_cannot_use(options)
-    budget = options.memory_bytes()
+    shared = _shared_arguments(options)
     from timelapse_nst import api
     from timelapse_nst.rendering.plan import describe
 
-    result = api.plan(
-        options.content,
-        options.style,
-        out=options.out_folder(),
-        preset=options.preset,
-        overrides=options.overrides(),
-        size=options.size,
-        iterations=options.iterations,
-        weights=options.weights,
-        memory=budget,
-        restart=options.restart,
-    )
+    result = api.plan(options.content, options.style, **shared)
     if not options.quiet:
         print("\n".join(describe(result)))
     if not result.starts:

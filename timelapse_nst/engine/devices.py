@@ -179,13 +179,9 @@ def precision_name(dtype: torch.dtype | None) -> str:
 
 def process_memory() -> int:
     """Resident memory of this process now (Linux: VmRSS; elsewhere its peak so far)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    resident = _proc_kib("/proc/self/status", "VmRSS:")
+    if resident is not None:
+        return resident * 1024
     import resource
     import sys
 
@@ -195,14 +191,19 @@ def process_memory() -> int:
 
 def available_ram() -> int:
     """RAM the kernel could give without swapping (Linux: MemAvailable), else the free pages."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    available = _proc_kib("/proc/meminfo", "MemAvailable:")
+    if available is not None:
+        return available * 1024
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _proc_kib(path: str, field: str) -> int | None:
+    """A ``field: N kB`` line of a Linux /proc file, in KiB (None where there is no such file or line)."""
+    try:
+        with open(path, encoding="ascii") as lines:
+            return next((int(line.split()[1]) for line in lines if line.startswith(field)), None)
+    except OSError:
+        return None
 
 
 def memory_budget(device: torch.device, *, runtime: int) -> int:

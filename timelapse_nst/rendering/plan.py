@@ -40,20 +40,9 @@ class ScaleEstimate:
     frames: int
 
     @property
-    def width(self) -> int:
-        return self.footprint.width
-
-    @property
-    def height(self) -> int:
-        return self.footprint.height
-
-    @property
     def memory(self) -> Memory:
+        """Its peak memory, as it runs: tiled or not."""
         return self.footprint.tiled if self.tiled else self.footprint.untiled
-
-    @property
-    def untiled(self) -> Memory:
-        return self.footprint.untiled
 
     @property
     def tiles(self) -> int:
@@ -61,6 +50,7 @@ class ScaleEstimate:
 
     @property
     def frame_bytes(self) -> int:
+        """All of its frames' PNGs."""
         return self.frames * self.footprint.frame_bytes
 
 
@@ -86,34 +76,19 @@ class Plan:
     folder_refused: bool = False
 
     @property
-    def device(self) -> str:
-        return self.machine.device
-
-    @property
-    def element(self) -> int:
-        return self.machine.element
-
-    @property
-    def runtime(self) -> int:
-        return self.machine.runtime
-
-    @property
-    def budget(self) -> int:
-        return self.machine.budget
-
-    @property
     def peak(self) -> int:
         return max(scale.memory.total for scale in self.scales)
 
     @property
     def fits(self) -> bool:
         """The peak memory fits the budget."""
-        return self.peak <= self.budget
+        return self.peak <= self.machine.budget
 
     @property
     def fits_if_tiled(self) -> bool:
         """Tiling the scales that need it (``tiling.mode: auto``) would fit the budget."""
-        return all(min(s.footprint.untiled.total, s.footprint.tiled.total) <= self.budget for s in self.scales)
+        budget = self.machine.budget
+        return all(min(s.footprint.untiled.total, s.footprint.tiled.total) <= budget for s in self.scales)
 
     @property
     def checkpoint_bytes(self) -> int:
@@ -121,7 +96,8 @@ class Plan:
 
     @property
     def final_bytes(self) -> int:
-        return png_bytes(self.scales[-1].width, self.scales[-1].height)
+        full_size = self.scales[-1].footprint
+        return png_bytes(full_size.width, full_size.height)
 
     @property
     def disk(self) -> int:
@@ -228,7 +204,7 @@ def _memory_refusal(plan: Plan) -> str:
     how = f"tiled in {worst.tiles}" if worst.tiled else "untiled"
     need = (
         f"a {config.size} px painting needs about {gib(plan.peak)} at its peak ({worst.size} px, {how}); "
-        f"{gib(plan.budget)} is available on the {plan.device}"
+        f"{gib(plan.machine.budget)} is available on the {plan.machine.device}"
     )
     if config.tiling.mode == "off" and plan.fits_if_tiled:
         return f"{need}: tiling would fit it: --set tiling.mode=auto"
@@ -247,12 +223,12 @@ def describe(plan: Plan) -> list[str]:
     (what `plan` prints)."""
     precision = "fp32" if plan.machine.activations == "fp32" else "16-bit"
     lines = [
-        f"device {plan.device} ({precision} activations), {gib(plan.budget)} available to the render",
+        f"device {plan.machine.device} ({precision} activations), {gib(plan.machine.budget)} available to the render",
         f"{'scale':>5}  {'size':>11}  {'tiled':<10}  {'peak memory':>11}  {'frames':>6}  {'frames on disk':>14}",
     ]
     for scale in plan.scales:
         tiled = f"yes, {scale.tiles}" if scale.tiled else "no"
-        size = f"{scale.width}x{scale.height}"
+        size = f"{scale.footprint.width}x{scale.footprint.height}"
         lines.append(
             f"{scale.index + 1:>5}  {size:>11}  {tiled:<10}  {gib(scale.memory.total):>11}  {scale.frames:>6}  "
             f"{gib(scale.frame_bytes):>14}"
@@ -265,7 +241,7 @@ def describe(plan: Plan) -> list[str]:
         verdict = "fits" if plan.disk_fits else "does NOT fit"
         lines.append(f"free disk there: {gib(plan.disk_free)} for {gib(plan.disk)}{held}: {verdict}")
     verdict = "fits" if plan.fits else "does NOT fit"
-    lines.append(f"peak memory {gib(plan.peak)} of {gib(plan.budget)}: {verdict}")
+    lines.append(f"peak memory {gib(plan.peak)} of {gib(plan.machine.budget)}: {verdict}")
     return lines
 
 
