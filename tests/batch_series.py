@@ -7,14 +7,10 @@ Ray tests compare their paintings and frames with it byte for byte.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from conftest import make_image, shared
 
 from timelapse_nst.rendering.status import read_progress
@@ -74,19 +70,6 @@ def checkpointed(run: Path) -> int:
 
 def frames(run: Path) -> int:
     return len(RunFolder(run).frame_iterations())
-
-
-def wait_until(process: subprocess.Popen, ready: Callable[[], bool], *, timeout: float = 150) -> None:
-    """Poll ``ready`` finely (kill points are milliseconds apart at these sizes); fail if the batch ends first."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if process.poll() is not None:
-            _, stderr = process.communicate()
-            pytest.fail(f"the batch ended (exit {process.returncode}) before the point to stop it: {stderr}")
-        if time.monotonic() > deadline:
-            process.send_signal(signal.SIGINT)
-            pytest.fail("the point to stop the batch was never reached")
-        time.sleep(0.0005)
 
 
 def lock_holder(run: Path) -> int | None:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import select
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +20,26 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
+
+QUICK = ["--preset", "quick-preview", "--weights", "random"]
+"""The preset and weights most command-line tests paint with: small, fast, never a download."""
+
+
+FAST_VIDEO = [
+    "video.duration=1",
+    "video.fps=10",
+    "video.resolution=320x180",
+    "video.preset=ultrafast",
+    "video.intro=0",
+    "video.hold=0.2",
+]
+"""A video that encodes in a moment (preset keys, as ``--set`` takes them): for tests that make one."""
+
+
+def command_line(*args: str) -> list[str]:
+    """``timelapse-nst ARGS`` as this Python runs it (a subprocess, as a user's shell would)."""
+    return [sys.executable, "-m", "timelapse_nst", *args]
+
 
 # Tests run single-threaded torch per worker: stable timings on 2 cores, and the same
 # thread count for an interrupted run and its resume.
@@ -105,3 +131,60 @@ def ffprobe_video(path: Path) -> dict:
     ).stdout
     data = json.loads(out)
     return {**data["streams"][0], "duration": float(data["format"]["duration"])}
+
+
+def wait_until(process: subprocess.Popen, ready: Callable[[], bool], *, what: str, timeout: float = 240) -> None:
+    """Return the moment ``ready()`` holds, asked every half millisecond while ``process`` runs
+    (kill points are milliseconds apart at test sizes). Fails as soon as the process ends first
+    (its pidfd turns readable); ``timeout`` only ends a hang: it measures no speed."""
+    deadline = time.monotonic() + timeout
+    ended = os.pidfd_open(process.pid)
+    try:
+        while not ready():
+            if select.select([ended], [], [], 0.0005)[0]:
+                _, stderr = process.communicate()
+                pytest.fail(f"the process ended (exit {process.returncode}) before {what}: {stderr}")
+            if time.monotonic() > deadline:
+                process.send_signal(signal.SIGINT)
+                pytest.fail(f"{what} was never reached")
+    finally:
+        os.close(ended)
+
+
+def decode(media: Path, *, seek: tuple[str, ...] = (), frames: int | None = None, pix_fmt: str = "rgb24") -> np.ndarray:
+    """The pixels of a video or a picture as ffmpeg decodes them, flat (uint8; big-endian uint16 for
+    ``rgb48be``): ``seek`` goes before the input (``("-ss", "1.35")``), ``frames`` caps how many."""
+    import imageio_ffmpeg
+
+    limit = ("-frames:v", str(frames)) if frames is not None else ()
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", *seek, "-i", str(media), *limit]
+    raw = subprocess.run([*command, "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"], capture_output=True, check=True)
+    return np.frombuffer(raw.stdout, ">u2" if pix_fmt == "rgb48be" else np.uint8)
+
+
+def torch_loaded_by(code: str, packages: tuple[str, ...] = ("torch", "torchvision")) -> list[str]:
+    """The modules of ``packages`` a fresh Python has loaded after running ``code``: what must run
+    without torch (the import contracts see imports; this sees what running really loads)."""
+    report = f"import sys, json; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {packages!r})))"
+    result = subprocess.run([sys.executable, "-c", f"{code}\n{report}"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def painting_files(run: Path) -> dict[str, bytes]:
+    """final.png, log.jsonl and every frame of a run folder, by name: what a resume must reproduce."""
+    names = ["final.png", "log.jsonl", *(f"frames/{p.name}" for p in sorted((run / "frames").glob("*.png")))]
+    return {name: (run / name).read_bytes() for name in names}
+
+
+RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
+
+
+def quadrants(width: int = 32, height: int = 16) -> np.ndarray:
+    """Red, green / blue, white quadrants: any rotation or flip moves them somewhere visible."""
+    array = np.zeros((height, width, 3), np.uint8)
+    array[: height // 2, : width // 2] = RED
+    array[: height // 2, width // 2 :] = GREEN
+    array[height // 2 :, : width // 2] = BLUE
+    array[height // 2 :, width // 2 :] = WHITE
+    return array

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 import pytest
+from conftest import decode
 from PIL import Image
 from runfolder_factory import make_run, painting_of, photo
 
@@ -118,13 +117,7 @@ def test_assemble_with_the_gallery_theme(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
     video = {"layout": "showcase", "theme": "gallery", "resolution": "640x360", "duration": 1.5}
     path = assemble_run(run, overrides={**video, "intro": 0.3, "hold": 0.5, "fps": 10, "preset": "ultrafast"})
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-ss", "1.35", "-i", str(path), "-frames:v", "1"]
-    raw = subprocess.run(
-        [*command, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    frame = np.frombuffer(raw, np.uint8).reshape(360, 640, 3).astype(np.float32)
+    frame = decode(path, seek=("-ss", "1.35"), frames=1).reshape(360, 640, 3).astype(np.float32)
     layout = layouts.make_layout("showcase", (640, 360), "#101010", INPUTS, (64, 48), theme="gallery")
     left, top, width, height = layout.painting_box
     shown = Image.fromarray(frame[top : top + height, left : left + width].astype(np.uint8)).resize((64, 48))

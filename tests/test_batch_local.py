@@ -17,10 +17,9 @@ from batch_series import (
     painting,
     reference_series,
     start,
-    wait_until,
     write_series,
 )
-from conftest import ffprobe_video
+from conftest import ffprobe_video, wait_until
 
 from timelapse_nst.batch import BatchFolder
 from timelapse_nst.rendering import checkpoint
@@ -61,7 +60,11 @@ def test_ctrl_c_checkpoints_the_running_job_and_a_rerun_skips_finished_and_resum
     slow = out / "runs" / "slow"
     # 1. Ctrl-C while the third job (slow) is between checkpoints: the first is done, the second failed.
     process = start(*args)
-    wait_until(process, lambda: checkpointed(slow) >= 10 and frames(slow) >= checkpointed(slow) + 2)
+    wait_until(
+        process,
+        lambda: checkpointed(slow) >= 10 and frames(slow) >= checkpointed(slow) + 2,
+        what="the point to stop the batch",
+    )
     pid = lock_holder(slow)
     process.send_signal(signal.SIGINT)  # to the batch process only, as a terminal's Ctrl-C reaches it
     _, stderr = process.communicate(timeout=120)

@@ -13,22 +13,10 @@ import signal
 import subprocess
 import sys
 
+import batch_series as series
 import pytest
 import yaml
-from batch_series import (
-    GOOD,
-    JOBS,
-    alive,
-    attempts,
-    checkpointed,
-    frames,
-    lock_holder,
-    painting,
-    reference_series,
-    start,
-    wait_until,
-    write_series,
-)
+from conftest import wait_until
 
 from timelapse_nst.batch import BatchFolder
 
@@ -73,20 +61,20 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, worker_id):
-    return reference_series(tmp_path_factory, worker_id)
+    return series.reference_series(tmp_path_factory, worker_id)
 
 
 def test_a_series_on_ray_equals_the_local_run_and_a_damaged_image_fails_alone(cluster, reference, tmp_path):
-    jobs = write_series(tmp_path / "inputs")
+    jobs = series.write_series(tmp_path / "inputs")
     out = tmp_path / "batch"
-    process = start(str(jobs), "--out", str(out), "--weights", "random", "--ray", cluster, "--quiet")
+    process = series.start(str(jobs), "--out", str(out), "--weights", "random", "--ray", cluster, "--quiet")
     _, stderr = process.communicate(timeout=200)
     assert process.returncode == 3, stderr  # some failed
     assert "failed: damaged:" in stderr and "broken.png" in stderr and "Traceback" not in stderr
     folder = BatchFolder(out)
-    for name in GOOD:
+    for name in series.GOOD:
         assert folder.view(name).state == "done", name
-        assert painting(out / "runs" / name) == painting(reference / "runs" / name), name
+        assert series.painting(out / "runs" / name) == series.painting(reference / "runs" / name), name
     assert folder.view("damaged").state == "failed"
     # They ran as Ray tasks, not in the batch process; batch.yaml says how.
     log = (out / "jobs" / "quick.log").read_text()
@@ -95,18 +83,26 @@ def test_a_series_on_ray_equals_the_local_run_and_a_damaged_image_fails_alone(cl
 
 
 def test_a_worker_killed_mid_job_is_retried_and_the_job_resumes_to_the_same_bytes(cluster, reference, tmp_path):
-    only_slow = JOBS.split("jobs:")[0] + "jobs:\n" + next(line for line in JOBS.splitlines() if "name: slow" in line)
-    jobs = write_series(tmp_path / "inputs", only_slow + "\n")
+    only_slow = (
+        series.JOBS.split("jobs:")[0]
+        + "jobs:\n"
+        + next(line for line in series.JOBS.splitlines() if "name: slow" in line)
+    )
+    jobs = series.write_series(tmp_path / "inputs", only_slow + "\n")
     out = tmp_path / "batch"
     slow = out / "runs" / "slow"
-    process = start(str(jobs), "--out", str(out), "--weights", "random", "--ray", cluster, "--quiet")
+    process = series.start(str(jobs), "--out", str(out), "--weights", "random", "--ray", cluster, "--quiet")
     # SIGKILL the Ray worker rendering the job (its pid is in the run folder's lock), between checkpoints.
-    wait_until(process, lambda: checkpointed(slow) >= 10 and frames(slow) >= checkpointed(slow) + 2)
-    worker = lock_holder(slow)
+    wait_until(
+        process,
+        lambda: series.checkpointed(slow) >= 10 and series.frames(slow) >= series.checkpointed(slow) + 2,
+        what="the point to stop the batch",
+    )
+    worker = series.lock_holder(slow)
     assert worker is not None and worker != process.pid
     os.kill(worker, signal.SIGKILL)
     _, stderr = process.communicate(timeout=200)
     assert process.returncode == 0, stderr
-    assert not alive(worker) and attempts(out, "slow") == 2  # Ray started it again
+    assert not series.alive(worker) and series.attempts(out, "slow") == 2  # Ray started it again
     assert "continuing after iteration" in (out / "jobs" / "slow.log").read_text()
-    assert painting(slow) == painting(reference / "runs" / "slow")
+    assert series.painting(slow) == series.painting(reference / "runs" / "slow")

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import make_image, require_tool
 
-from timelapse_nst.bench import BenchReport, BenchSettings, run_bench, to_markdown, to_table
+from timelapse_nst.bench import BenchReport, BenchSettings, preview, run_bench, to_markdown, to_table
+from timelapse_nst.bench.ours import bench_config
 from timelapse_nst.bench.reach import Reach, plot_reach
 from timelapse_nst.bench.report import SizeRow, targets
 from timelapse_nst.cli.tools import parse_sizes
@@ -16,6 +18,7 @@ from timelapse_nst.errors import UserError
 
 
 def test_bench_measures_every_figure_side_by_side(tmp_path: Path, content_path: Path, style_path: Path) -> None:
+    # Every knob set, as BenchSettings.quick sets them, to toy sizes: alike in shape, not in values.
     settings = BenchSettings(
         sizes=(64,),
         iterations=3,
@@ -192,3 +195,30 @@ def test_an_unwritable_output_is_refused_before_the_bench_runs(tmp_path, flag, t
         timeout=120,
     )
     assert folder.returncode == 2 and "is a folder" in folder.stderr
+
+
+@pytest.mark.slow
+def test_the_chromium_figure_counts_the_page_polls_and_fails_when_the_page_stops(tmp_path: Path) -> None:
+    """A real render watched by the real page; then one whose requests for the state fail (a page
+    that stopped polling), which must fail the figure, not flatter it."""
+    require_tool("chromium")
+    photo, painting = make_image(tmp_path / "photo.png", (64, 48), seed=1), make_image(tmp_path / "art.png", seed=2)
+    settings = BenchSettings(target_size=64, content=photo, style=painting)
+    config = bench_config(settings, 64, optimizer={"iterations": 60}, capture={"spacing": "every", "every": 1})
+
+    class Quick(preview.ChromiumPage):
+        gap = 2.5  # two missed polls: a short render tells a stopped page too
+
+    page = Quick()
+    intervals = preview.watched_render(settings, config, tmp_path / "watched", page)
+    assert len(intervals) >= 59 and page.polled >= 2, (page.polled, page.polls)
+
+    class Stopped(Quick):
+        def notify(self, message: str) -> None:
+            super().notify(message)
+            self._page.route("**/api/state?*", lambda route: route.abort())  # every later poll fails
+
+    stopped = Stopped()
+    with pytest.raises(RuntimeError, match="the preview page stopped polling"):
+        preview.watched_render(settings, config, tmp_path / "stopped", stopped)
+    assert stopped.painted[-1] - stopped.painted[0] > Quick.gap  # the render was long enough to tell

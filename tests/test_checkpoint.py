@@ -106,7 +106,7 @@ def test_a_crash_between_the_two_renames_leaves_a_loadable_checkpoint(tmp_path):
 
 
 def test_a_1080p_lbfgs_checkpoint_stays_under_1_gb():
-    """Issue 3's bound: a 1920x1080 image with the default L-BFGS history (10), history full.
+    """The bound: a 1920x1080 image with the default L-BFGS history (10), history full.
 
     About 600 MB: 24 float32 copies of the 24.9 MB image (the image, z, 10 old_dirs, 10
     old_stps, d and prev_flat_grad). History 100 would be ~5 GB.

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import command_line, torch_loaded_by
 
 from timelapse_nst.version import __version__
 
@@ -118,17 +119,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, content_path):
 def test_offline_default_weights_error_names_both_ways_out(tmp_path, content_path, style_path, monkeypatch):
     env_cache = tmp_path / "cache"
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "timelapse_nst",
-            "render",
-            str(content_path),
-            str(style_path),
-            "--out",
-            str(tmp_path / "run"),
-            "--quiet",
-        ],
+        command_line("render", str(content_path), str(style_path), "--out", str(tmp_path / "run"), "--quiet"),
         capture_output=True,
         text=True,
         timeout=120,
@@ -154,16 +145,10 @@ def test_refuses_a_non_empty_folder_without_a_render(tmp_path, content_path, sty
 
 
 def test_the_cli_starts_without_torch_and_the_api_exports_render_resume_assemble():
-    code = (
-        "import sys, timelapse_nst.cli\n"
-        "assert 'torch' not in sys.modules, 'the CLI imported torch at start-up'\n"
-        "from timelapse_nst import assemble\n"
-        "assert 'torch' not in sys.modules, 'assemble imported torch'\n"
-        "from timelapse_nst import render, resume\n"
-        "assert callable(render) and callable(resume) and callable(assemble)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+    assert torch_loaded_by("import timelapse_nst.cli\nfrom timelapse_nst import assemble") == []
+    from timelapse_nst import assemble, render, resume
+
+    assert callable(render) and callable(resume) and callable(assemble)
 
 
 def test_too_small_for_the_network_is_a_clear_error(tmp_path, content_path, style_path):

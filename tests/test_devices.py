@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -41,7 +42,7 @@ def test_the_measurement_is_made_once_per_machine(fresh, monkeypatch):
 
 def test_a_real_measurement_gives_two_positive_times():
     fp32, bf16 = devices.measure_conv_seconds(rounds=1)
-    assert 0 < fp32 < 10 and 0 < bf16 < 10
+    assert all(math.isfinite(seconds) and seconds > 0 for seconds in (fp32, bf16))  # how fast is no test's business
 
 
 def test_a_render_keeps_the_precision_it_started_with():

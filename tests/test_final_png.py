@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import io
 import struct
-import subprocess
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 import pytest
 import torch
+from conftest import decode
 from PIL import Image, ImageCms
 from runfolder_factory import make_run
 
@@ -30,13 +29,8 @@ def png_header(path: Path) -> tuple[int, int, int, int]:
 
 def decode_rgb48(path: Path) -> np.ndarray:
     """16-bit RGB pixels decoded by ffmpeg (Pillow would give only the high bytes)."""
-    raw = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb48be", "-"],
-        capture_output=True,
-        check=True,
-    ).stdout
     width, height = png_header(path)[:2]
-    return np.frombuffer(raw, ">u2").reshape(height, width, 3)
+    return decode(path, pix_fmt="rgb48be").reshape(height, width, 3)
 
 
 def profile_name(data: bytes) -> str:
@@ -90,13 +84,7 @@ def test_assembly_reads_a_16_bit_final_png(tmp_path: Path) -> None:
     assert np.abs(read - eight).max() <= 1  # Pillow gives 48-bit PNGs' high bytes: within one level
     overrides = {"layout": "plain", "resolution": "64x48", "duration": 1, "fps": 10, "intro": 0, "hold": 0.5}
     video = assemble_run(run, overrides={**overrides, "preset": "ultrafast", "crf": 8})
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-sseof", "-0.1", "-i", str(video), "-frames:v", "1"]
-    raw = subprocess.run(
-        [*command, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    held = np.frombuffer(raw, np.uint8).reshape(48, 64, 3).astype(np.float32)
+    held = decode(video, seek=("-sseof", "-0.1"), frames=1).reshape(48, 64, 3).astype(np.float32)
     assert np.abs(held - eight).mean() < 4  # not clipped to white, not darkened
 
 

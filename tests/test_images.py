@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import BLUE, GREEN, RED, WHITE, quadrants
 from PIL import Image, features
 
 from timelapse_nst.errors import UserError
@@ -25,7 +26,7 @@ from timelapse_nst.images import (
     save_png,
 )
 
-RED, GREEN, BLUE, WHITE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (0, 0, 0)
+BLACK = (0, 0, 0)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -57,16 +58,6 @@ def _png_bytes(width: int, height: int, bit_depth: int, colour_type: int, raw: b
 
     header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-
-
-def _quadrants(width: int = 32, height: int = 16) -> np.ndarray:
-    """Red, green / blue, white quadrants: any rotation or flip moves them somewhere visible."""
-    array = np.zeros((height, width, 3), np.uint8)
-    array[: height // 2, : width // 2] = RED
-    array[: height // 2, width // 2 :] = GREEN
-    array[height // 2 :, : width // 2] = BLUE
-    array[height // 2 :, width // 2 :] = WHITE
-    return array
 
 
 def _quadrant_centres(array: np.ndarray) -> np.ndarray:
@@ -191,7 +182,7 @@ def test_cmyk_jpeg_becomes_rgb(tmp_path: Path) -> None:
     ],
 )
 def test_exif_orientation_is_applied(tmp_path: Path, orientation: int, upright) -> None:
-    stored = _quadrants(32, 16)
+    stored = quadrants(32, 16)
     exif = Image.Exif()
     exif[0x0112] = orientation
     path = tmp_path / f"photo{orientation}.jpg"
@@ -303,7 +294,7 @@ def test_resize_long_edge_is_a_no_op_at_the_target_size() -> None:
 
 
 def test_resize_long_edge_keeps_content_in_place() -> None:
-    resized = _pixels(resize_long_edge(Image.fromarray(_quadrants(64, 32)), 32))
+    resized = _pixels(resize_long_edge(Image.fromarray(quadrants(64, 32)), 32))
     np.testing.assert_array_equal(_quadrant_centres(resized), [[RED, GREEN], [BLUE, WHITE]])
 
 

@@ -9,10 +9,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 
 QUICK = ["--weights", "random", "--size", "48", "--iterations", "3", "--quiet"]
 
@@ -118,12 +118,8 @@ def test_a_stop_during_the_video_says_how_to_make_it(tmp_path, content_path, sty
         text=True,
         start_new_session=True,  # its own process group, which we signal like a terminal would
     )
-    deadline = time.monotonic() + 240
-    while not (run / "timelapse.mp4.partial").exists():
-        assert process.poll() is None, process.communicate()[1]
-        assert time.monotonic() < deadline, "the encode never started"
-        time.sleep(0.05)
-    time.sleep(0.5)
+    partial = run / "timelapse.mp4.partial"
+    wait_until(process, lambda: partial.exists() and partial.stat().st_size > 0, what="ffmpeg writing the video")
     os.killpg(process.pid, sig)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr

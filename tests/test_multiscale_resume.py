@@ -4,6 +4,7 @@ import os
 import signal
 
 import pytest
+from conftest import painting_files
 from PIL import Image
 
 from timelapse_nst import api
@@ -18,11 +19,6 @@ OVERRIDES = [
     "checkpoint.every_iterations=3",
     "seed=5",
 ]
-
-
-def files(run):
-    names = ["final.png", "log.jsonl", *(f"frames/{p.name}" for p in sorted((run / "frames").glob("*.png")))]
-    return {name: (run / name).read_bytes() for name in names}
 
 
 @pytest.mark.parametrize("stop_at", [4, 5])  # the last iteration of a scale, the first of the next
@@ -43,7 +39,7 @@ def test_stop_and_resume_across_scales_is_exact(tmp_path, content_path, style_pa
         )
     assert len((stopped / "log.jsonl").read_text().splitlines()) == stop_at
     api.resume(stopped, make_video=False)
-    assert files(stopped) == files(reference)
+    assert painting_files(stopped) == painting_files(reference)
     widths = {}
     for iteration in (4, 5, 14):
         with Image.open(stopped / "frames" / f"{iteration:06d}.png") as frame:

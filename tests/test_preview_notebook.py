@@ -20,7 +20,7 @@ from timelapse_nst.engine.loop import Step
 from timelapse_nst.errors import UserError
 from timelapse_nst.preview import open_preview
 from timelapse_nst.preview.notebook import NotebookView, Picture
-from timelapse_nst.preview.state import Outcome, PreviewState
+from timelapse_nst.preview.state import Ending, PreviewState
 from timelapse_nst.preview.tracker import Tracker
 
 
@@ -161,7 +161,7 @@ def test_a_stopped_render_says_so_in_the_line(tmp_path):
     state = PreviewState(run, Tracker(lambda i, total: True))
     display = StandInDisplay()
     view = NotebookView(state, display=display, interval=3600)
-    state.finish(Outcome(video=False, error="stopped after iteration 2 of 8 (checkpoint saved)"))
+    state.finish(Ending(video=False, error="stopped after iteration 2 of 8 (checkpoint saved)"))
     view.end()
     assert display.line.shown[-1].text.startswith("stopped: iteration 8/8")
     assert display.line.shown[-1].text.endswith("stopped after iteration 2 of 8 (checkpoint saved)")

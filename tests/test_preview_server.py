@@ -16,7 +16,7 @@ from runfolder_factory import make_run
 from timelapse_nst.errors import UserError
 from timelapse_nst.preview import open_preview
 from timelapse_nst.preview.server import PreviewServer
-from timelapse_nst.preview.state import Outcome, PreviewState
+from timelapse_nst.preview.state import Ending, PreviewState
 from timelapse_nst.preview.tracker import Tracker
 
 VIDEO = bytes(range(256)) * 40  # 10240 bytes standing in for timelapse.mp4
@@ -107,7 +107,7 @@ def test_a_request_for_another_host_is_refused(served: PreviewServer):
 
 
 def test_the_video_is_served_with_range_requests_once_made(served: PreviewServer):
-    served.state.finish(Outcome(video=True))
+    served.state.finish(Ending(video=True))
     status, headers, body = get(served, "/timelapse.mp4")
     assert (status, headers["content-type"], headers["accept-ranges"], body) == (200, "video/mp4", "bytes", VIDEO)
     cases = {
@@ -131,21 +131,21 @@ def test_the_video_is_served_with_range_requests_once_made(served: PreviewServer
 
 
 def test_a_stopped_render_offers_no_video(served: PreviewServer):
-    served.state.finish(Outcome(video=False, error="stopped after iteration 2 of 4"))
+    served.state.finish(Ending(video=False, error="stopped after iteration 2 of 4"))
     assert get(served, "/timelapse.mp4")[0] == 404
     assert json.loads(get(served, "/api/state")[2])["phase"] == "stopped"
 
 
 def test_with_no_page_open_the_end_does_not_wait(served: PreviewServer):
     get(served, "/api/state")  # a client that says nothing of itself (a script): not a page
-    served.state.finish(Outcome(video=True))
+    served.state.finish(Ending(video=True))
     served.end()
     assert served.wait_for_pages(timeout=600) is True  # returns at once, or the test times out
 
 
 def test_at_the_end_an_open_page_gets_the_video_before_the_server_stops(served: PreviewServer):
     get(served, "/api/state?visitor=page1")
-    served.state.finish(Outcome(video=True))
+    served.state.finish(Ending(video=True))
     served.end()
     assert served.wait_for_pages(timeout=0.2) is False  # the page has not fetched the video yet
 

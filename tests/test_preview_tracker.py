@@ -11,7 +11,7 @@ import yaml
 from runfolder_factory import make_run
 
 from timelapse_nst.engine.loop import Step
-from timelapse_nst.preview.state import Outcome, PreviewState
+from timelapse_nst.preview.state import Ending, PreviewState
 from timelapse_nst.preview.tracker import Tracker, newest_frame
 from timelapse_nst.runfolder.folder import RunFolder
 
@@ -122,7 +122,7 @@ def test_an_already_finished_render_shows_its_log_its_painting_and_its_video(tmp
     run = make_run(tmp_path / "run", iterations=(0, 4), total_iterations=4)
     (run / "timelapse.mp4").write_bytes(b"not really a video")
     state = PreviewState(run, Tracker(lambda i, total: True))
-    state.finish(Outcome(video=True))
+    state.finish(Ending(video=True))
     snapshot = state.snapshot()
     assert (snapshot["phase"], snapshot["iteration"], snapshot["frame"]) == ("done", 4, 4)
     assert len(snapshot["losses"]["points"]) == 4
@@ -134,7 +134,7 @@ def test_a_stopped_render_says_why_and_offers_no_video(tmp_path: Path):
     run = make_run(tmp_path / "run", iterations=(0,), total_iterations=4)
     (run / "timelapse.mp4").write_bytes(b"an older video")
     state = PreviewState(run, Tracker(lambda i, total: True))
-    state.finish(Outcome(video=False, error="stopped after iteration 2 of 4 (checkpoint saved)"))
+    state.finish(Ending(video=False, error="stopped after iteration 2 of 4 (checkpoint saved)"))
     snapshot = state.snapshot()
     assert snapshot["phase"] == "stopped" and snapshot["video"] is None
     assert snapshot["message"] == "stopped after iteration 2 of 4 (checkpoint saved)"

@@ -7,9 +7,9 @@ import os
 import pty
 import re
 import subprocess
-import sys
 
 import pytest
+from conftest import command_line
 
 from timelapse_nst.settings import presets
 from timelapse_nst.settings.scales import describe_iterations
@@ -18,23 +18,8 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def render_args(content_path, style_path, out) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "timelapse_nst",
-        "render",
-        str(content_path),
-        str(style_path),
-        "--weights",
-        "random",
-        "--size",
-        "48",
-        "--iterations",
-        "6",
-        "--no-video",
-        "--out",
-        str(out),
-    ]
+    small = ["--weights", "random", "--size", "48", "--iterations", "6", "--no-video"]
+    return command_line("render", str(content_path), str(style_path), *small, "--out", str(out))
 
 
 def test_in_an_80_column_terminal_count_rate_and_time_left_stay_readable(tmp_path, content_path, style_path):

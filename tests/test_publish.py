@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 import pytest
 import yaml
-from conftest import ffprobe_video, require_tool
+from conftest import decode, ffprobe_video, require_tool, torch_loaded_by
 from PIL import Image, ImageOps, ImageSequence
 from runfolder_factory import make_run, painting_of, photo
 
@@ -50,12 +48,7 @@ def format_info(path: Path) -> dict:
 def decode_all(path: Path) -> np.ndarray:
     """Every frame of a video as RGB, (frames, height, width, 3)."""
     info = ffprobe_video(path)
-    raw = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    return np.frombuffer(raw, np.uint8).reshape(-1, info["height"], info["width"], 3).astype(np.float32)
+    return decode(path).reshape(-1, info["height"], info["width"], 3).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -232,13 +225,6 @@ def test_publish_command(tmp_path: Path) -> None:
 
 def test_publishing_never_imports_torch(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", size=(32, 24))
-    check = (
-        "import sys, json\n"
-        "from pathlib import Path\n"
-        "import timelapse_nst.publish.command\n"
-        "from timelapse_nst.publish import publish_run\n"
-        f"publish_run(Path({str(run)!r}), loop_seconds=1, loop_long_edge=32)\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision'))))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
-    assert json.loads(result.stdout) == []
+    kit = f"publish_run(Path({str(run)!r}), loop_seconds=1, loop_long_edge=32)"
+    publish = f"from pathlib import Path\nimport timelapse_nst.publish.command\nfrom timelapse_nst.publish import publish_run\n{kit}"
+    assert torch_loaded_by(publish) == []

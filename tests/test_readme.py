@@ -1,5 +1,6 @@
 """The README's examples run as written from a checkout: its Python example, and its command-line
-examples at tiny sizes (random weights chosen by the environment, options appended to each command)."""
+examples at tiny sizes (random weights chosen by the environment, options appended to each
+command); and what it says decides the pixels, and its module tables, are what the code has."""
 
 from __future__ import annotations
 
@@ -79,3 +80,25 @@ def test_the_readme_python_example_runs(tmp_path):
     # the shorts cut goes to its own file: the landscape timelapse.mp4 stays as render made it
     landscape, shorts = ffprobe_video(run / "timelapse.mp4"), ffprobe_video(run / "shorts.mp4")
     assert landscape["width"] > landscape["height"] and shorts["width"] < shorts["height"]
+
+
+def test_what_resume_may_change_is_what_the_readme_says():
+    """The README lists what ``resume --set`` may change: exactly the keys outside the render hash."""
+    from timelapse_nst.settings.config import NOT_RENDER_KEYS
+
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    sentence = text.split("`resume --set` accepts only what does not decide the pixels:")[1].split(";")[0]
+    assert set(re.findall(r"`(\w+)`", sentence)) == NOT_RENDER_KEYS - {"name", "description"}
+
+
+def test_how_it_works_names_every_module_of_the_tree():
+    """Every module is in the README's tables (by its own path, or its package's), and every path
+    named there exists."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## How it works")[1].split("\n## ")[0]
+    named = set(re.findall(r"`([\w/]+(?:\.py|/))`", section))
+    package = REPO / "timelapse_nst"
+    assert named and all((package / name).exists() for name in named), sorted(named)
+    modules = [p.relative_to(package).as_posix() for p in package.rglob("*.py") if not p.name.startswith("__")]
+    unnamed = [m for m in modules if m not in named and f"{m.split('/')[0]}/" not in named]
+    assert not unnamed, unnamed

@@ -1,11 +1,11 @@
-"""Issue 2's acceptance run: the real CLI, real weights code path (seeded random), a real MP4."""
+"""The acceptance run: the real CLI, real weights code path (seeded random), a real MP4."""
 
 import json
 import subprocess
 import sys
 
 import yaml
-from conftest import ffprobe_video
+from conftest import QUICK, command_line, ffprobe_video
 from PIL import Image
 
 from timelapse_nst.rendering.capture import captured_iterations
@@ -14,26 +14,9 @@ from timelapse_nst.settings import presets
 
 def test_quick_preview_render_makes_the_whole_run_folder(tmp_path, content_path, style_path):
     run = tmp_path / "RUN"
+    small = [*QUICK, *["--size", "64", "--iterations", "30", "--quiet"]]
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "timelapse_nst",
-            "render",
-            str(content_path),
-            str(style_path),
-            "--preset",
-            "quick-preview",
-            "--weights",
-            "random",
-            "--size",
-            "64",
-            "--iterations",
-            "30",
-            "--out",
-            str(run),
-            "--quiet",
-        ],
+        command_line("render", str(content_path), str(style_path), *small, "--out", str(run)),
         capture_output=True,
         text=True,
         timeout=240,

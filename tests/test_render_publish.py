@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 from pathlib import Path
 
-from conftest import ffprobe_video
+from conftest import FAST_VIDEO, ffprobe_video
 from PIL import Image
 
 from timelapse_nst import render
 
-SMALL = [
-    "size=48",
-    "optimizer.iterations=4",
-    "video.duration=1",
-    "video.fps=10",
-    "video.resolution=320x180",
-    "video.preset=ultrafast",
-    "video.intro=0",
-    "video.hold=0.2",
-]
+SMALL = ["size=48", "optimizer.iterations=4", *FAST_VIDEO]
+paint = functools.partial(render, preset="quick-preview", weights="random")
 
 
 def bit_depth(path: Path) -> int:
@@ -30,17 +23,8 @@ def bit_depth(path: Path) -> int:
 
 def test_render_publishes_and_rewrites_final_png_when_its_format_changes(tmp_path, content_path, style_path):
     run, notes = tmp_path / "run", []
-    result = render(
-        content_path,
-        style_path,
-        out=run,
-        preset="quick-preview",
-        overrides=SMALL,
-        weights="random",
-        publish=True,
-        credit="Vincent van Gogh, The Starry Night",
-        notify=notes.append,
-    )
+    credit = "Vincent van Gogh, The Starry Night"
+    result = paint(content_path, style_path, out=run, overrides=SMALL, publish=True, credit=credit, notify=notes.append)
     names = {path.name for path in result.published}
     assert names == {"timelapse.mp4", "thumbnail.jpg", "loop.mp4", "loop.gif", "description.txt"}
     assert ffprobe_video(run / "loop.mp4")["duration"] <= 10
@@ -53,15 +37,7 @@ def test_render_publishes_and_rewrites_final_png_when_its_format_changes(tmp_pat
 
     # The same render with 16-bit final.png asked for: not repainted, final.png written anew.
     notes.clear()
-    render(
-        content_path,
-        style_path,
-        out=run,
-        preset="quick-preview",
-        overrides=[*SMALL, "final.bit_depth=16"],
-        weights="random",
-        notify=notes.append,
-    )
+    paint(content_path, style_path, out=run, overrides=[*SMALL, "final.bit_depth=16"], notify=notes.append)
     assert any("already complete" in note for note in notes)
     assert [path.stat().st_mtime_ns for path in sorted((run / "frames").iterdir())] == stamps
     assert bit_depth(run / "final.png") == 16

@@ -1,4 +1,4 @@
-"""Issue 3: an interrupted render, resumed, is byte-identical to one that never stopped.
+"""An interrupted render, resumed, is byte-identical to one that never stopped.
 
 Every test drives the real CLI in a subprocess (seeded random VGG19 weights, 64 px, 30
 L-BFGS iterations, a checkpoint every 5) and compares final.png, every frame, log.jsonl and
@@ -16,13 +16,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_image, shared
+from conftest import QUICK, make_image, shared, wait_until
 
 from timelapse_nst.api import resume
 from timelapse_nst.engine.weights import RANDOM_WEIGHTS_WARNING
@@ -34,23 +33,9 @@ ITERATIONS = 30
 # The video settings are part of every run (render.yaml records them) even where --no-video
 # skips it: a small, short video whose encode lasts long enough to be caught in the act.
 RENDER = [
-    "--preset",
-    "quick-preview",
-    "--weights",
-    "random",
-    "--size",
-    "64",
-    "--iterations",
-    str(ITERATIONS),
-    "--set",
-    "checkpoint.every_iterations=5",
-    "--quiet",
-    "--set",
-    "video.resolution=160x90",
-    "--set",
-    "video.duration=6",
-    "--set",
-    "video.fps=10",
+    *QUICK,
+    *f"--size 64 --iterations {ITERATIONS} --set checkpoint.every_iterations=5 --quiet".split(),
+    *["--set", "video.resolution=160x90", "--set", "video.duration=6", "--set", "video.fps=10"],
 ]
 PAINTING = ("final.png", "log.jsonl", "render.yaml")
 VIDEO_FILES = ("timelapse.mp4", "contact_sheet.png", "losses.png")
@@ -97,15 +82,7 @@ def stop_when(
     timeout: float = 120,
 ) -> None:
     """Send ``sig`` the moment ``ready(run)`` holds; fail if the process ends first."""
-    deadline = time.monotonic() + timeout
-    while not ready(run):
-        if process.poll() is not None:
-            _, stderr = process.communicate()
-            pytest.fail(f"the render ended (exit {process.returncode}) before the kill point: {stderr}")
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("the kill point was never reached")
-        time.sleep(0.0005)
+    wait_until(process, lambda: ready(run), what="the kill point", timeout=timeout)
     process.send_signal(sig)
     process.wait(timeout=60)
 

@@ -63,15 +63,18 @@ def test_a_second_holder_is_refused_and_told_who_holds_the_folder(tmp_path):
 
 def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     run = tmp_path / "run"
-    holder = python(f"""
-        import time
+    holder = python(
+        f"""
+        import sys
         from pathlib import Path
         from timelapse_nst.runfolder.folder import RunFolder
         folder = RunFolder(Path({str(run)!r}))  # kept: the lock lives as long as the object
         folder.lock()
         print("locked", flush=True)
-        time.sleep(60)
-    """)
+        sys.stdin.read()  # held until it is killed
+    """,
+        stdin=subprocess.PIPE,
+    )
     assert holder.stdout.readline().strip() == "locked"
     with pytest.raises(UserError, match=f"in use by process {holder.pid}"):
         RunFolder(run).lock()

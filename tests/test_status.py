@@ -117,10 +117,11 @@ def test_status_of_a_running_render_says_so_instead_of_resume(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from timelapse_nst.runfolder.folder import RunFolder;"
-            "folder = RunFolder(sys.argv[1]); folder.lock(); print('locked', flush=True); time.sleep(60)",
+            "import sys; from timelapse_nst.runfolder.folder import RunFolder;"
+            "folder = RunFolder(sys.argv[1]); folder.lock(); print('locked', flush=True); sys.stdin.read()",
             str(run.root),
         ],
+        stdin=subprocess.PIPE,  # held until it is killed
         stdout=subprocess.PIPE,
         text=True,
     )

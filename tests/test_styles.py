@@ -12,6 +12,7 @@ import sys
 
 import pytest
 import torch
+from conftest import painting_files
 
 from timelapse_nst import api
 from timelapse_nst.engine.features import VGGFeatures
@@ -59,6 +60,11 @@ def test_blend_shares_are_normalised_and_follow_schedules():
     assert presets.resolve("classic").blend_at(0, 10, 3) == pytest.approx((1 / 3,) * 3)
 
 
+def into(run) -> list[str]:
+    """A quiet render on random weights into ``run``."""
+    return ["--weights", "random", "--quiet", "--out", str(run)]
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "timelapse_nst", *args], capture_output=True, text=True, timeout=180)
 
@@ -76,19 +82,7 @@ def test_bad_blends_are_one_line_errors_before_anything_is_written(
 ):
     second = content_path  # any second picture: the blend is refused before it is read as a painting
     run = tmp_path / "run"
-    result = cli(
-        "render",
-        str(content_path),
-        str(style_path),
-        str(second),
-        "--style-blend",
-        weights,
-        "--weights",
-        "random",
-        "--out",
-        str(run),
-        "--quiet",
-    )
+    result = cli("render", str(content_path), str(style_path), str(second), "--style-blend", weights, *into(run))
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expected in errors[0], result.stderr
@@ -111,11 +105,7 @@ def test_a_blend_with_the_photo_s_colours_from_the_command_line(tmp_path, conten
 
     Image.open(style_path).convert("RGB").rotate(90, expand=True).save(second)
     run = tmp_path / "run"
-    result = cli(
-        "render",
-        str(content_path),
-        str(style_path),
-        str(second),
+    given = [
         "--style-blend",
         "0.7,0.3",
         "--preserve-color",
@@ -124,13 +114,9 @@ def test_a_blend_with_the_photo_s_colours_from_the_command_line(tmp_path, conten
         "32",
         "--iterations",
         "3",
-        "--weights",
-        "random",
-        "--out",
-        str(run),
         "--no-video",
-        "--quiet",
-    )
+    ]
+    result = cli("render", str(content_path), str(style_path), str(second), *given, *into(run))
     assert result.returncode == 0, result.stderr
     config = RunFolder(run).read_manifest()["config"]
     assert config["color"]["preserve"] == "histogram"
@@ -148,11 +134,6 @@ MORPH = [
     "color.preserve=luminance",
     "color.amount={schedule: linear, start: 1, end: 0.5}",
 ]
-
-
-def files(run):
-    names = ["final.png", "log.jsonl", *(f"frames/{p.name}" for p in sorted((run / "frames").glob("*.png")))]
-    return {name: (run / name).read_bytes() for name in names}
 
 
 def test_a_morph_keeps_every_input_logs_each_share_and_resumes_exactly(tmp_path, content_path, style_path):
@@ -183,4 +164,4 @@ def test_a_morph_keeps_every_input_logs_each_share_and_resumes_exactly(tmp_path,
     with pytest.raises(api.Interrupted, match="after iteration 5 of 8"):
         api.render(content_path, styles, out=stopped, config=config, weights="random", make_video=False, hooks=[ctrl_c])
     api.resume(stopped, make_video=False)
-    assert files(stopped) == files(reference)
+    assert painting_files(stopped) == painting_files(reference)

@@ -5,25 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import quadrants
 from PIL import Image
 
 from timelapse_nst.engine.tensors import to_tensor, to_uint8
 
-RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
-
-
-def _quadrants(width: int = 32, height: int = 16) -> np.ndarray:
-    """Red, green / blue, white quadrants: any rotation or flip moves them somewhere visible."""
-    array = np.zeros((height, width, 3), np.uint8)
-    array[: height // 2, : width // 2] = RED
-    array[: height // 2, width // 2 :] = GREEN
-    array[height // 2 :, : width // 2] = BLUE
-    array[height // 2 :, width // 2 :] = WHITE
-    return array
-
 
 def test_to_tensor_layout_and_range() -> None:
-    tensor = to_tensor(Image.fromarray(_quadrants(32, 16)))
+    tensor = to_tensor(Image.fromarray(quadrants(32, 16)))
     assert tensor.shape == (1, 3, 16, 32) and tensor.dtype == torch.float32
     assert tensor.is_contiguous()
     assert tensor[0, :, 2, 2].tolist() == [255.0, 0.0, 0.0]  # top-left red, channel order RGB

@@ -200,22 +200,24 @@ def test_resume_set_refuses_what_decides_the_pixels(tiled_run, tmp_path):
 # -- the plan and its limits at the command line ------------------------------------------------
 
 
-def test_plan_prints_every_scale_and_the_disk(inputs):
-    result = cli("plan", *map(str, inputs), "--preset", "youtube-4k", "--size", "512", "--weights", "random")
+def test_plan_prints_every_scale_and_the_disk(inputs, tmp_path):
+    out = ["--out", str(tmp_path / "run")]
+    result = cli("plan", *map(str, inputs), "--preset", "youtube-4k", "--size", "512", "--weights", "random", *out)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("device cpu") and "available to the render" in lines[0]
-    rows = [line.split() for line in lines[2:-2]]
+    rows = [line.split() for line in lines[2:7]]
     assert [row[1] for row in rows] == ["128x96", "181x136", "256x192", "362x272", "512x384"]
     assert all(row[2] == "no" for row in rows)  # small scales fit untiled
-    assert lines[-2].startswith("disk: ") and "checkpoints 2 x" in lines[-2]
-    assert lines[-1].endswith(": fits")
+    assert lines[7].startswith("disk: ") and "checkpoints 2 x" in lines[7]
+    assert lines[-2].startswith("free disk there: ") and lines[-2].endswith(": fits")
+    assert lines[-1].startswith("peak memory") and lines[-1].endswith(": fits")
 
 
 def test_plan_for_a_gpu_that_is_not_here_tiles_what_does_not_fit(inputs):
     """--device cuda --memory: a plan for another machine's GPU (this one has none)."""
     plan = api.plan(*inputs, preset="youtube-4k", overrides=["device=cuda"], memory=8 * 2**30)
-    assert plan.device == "cuda" and plan.fits
+    assert plan.machine.device == "cuda" and plan.fits
     assert [(s.size, s.tiled) for s in plan.scales] == [
         (960, False),
         (1358, False),

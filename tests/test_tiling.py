@@ -120,7 +120,7 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("overlap", [64, 80])
 def test_tiled_objective_and_gradient_equal_the_untiled(scene, overlap):
-    """The issue's bounds (1%, cosine 0.99) at 256 px in 128 px tiles; with the border reach
+    """The bounds (1%, cosine 0.99) at 256 px in 128 px tiles; with the border reach
     (80 px for relu5_1) as context the two agree to float rounding."""
     objective, image, (total, parts, grad) = scene
     tiled_total, tiled_parts, tiled_grad = _tiled(objective, image, overlap=overlap)

@@ -1,4 +1,4 @@
-"""The Python API: ``render()`` and ``resume()``. The only module that sees every stage.
+"""The Python API: ``render()``, ``resume()`` and ``plan()``; the only module that sees every stage.
 
 from timelapse_nst import render
 result = render("photo.jpg", "painting.jpg", preset="quick-preview", out="runs/cat")
@@ -15,26 +15,23 @@ from typing import Any
 
 import torch
 
-from timelapse_nst.engine.devices import activation_dtype, pick_device, precision_name
 from timelapse_nst.engine.loop import Hook
-from timelapse_nst.engine.weights import RANDOM_WEIGHTS_WARNING, load_vgg19_features
+from timelapse_nst.engine.weights import RANDOM_WEIGHTS_WARNING, load_vgg19_features, weights_availability
 from timelapse_nst.errors import UserError, check_writable_folder, option, setting, write_errors
 from timelapse_nst.images import load_image
 from timelapse_nst.preview import check_preview, open_preview
 from timelapse_nst.rendering import checkpoint
 from timelapse_nst.rendering.capture import is_captured
+from timelapse_nst.rendering.destination import Destination, bytes_held, destination
 from timelapse_nst.rendering.inputs import (
     RenderInputs,
     StylePaths,
     check_inputs,
-    check_same_render,
-    check_sizes,
     config_changes,
     copy_inputs,
     enlargement_note,
     input_hashes,
     new_manifest,
-    style_paths,
     verify_input_copies,
 )
 from timelapse_nst.rendering.interruption import (
@@ -42,7 +39,7 @@ from timelapse_nst.rendering.interruption import (
     Terminated,
     terminate_cleanly,
 )
-from timelapse_nst.rendering.plan import Plan, gib, plan_record, plan_render, recorded_tiling, refuse_if_too_large
+from timelapse_nst.rendering.plan import Plan, gib, plan_render, recorded_tiling, refuse_what_cannot_fit
 from timelapse_nst.rendering.session import Notify, ProgressFactory, RenderResult, RenderSession
 from timelapse_nst.runfolder.folder import RunFolder
 from timelapse_nst.settings import presets
@@ -89,24 +86,22 @@ def render(
     ``preview``: "web" serves a live page on 127.0.0.1 (``preview_port``, default a free one;
     the link goes to ``notify``), "notebook" updates a view in Jupyter; see ``preview/``.
     """
-    # 1. Check every input before touching the disk, the memory it will take included.
+    # 1. Check every input before touching the disk, the memory and the disk it will take included.
     check_preview(preview, preview_port)
     config = config or presets.resolve(preset, overrides=[*overrides, *shortcuts(size, iterations, title)])
     inputs = check_inputs(config, content, style, weights, blend_given=presets.given_by("style_blend", overrides))
-    memory_plan = plan_render(config, inputs.content_size, inputs.style_sizes, memory=memory)
-    refuse_if_too_large(config, memory_plan, inputs.content_size, inputs.style_sizes)
     run = RunFolder(Path(out))
     check_writable_folder(run.root)
-    manifest = new_manifest(config, inputs)
-    activations = precision_name(activation_dtype(config.precision, pick_device(config.device)))
-    manifest["plan"] = {**plan_record(memory_plan), "activations": activations}  # a resume keeps both
+    memory_plan = plan_render(config, inputs.content_size, inputs.style_sizes, memory=memory, out=run.root)
+    manifest = {**new_manifest(config, inputs), "plan": memory_plan.record}  # a resume keeps the plan's choices
+    where = destination(run, manifest, restart=restart)
+    refuse_what_cannot_fit(memory_plan, disk=where is not Destination.CONTINUE)  # a continued render: resume's
     # 2. Decide: a new render, the same one continued, or a refusal.
-    if restart and run.root.exists() and any(run.root.iterdir()):
+    if where is Destination.MOVE_ASIDE:
         notify(f"moved the previous run to {run.move_aside()}")
-    elif run.holds_only_setup():
+    elif where is Destination.SETUP:
         notify(f"{run.root} holds only an unfinished set-up: starting afresh there")
-    elif run.has_render():
-        check_same_render(run, manifest)
+    elif where is Destination.CONTINUE:
         notify(f"{run.root} already holds this render: continuing it")
         return _continue_same(
             run,
@@ -120,8 +115,6 @@ def render(
             preview=preview,
             preview_port=preview_port,
         )
-    elif run.root.exists() and any(run.root.iterdir()):
-        raise UserError(f"{run.root} is not empty and holds no render; choose another folder ({option('out')})")
     # 3. Lay out the run folder and paint (said first: what it enlarges, once every check passed).
     if note := enlargement_note(config, inputs):
         notify(note)
@@ -149,8 +142,8 @@ def resume(
 ) -> RenderResult:
     """Continue an interrupted render from its run folder alone, exactly where it stopped.
 
-    ``overrides`` (``--set``) may change what does not decide the pixels: ``tiling`` (e.g. after
-    running out of memory), ``checkpoint`` and ``video`` settings.
+    ``overrides`` (``--set``) may change what does not decide the pixels (``NOT_RENDER_KEYS``):
+    ``tiling`` (e.g. after running out of memory), ``checkpoint``, ``video``, ``final``, ``credits``.
     """
     check_preview(preview, preview_port)
     run = RunFolder(Path(run_dir))
@@ -173,25 +166,42 @@ def resume(
         return _finished(session, state, make_video=make_video, publish=publish, credit=credit, notify=notify)
 
 
+# plan() repeats render()'s keywords on purpose: it answers for render called with the same ones.
 def plan(
     content: str | Path,
     style: StylePaths,
     *,
+    out: str | Path | None = None,
     preset: str | Path | None = None,
     overrides: Sequence[str] = (),
     size: int | None = None,
     iterations: int | None = None,
     title: str | None = None,
     config: RenderConfig | None = None,
+    weights: str | None = None,
     memory: int | None = None,
+    restart: bool = False,
 ) -> Plan:
     """The memory and disk ``render`` with the same arguments would take, and which scales it
-    would tile, on this machine (or for ``memory`` free bytes on ``config.device``). Nothing
-    is allocated, loaded or written."""
+    would tile, on this machine (or for ``memory`` free bytes on ``config.device``, which then
+    need not be here). With ``out``: the disk free there and what render would do with that
+    folder (``restart`` as render's). Also where the ``weights`` would come from. Nothing is
+    allocated, loaded or written; ``Plan.starts`` is the verdict."""
     config = config or presets.resolve(preset, overrides=[*overrides, *shortcuts(size, iterations, title)])
-    photo, paintings = load_image(Path(content)), [load_image(path) for path in style_paths(style)]
-    check_sizes(config, photo, paintings)
-    return plan_render(config, photo.size, [painting.size for painting in paintings], memory=memory)
+    inputs = check_inputs(config, content, style, weights)
+    run = None if out is None else RunFolder(Path(out))
+    where = None if run is None else run.root
+    memory_plan = plan_render(config, inputs.content_size, inputs.style_sizes, memory=memory, elsewhere=True, out=where)
+    memory_plan = dataclasses.replace(memory_plan, weights=weights_availability(inputs.weights))
+    if run is None:
+        return memory_plan
+    check_writable_folder(run.root)
+    try:
+        found = destination(run, {**new_manifest(config, inputs), "plan": memory_plan.record}, restart=restart)
+    except UserError as refusal:
+        return dataclasses.replace(memory_plan, folder=f"refused: {refusal}", folder_refused=True)
+    held = bytes_held(run) if found is Destination.CONTINUE else 0
+    return dataclasses.replace(memory_plan, folder=f"{run.root}: {found.value}", disk_held=held)
 
 
 def shortcuts(size: int | None, iterations: int | None, title: str | None) -> list[str]:
@@ -311,11 +321,17 @@ def _warn_if_too_large(run: RunFolder, manifest: dict, config: RenderConfig, not
     if content.path is None or any(style.path is None for style in styles):
         return  # verify_input_copies says what is missing
     sizes = [load_image(style.path).size for style in styles]  # type: ignore[arg-type]
-    memory = plan_render(config, load_image(content.path).size, sizes, decided=recorded_tiling(manifest))
-    if not memory.fits:
+    planned = plan_render(config, load_image(content.path).size, sizes, decided=recorded_tiling(manifest), out=run.root)
+    planned = dataclasses.replace(planned, disk_held=bytes_held(run))
+    if not planned.fits:
         notify(
-            f"warning: this render may need more memory than is available here ({gib(memory.peak)} of "
-            f"{gib(memory.budget)}); if it runs out, continue with {setting('tiling.mode', 'on')}"
+            f"warning: this render may need more memory than is available here ({gib(planned.peak)} of "
+            f"{gib(planned.machine.budget)}); if it runs out, continue with {setting('tiling.mode', 'on')}"
+        )
+    if not planned.disk_fits:
+        notify(
+            f"warning: this render may need more disk than is free at {run.root} "
+            f"({gib(planned.disk - planned.disk_held)} more, {gib(planned.disk_free or 0)} free)"
         )
 
 

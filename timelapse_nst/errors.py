@@ -1,19 +1,43 @@
-"""What a user sees when something goes wrong: ``UserError`` (one line, an exit code), write
-failures (a full disk, a place that cannot be written) translated into one, and the names its
-advice gives the user's knobs: command-line flags for a person at the command line, the API's
-keywords for a program (``--weights random`` or ``weights="random"``)."""
+"""What a user sees when something goes wrong: ``UserError`` (one line, an exit code from the one
+table of exit codes), ``one_line`` for any other error's text, write failures (a full disk, a place
+that cannot be written) translated into a ``UserError``, and the names its advice gives the user's
+knobs: command-line flags for a person at the command line, the API's keywords for a program
+(``--weights random`` or ``weights="random"``)."""
 
 from __future__ import annotations
 
 import errno
 import json
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from enum import IntEnum
 from pathlib import Path
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+class ExitCode(IntEnum):
+    """Every exit code of the command line (scripts rely on them: README, "Using it")."""
+
+    OK = 0
+    USER_ERROR = 2  # bad input or a refusal: one line on stderr, nothing (more) done
+    SOME_JOBS_FAILED = 3  # batch: the other jobs finished; a re-run retries the failed ones
+    WOULD_NOT_START = 4  # plan: render would refuse (memory, disk or run folder)
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it), after a checkpoint
+    TERMINATED = 143  # SIGTERM (128 + SIGTERM)
+
+    @classmethod
+    def of_signal(cls, signum: int) -> ExitCode:
+        """The code of a stop by ``signum``: SIGTERM's, else Ctrl-C's."""
+        return cls.TERMINATED if signum == signal.SIGTERM else cls.INTERRUPTED
+
+    @classmethod
+    def is_stop(cls, code: int) -> bool:
+        """A stop on request (Ctrl-C, SIGTERM), not a failure."""
+        return code in (cls.INTERRUPTED, cls.TERMINATED)
 
 
 class UserError(Exception):
@@ -23,9 +47,9 @@ class UserError(Exception):
     no traceback is ever shown for it.
     """
 
-    exit_code: int = 2
+    exit_code: int = ExitCode.USER_ERROR
 
-    def __init__(self, message: str, *, exit_code: int = 2) -> None:
+    def __init__(self, message: str, *, exit_code: int = ExitCode.USER_ERROR) -> None:
         super().__init__(message)
         self.exit_code = exit_code
 
@@ -78,6 +102,14 @@ def _python(value: object) -> str:
     if isinstance(value, (str, Path)):
         return json.dumps(str(value), ensure_ascii=False)
     return repr(value)
+
+
+def one_line(error: BaseException | str, *, limit: int = 300) -> str:
+    """An error's text on one line: its first non-blank line, white space folded, cut at ``limit``
+    characters; an exception without a message gives its type's name."""
+    lines = [" ".join(line.split()) for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else (type(error).__name__ if isinstance(error, BaseException) else "")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @contextmanager

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from timelapse_nst.atomic import atomic_path
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, one_line
 
 __all__ = [
     "MAX_PIXELS",
@@ -222,8 +222,7 @@ def _decode(path: Path) -> Image.Image:
     except PermissionError as error:
         raise UserError(f"cannot read image {_quote(path)}: {error.strerror}") from None
     except _DECODE_ERRORS as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UserError(f"image {_quote(path)} is truncated or corrupt ({reason})") from None
+        raise UserError(f"image {_quote(path)} is truncated or corrupt ({one_line(error)})") from None
 
 
 def _check_pixel_count(path: Path, size: tuple[int, int]) -> None:

@@ -4,7 +4,7 @@ Reads only the run folder and never imports torch, so it works on a folder copie
 another machine. The stages: recording (the run folder read once) -> timeline (which frame
 when) -> layouts (compose a video frame) -> encode (ffmpeg); `pipeline` wires them.
 
-The `video:` settings themselves live beside the render config (``video_settings.py``):
+The `video:` settings themselves live beside the render config (``settings/video.py``):
 the schema never imports this package. ``__init__`` stays light anyway (names load lazily).
 """
 

@@ -12,6 +12,7 @@ from timelapse_nst import terminal
 from timelapse_nst.assembly import assemble_run
 
 
+# One typer declaration per option (typer reads them from the signature): alike in shape by nature.
 def assemble_command(
     run: Annotated[Path, typer.Argument(help="Run folder written by `render` (has render.yaml and frames/).")],
     layout: Annotated[

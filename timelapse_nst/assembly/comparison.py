@@ -7,7 +7,8 @@ import math
 from PIL import Image, ImageDraw
 
 from timelapse_nst.assembly import text
-from timelapse_nst.assembly.layouts import TEXT, Size, resize_to_fit
+from timelapse_nst.assembly.boxes import Size
+from timelapse_nst.assembly.layouts import TEXT, resize_to_fit
 from timelapse_nst.assembly.themes import ThemeName, make_theme
 from timelapse_nst.settings.video import Outro
 

@@ -13,9 +13,7 @@ from collections.abc import Sequence
 from PIL import Image, ImageDraw
 
 from timelapse_nst.assembly import text
-
-Box = tuple[int, int, int, int]  # left, top, width, height
-Size = tuple[int, int]
+from timelapse_nst.assembly.boxes import Box, Size
 
 WHITE = (242, 242, 242)
 ACCENT = (240, 180, 41)

@@ -17,11 +17,9 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from timelapse_nst.assembly import insets, text
+from timelapse_nst.assembly.boxes import Box, Size
 from timelapse_nst.assembly.themes import ThemeName, make_theme
 from timelapse_nst.settings.video import Layout as LayoutName
-
-Size = tuple[int, int]
-Box = tuple[int, int, int, int]  # left, top, width, height
 
 TEXT = (242, 242, 242)
 MUTED = (150, 150, 150)

@@ -18,7 +18,8 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-Box = tuple[int, int, int, int]  # left, top, width, height
+from timelapse_nst.assembly.boxes import Box
+
 Rgb = tuple[int, int, int]
 ThemeName = Literal["flat", "gallery"]
 

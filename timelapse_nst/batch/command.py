@@ -14,9 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from timelapse_nst import terminal
-
-SOME_FAILED = 3
-STOPPED = 130
+from timelapse_nst.errors import ExitCode
 
 
 class BatchGroup(TyperGroup):
@@ -93,9 +91,9 @@ def batch_run_command(
         console.print(line, soft_wrap=True)
     if result.stopped:
         console.print("stopped: every running job saved a checkpoint; run the same command to continue", soft_wrap=True)
-        raise typer.Exit(STOPPED)
+        raise typer.Exit(ExitCode.INTERRUPTED)
     if result.failed:
-        raise typer.Exit(SOME_FAILED)
+        raise typer.Exit(ExitCode.SOME_JOBS_FAILED)
 
 
 def batch_status_command(

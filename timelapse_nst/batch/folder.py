@@ -69,6 +69,7 @@ class BatchFolder:
     """Paths of one batch folder and the reads and writes on it."""
 
     def __init__(self, root: Path) -> None:
+        # Every path of the folder, named once (as RunFolder names a run folder's): alike in shape.
         self.root = Path(root)
         self.manifest = self.root / MANIFEST
         self.runs = self.root / "runs"

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from typing import IO, Any, Protocol
 import timelapse_nst
 from timelapse_nst.batch.folder import BatchFolder, Outcome
 from timelapse_nst.batch.jobs import Job
+from timelapse_nst.rendering.interruption import handling_signals
 
 _POLL_SECONDS = 0.2
 
@@ -72,19 +72,11 @@ class StopRequests:
 
     @contextmanager
     def catching(self) -> Iterator[StopRequests]:
-        if threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-
         def handler(signum: int, frame: Any) -> None:
             self.count += 1
 
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
+        with handling_signals(handler):
             yield self
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
 
 
 class LocalRunner:

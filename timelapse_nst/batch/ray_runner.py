@@ -25,7 +25,7 @@ from typing import Any
 
 from timelapse_nst.batch.folder import BatchFolder, Outcome
 from timelapse_nst.batch.local import RunReport, StopRequests, Task
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, one_line
 
 INSTALL_HINT = "pip install 'timelapse-nst[ray]'"
 _CURRENT_CLUSTER = Path("/tmp/ray/ray_current_cluster")  # where `ray start` leaves the head's address
@@ -68,7 +68,7 @@ def connect(address: str, *, num_cpus: int | None = None) -> str:
     try:
         ray.init(address=f"{host}:{port}", log_to_driver=False, configure_logging=False)
     except (ConnectionError, ValueError, RuntimeError) as exc:
-        raise UserError(f"cannot join the Ray cluster at {address}: {_first_line(exc)}") from None
+        raise UserError(f"cannot join the Ray cluster at {address}: {one_line(exc)}") from None
     return str(ray.get_runtime_context().gcs_address)
 
 
@@ -179,7 +179,7 @@ def _probe_result(ray: Any, ref: Any) -> str:
     try:
         return str(ray.get(ref))
     except Exception as exc:  # e.g. the node cannot import timelapse_nst
-        return f"a Ray node cannot run timelapse-nst ({_first_line(exc)})"
+        return f"a Ray node cannot run timelapse-nst ({one_line(exc)})"
 
 
 class RayRunner:
@@ -236,12 +236,6 @@ def _task_outcome(ray: Any, ref: Any, *, stopping: bool) -> Outcome | None:
     except ray.exceptions.TaskCancelledError:
         return None if stopping else Outcome("failed", "cancelled")
     except ray.exceptions.WorkerCrashedError as exc:
-        return Outcome("stopped" if stopping else "failed", f"its worker died, retries used up: {_first_line(exc)}")
+        return Outcome("stopped" if stopping else "failed", f"its worker died, retries used up: {one_line(exc)}")
     except ray.exceptions.RayError as exc:
-        return Outcome("failed", f"Ray: {_first_line(exc)}")
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
+        return Outcome("failed", f"Ray: {one_line(exc)}")

@@ -24,10 +24,8 @@ from typing import IO
 
 from timelapse_nst.batch.folder import BatchFolder, Outcome
 from timelapse_nst.batch.jobs import Job
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import ExitCode, UserError, one_line
 from timelapse_nst.runfolder.folder import RunFolder
-
-_STOP_CODES = (130, 143)  # Interrupted: Ctrl-C, SIGTERM
 
 
 def run_job(job: Job, batch_dir: str, *, weights: str, threads: int, lock_wait: float = 0.0) -> Outcome:
@@ -46,13 +44,13 @@ def run_job(job: Job, batch_dir: str, *, weights: str, threads: int, lock_wait: 
             return Outcome("done")
         except UserError as exc:  # a stop (Interrupted) is a UserError too
             log.write(f"{exc}\n")
-            return Outcome("stopped" if exc.exit_code in _STOP_CODES else "failed", str(exc))
+            return Outcome("stopped" if ExitCode.is_stop(exc.exit_code) else "failed", str(exc))
         except KeyboardInterrupt:
             log.write("stopped at once (a second Ctrl-C); the last checkpoint is kept\n")
             return Outcome("stopped", "stopped at once; the last checkpoint is kept")
         except Exception as exc:  # anything else (out of memory, ...) fails this job only
             traceback.print_exc(file=log)
-            return Outcome("failed", _one_line(exc))
+            return Outcome("failed", one_line(f"{type(exc).__name__}: {exc}"))
 
 
 def _render(job: Job, run: Path, *, weights: str, threads: int, lock_wait: float, log: IO[str]) -> None:
@@ -95,12 +93,6 @@ def _job_log(path: Path) -> Iterator[IO[str]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8", buffering=1) as log:
         yield log
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = f"{type(exc).__name__}: {lines[0] if lines else 'no message'}"
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def probe_folder(batch_dir: str, token: str) -> str:

@@ -1,4 +1,4 @@
-"""Flash frames: does any iteration's picture score worse than the one before it?
+"""Flash frames: each preset's worst rise of the objective from one iteration's picture to the next.
 
 Every built-in preset (but the GPU-only ``youtube-4k``, which paints what ``classic`` paints)
 renders each photo/painting pair at each size; the figure of a render is its worst rise: the
@@ -7,7 +7,7 @@ from log.jsonl, which holds the seed's exact objective of the image each line na
 (``losses_of``), as unweighted parts: both images are priced with the weights of the later
 line, so a scheduled weight that rises (``slow-reveal``) is not taken for a flash. Where the
 blend of styles moves (``style-morph``), the targets themselves change and the pair of lines is
-not compared; a new scale starts a new comparison. The bar (issue: flash frames) is 5%.
+not compared; a new scale starts a new comparison. The bar is 5%.
 
     python -m timelapse_nst.bench.flash --sizes 128,256 --iterations 30 PHOTO:PAINTING ...
 
@@ -17,6 +17,7 @@ Random weights are valid here: a flash is an optimiser's overshoot, not a matter
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -75,6 +76,8 @@ def measure_flash(
     from timelapse_nst import api
 
     rows = []
+    steps = [f"optimizer.iterations={iterations}", "checkpoint.every_iterations=1000000"]
+    paint = functools.partial(api.render, overrides=steps, weights=weights, make_video=False)
     with tempfile.TemporaryDirectory(prefix="timelapse-nst-flash-", dir=work) as tmp:
         for size in sizes:
             for index, (photo, painting) in enumerate(pairs):
@@ -84,17 +87,7 @@ def measure_flash(
                     if preset == "style-morph":  # two paintings: the next pair's is the second
                         styles.append(pairs[(index + 1) % len(pairs)][1])
                     out = Path(tmp) / f"{size}-{name}-{preset}"
-                    overrides = [f"optimizer.iterations={iterations}", "checkpoint.every_iterations=1000000"]
-                    api.render(
-                        photo,
-                        styles,
-                        out=out,
-                        preset=preset,
-                        size=size,
-                        overrides=overrides,
-                        weights=weights,
-                        make_video=False,
-                    )
+                    paint(photo, styles, out=out, preset=preset, size=size)
                     rise, at, compared = worst_rise(read_log(RunFolder(out).log))
                     rows.append(FlashRow(preset, name, size, iterations, compared, rise, at))
     return rows

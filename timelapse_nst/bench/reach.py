@@ -1,4 +1,4 @@
-"""Time for our default render to reach the quality of the seed's final image (issue 13's goal).
+"""Time for our default render to reach the quality of the seed's final image, as a fraction of the seed's time.
 
 At each size, in one process, with the same network weights and inputs:
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 # After reaching the seed's score, ours goes on this fraction of its iterations so far (at least 2).
 REACH_MARGIN = 0.15
-# Issue 13: ours reaches the seed's final quality in at most this fraction of the seed's time.
+# The goal: ours reaches the seed's final quality in at most this fraction of the seed's time.
 TARGET_REACH_FRACTION = 0.35
 
 Curve = list[tuple[float, float]]  # (seconds, score of the saved image)

@@ -73,7 +73,7 @@ def run_bench(settings: BenchSettings, *, say: Say = lambda message: None) -> Be
         report.convergence = _guard(
             report, "convergence", lambda: measure_convergence(settings, work, target_baseline, evaluator), None
         )
-        # 4b. Issue 13's goal: our default render to the seed's final quality, at each reach size.
+        # 4b. Our default render to the seed's final quality, at each reach size.
         for size in settings.reach_sizes:
             say(f"{size} px: time for ours to reach the seed's final image ({settings.reach_iterations} iterations)")
             reach: Reach | None = _guard(

@@ -47,6 +47,7 @@ class BenchSettings:
     @classmethod
     def quick(cls, **given: Any) -> BenchSettings:
         """A smoke run in about a minute (128 px, 8 iterations); ``given`` fields on top."""
+        # Every knob at a smoke run's value (tests/test_bench.py sets them alike, to toy sizes).
         quick = dict(
             sizes=(128,),
             iterations=8,

@@ -86,7 +86,7 @@ def tiling_child(job_json: str) -> None:
     (scale,) = plan.scales
     row = {
         "tiles": scale.tiles,
-        "precision": "fp32" if plan.element == FLOAT32 else "16-bit",
+        "precision": "fp32" if plan.machine.element == FLOAT32 else "16-bit",
         "estimate_mb": round(plan.peak / 2**20, 1),
     }
     if not plan.fits:

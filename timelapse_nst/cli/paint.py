@@ -19,7 +19,7 @@ from timelapse_nst.cli.options import (
     with_paint_options,
 )
 from timelapse_nst.cli.shell import app, command, err, notify_for, progress_for
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import ExitCode, UserError
 from timelapse_nst.terminal import styled
 
 
@@ -36,21 +36,14 @@ def render(options: PaintOptions) -> None:
     Example: timelapse-nst render photo.jpg wave.jpg starry_night.jpg --preset style-morph
     """
     preview_options = _preview_options(options.preview, options.port)  # before torch loads: fail fast
-    budget = options.memory_bytes()
+    shared = _shared_arguments(options)
     from timelapse_nst import api
 
     result = api.render(
         options.content,
         options.style,
-        out=options.out_folder(),
-        preset=options.preset,
-        overrides=options.overrides(),
-        size=options.size,
-        iterations=options.iterations,
+        **shared,
         title=options.title,
-        weights=options.weights,
-        memory=budget,
-        restart=options.restart,
         make_video=not options.no_video,
         publish=options.publish,
         credit=options.credit,
@@ -61,6 +54,20 @@ def render(options: PaintOptions) -> None:
     if not options.quiet:
         video = f" and {result.video}" if result.video else ""
         err.print(styled("done", "green", f" in {result.seconds:.0f} s: {result.final}{video}"), soft_wrap=True)
+
+
+def _shared_arguments(options: PaintOptions) -> dict[str, Any]:
+    """What ``render`` and ``plan`` both pass on to the API (the memory parsed first: fails fast)."""
+    return {
+        "out": options.out_folder(),
+        "preset": options.preset,
+        "overrides": options.overrides(),
+        "size": options.size,
+        "iterations": options.iterations,
+        "weights": options.weights,
+        "memory": options.memory_bytes(),
+        "restart": options.restart,
+    }
 
 
 def _preview_options(preview: bool, port: int | None) -> dict[str, Any]:
@@ -77,7 +84,7 @@ def resume(
         typer.Option(
             "--set",
             metavar="KEY=VALUE",
-            help="Change a setting that does not decide the pixels: tiling, checkpoint or video "
+            help="Change a setting that does not decide the pixels: tiling, checkpoint, video, final or credits "
             "(e.g. --set tiling.mode=on after running out of memory; repeatable).",
         ),
     ] = None,
@@ -115,28 +122,25 @@ def resume(
 @command(app, "plan")
 @with_paint_options
 def plan_command(options: PaintOptions) -> None:
-    """Show the memory and disk a render would take, before painting.
+    """Show the memory and disk a render would take, and whether it would start, before painting.
 
     Per scale: the size, whether it is tiled, the peak memory and the frames' disk; then
-    checkpoints and the verdict. Nothing is loaded or written. It takes render's options;
-    those that cannot change a plan (--title, --no-video, --publish, --credit, --preview,
-    --port) are refused. With --memory and --device cuda it plans for a GPU that need not be
-    in this machine.
+    checkpoints, where the weights come from, what the run folder (--out) holds, the free disk
+    there and the verdict. Nothing is loaded or written. Exit code 0: render would start; 4: it
+    would not (memory, disk or run folder); with --quiet only the exit code says it. It takes
+    render's options; those that cannot change a plan (--title, --no-video, --publish, --credit,
+    --preview, --port) are refused. With --memory and --device cuda it plans for a GPU that need
+    not be in this machine.
 
     Example: timelapse-nst plan photo.jpg starry_night.jpg --preset youtube-4k --device cuda --memory 24GB
     """
     refuse_what_plan_cannot_use(options)
-    budget = options.memory_bytes()
+    shared = _shared_arguments(options)
     from timelapse_nst import api
     from timelapse_nst.rendering.plan import describe
 
-    result = api.plan(
-        options.content,
-        options.style,
-        preset=options.preset,
-        overrides=options.overrides(),
-        size=options.size,
-        iterations=options.iterations,
-        memory=budget,
-    )
-    print("\n".join(describe(result)))
+    result = api.plan(options.content, options.style, **shared)
+    if not options.quiet:
+        print("\n".join(describe(result)))
+    if not result.starts:
+        raise typer.Exit(ExitCode.WOULD_NOT_START)

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from timelapse_nst.batch.command import BatchGroup
-from timelapse_nst.errors import UserError, command_line
+from timelapse_nst.errors import ExitCode, UserError, command_line
 from timelapse_nst.terminal import console, styled
 
 
@@ -125,7 +125,7 @@ def _value_type(param: Any) -> str:
 
 
 def user_errors(command: F) -> F:
-    """User errors become one line on stderr and their exit code (2; 130/143 for a stop), no traceback."""
+    """User errors become one line on stderr and their exit code (``ExitCode``), no traceback."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -133,12 +133,12 @@ def user_errors(command: F) -> F:
             with command_line():  # advice names flags (--weights random), not the API's keywords
                 return command(*args, **kwargs)
         except UserError as exc:
-            stopped = exc.exit_code in (130, 143)
+            stopped = ExitCode.is_stop(exc.exit_code)
             err.print(str(exc) if stopped else styled("error:", "red", f" {exc}"), soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted")
-            raise typer.Exit(130) from None
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
 
     return run  # type: ignore[return-value]
 

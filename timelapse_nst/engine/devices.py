@@ -1,17 +1,59 @@
-"""Which device and which activation precision a render uses."""
+"""Which device and activation precision a render uses, and how much memory it may take there."""
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from timelapse_nst.engine.footprint import FLOAT32
 from timelapse_nst.errors import UserError, setting
+
+CPU_MARGIN = 0.10
+"""Part of the available RAM left to the rest of the machine (and to page cache)."""
+
+GPU_MARGIN = 0.05
+"""Part of a GPU's free memory left for cuDNN workspaces and fragmentation."""
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where a render runs, as the memory plan counts it: the device type, the activations'
+    precision, what the process holds before the render (0 on a GPU) and the peak it may reach."""
+
+    device: str  # "cpu", "cuda" or "mps"
+    activations: str  # "fp32", "bf16", "fp16"; "16-bit" for a GPU planned from elsewhere
+    runtime: int
+    budget: int
+
+    @property
+    def element(self) -> int:
+        """Bytes per activation."""
+        return FLOAT32 if self.activations == "fp32" else 2
+
+
+def machine(name: str, precision: str, *, memory: int | None = None, elsewhere: bool = False) -> Machine:
+    """The device questions, asked once: which device ``name`` picks here, its activations for
+    ``precision``, and the bytes a render may take there (``memory`` when given).
+
+    ``elsewhere``: with ``memory`` and a GPU ``name``, plan for that GPU without it being here
+    (its ``auto`` precision is 16-bit: bf16 or fp16, whichever it supports).
+    """
+    if elsewhere and memory is not None and name in ("cuda", "mps"):
+        activations = "16-bit" if precision == "auto" else precision
+        return Machine(name, activations, runtime=0 if name == "cuda" else process_memory(), budget=memory)
+    device = pick_device(name)
+    activations = precision_name(activation_dtype(precision, device))
+    runtime = 0 if device.type == "cuda" else process_memory()
+    budget = memory if memory is not None else memory_budget(device, runtime=runtime)
+    return Machine(device.type, activations, runtime, budget)
 
 
 def pick_device(name: str) -> torch.device:
@@ -134,6 +176,48 @@ _DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, 
 
 def precision_name(dtype: torch.dtype | None) -> str:
     return {dtype: name for name, dtype in _DTYPES.items()}[dtype]
+
+
+def process_memory() -> int:
+    """Resident memory of this process now (Linux: VmRSS; elsewhere its peak so far)."""
+    resident = _proc_kib("/proc/self/status", "VmRSS:")
+    if resident is not None:
+        return resident * 1024
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def available_ram() -> int:
+    """RAM the kernel could give without swapping (Linux: MemAvailable), else the free pages."""
+    available = _proc_kib("/proc/meminfo", "MemAvailable:")
+    if available is not None:
+        return available * 1024
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _proc_kib(path: str, field: str) -> int | None:
+    """A ``field: N kB`` line of a Linux /proc file, in KiB (None where there is no such file or line)."""
+    try:
+        with open(path, encoding="ascii") as lines:
+            return next((int(line.split()[1]) for line in lines if line.startswith(field)), None)
+    except OSError:
+        return None
+
+
+def memory_budget(device: torch.device, *, runtime: int) -> int:
+    """Bytes a render on ``device`` may use at its peak, on the scale the plan counts them.
+
+    CUDA: the device's free memory less ``GPU_MARGIN`` (the plan counts device memory only).
+    CPU (and Apple's unified memory): this process's memory now plus the available RAM less
+    ``CPU_MARGIN`` (the plan counts the whole process, ``runtime`` included).
+    """
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free * (1 - GPU_MARGIN))
+    return runtime + int(available_ram() * (1 - CPU_MARGIN))
 
 
 def recorded_activation_dtype(manifest: Mapping[str, Any], precision: str, device: torch.device) -> torch.dtype | None:

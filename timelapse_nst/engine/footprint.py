@@ -9,7 +9,8 @@ What a scale holds at its peak (the backward pass of one evaluation):
 - activations: what the backward pass keeps of the network (of one tile, when tiled), plus the
   gradients alive while it runs.
 
-``plan`` adds the device, the budget and the decision to tile.
+``scale_footprint`` answers all of it for one scale of a render, untiled and tiled; the memory
+plan (``rendering/plan.py``) adds the device, the budget and the decision to tile.
 """
 
 from __future__ import annotations
@@ -18,8 +19,17 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from timelapse_nst.engine.geometry import Tile, channels, modules_up_to, stride
-from timelapse_nst.settings.config import Layers, Optimizer
+from timelapse_nst.engine.geometry import (
+    Tile,
+    channels,
+    feature_positions,
+    modules_up_to,
+    stride,
+    tile_grid,
+    tile_overlap,
+)
+from timelapse_nst.images import MIN_STYLE_EDGE
+from timelapse_nst.settings.config import Layers, Optimizer, RenderConfig
 
 FLOAT32 = 4
 INDEX = 8  # max-pool indices are int64
@@ -126,7 +136,7 @@ def checkpoint_bytes(pixels: int, optimizer: Optimizer) -> int:
 
 def targets_bytes(height: int, width: int, layers: Layers) -> int:
     """Content features (fp32) and one Gram per style layer, twice (target and current)."""
-    content = sum(channels(n) * (height // stride(n)) * (width // stride(n)) * FLOAT32 for n in layers.content)
+    content = sum(channels(n) * feature_positions(height, width, n) * FLOAT32 for n in layers.content)
     grams = sum(2 * channels(n) ** 2 * FLOAT32 for n in layers.style)
     return content + grams
 
@@ -151,13 +161,13 @@ def saved_bytes(height: int, width: int, layers: Layers, *, element: int, poolin
             by_loss = name in layers.style or (name in layers.content and element == FLOAT32)
             saved += channels(name) * h * w * element * (int(by_relu) + int(by_loss))
     if element != FLOAT32:
-        saved += sum(channels(n) * (height // stride(n)) * (width // stride(n)) * FLOAT32 for n in layers.content)
+        saved += sum(channels(n) * feature_positions(height, width, n) * FLOAT32 for n in layers.content)
     return saved
 
 
 def backward_bytes(height: int, width: int, layers: Layers, *, element: int, pooling: str = "max") -> int:
     """The evaluation's peak: what the forward pass keeps plus the gradients alive in the backward."""
-    largest = max(channels(n) * (height // stride(n)) * (width // stride(n)) for n in modules_up_to(layers.deepest()))
+    largest = max(channels(n) * feature_positions(height, width, n) for n in modules_up_to(layers.deepest()))
     saved = saved_bytes(height, width, layers, element=element, pooling=pooling)
     return saved + BACKWARD_GRADIENTS * largest * element
 
@@ -167,7 +177,7 @@ def inference_bytes(height: int, width: int, layers: Layers, *, element: int) ->
     kept = set(layers.content) | set(layers.style)
     total, largest = 0, 0
     for name in modules_up_to(layers.deepest()):
-        size = channels(name) * (height // stride(name)) * (width // stride(name)) * element
+        size = channels(name) * feature_positions(height, width, name) * element
         largest = max(largest, size)
         if name in kept:
             total += size
@@ -216,4 +226,49 @@ def scale_memory(
         # A checkpoint streams the state to its file: only the snapshot's copy of the image, in
         # the host's memory (on a GPU it takes none of the device's).
         checkpoint=0 if device_type == "cuda" else height * width * RGB * FLOAT32,
+    )
+
+
+@dataclass(frozen=True)
+class ScaleFootprint:
+    """One scale of a render in bytes: its painting's size, its peak memory untiled and tiled
+    (in ``tiles`` tiles), one frame's PNG, and a checkpoint's file at this size."""
+
+    width: int
+    height: int
+    untiled: Memory
+    tiled: Memory
+    tiles: int
+    frame_bytes: int
+    checkpoint_bytes: int
+
+
+def scale_footprint(
+    config: RenderConfig,
+    size: int,
+    content_size: tuple[int, int],
+    style_sizes: Sequence[tuple[int, int]],
+    *,
+    element: int,
+    device_type: str,
+    runtime: int,
+) -> ScaleFootprint:
+    """What a scale of ``size`` px (long edge) holds and writes, for (width, height) input images."""
+    width, height = long_edge_size(content_size, size)
+    style_edge = max(MIN_STYLE_EDGE, round(config.style_scale * size))  # as images.resize_style
+    styles = [long_edge_size(painting, style_edge) for painting in style_sizes]
+    deepest = config.layers.deepest()
+    overlap = tile_overlap(config.tiling, deepest)
+    tiles = tile_grid(height, width, tile=config.tiling.tile, overlap=overlap, align=stride(deepest))
+    common = {"layers": config.layers, "optimizer": config.optimizer, "pooling": config.pooling}
+    common.update(element=element, device_type=device_type, runtime=runtime)
+    frame_width, frame_height = long_edge_size((width, height), min(size, config.frame_edge()))
+    return ScaleFootprint(
+        width,
+        height,
+        untiled=scale_memory(height, width, styles, **common),
+        tiled=scale_memory(height, width, styles, **common, tiles=tiles),
+        tiles=len(tiles),
+        frame_bytes=png_bytes(frame_width, frame_height),
+        checkpoint_bytes=checkpoint_bytes(width * height, config.optimizer),
     )

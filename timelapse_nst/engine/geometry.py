@@ -4,7 +4,7 @@ What the memory plan and the tiled objective both need to know about the network
 running it: the channels and stride of every layer, how far the zero padding at a tile's
 edge reaches into its features, and where tiles and their context lie in an image.
 
-Boxes are ``(top, bottom, left, right)`` in image pixels, bottom/right exclusive.
+A tile's ``Bounds`` are ``(top, bottom, left, right)`` in image pixels, bottom/right exclusive.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from timelapse_nst.settings.config import VGG19_LAYERS, layer_stride
+from timelapse_nst.settings.config import VGG19_LAYERS, Tiling, layer_stride
 
 # Output channels of each block's convolutions (torchvision's vgg19().features).
 _BLOCK_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
 
-Box = tuple[int, int, int, int]
+Bounds = tuple[int, int, int, int]
 
 
 def channels(layer: str) -> int:
@@ -40,6 +40,11 @@ def feature_length(length: int, layer: str) -> int:
     return length // stride(layer)
 
 
+def feature_positions(height: int, width: int, layer: str) -> int:
+    """Feature positions of a (height, width) image at ``layer``: its activations are channels x this."""
+    return feature_length(height, layer) * feature_length(width, layer)
+
+
 def border_reach(layer: str) -> int:
     """How many image pixels from a cut edge the features of ``layer`` differ from the uncut image's.
 
@@ -57,12 +62,17 @@ def border_reach(layer: str) -> int:
     return reach * step
 
 
+def tile_overlap(tiling: Tiling, deepest: str) -> int:
+    """The context read around each tile: ``tiling.overlap``, or how far the deepest layer sees."""
+    return border_reach(deepest) if tiling.overlap == "auto" else int(tiling.overlap)
+
+
 @dataclass(frozen=True)
 class Tile:
     """One tile: the ``interior`` whose features it contributes, read with ``context`` around it."""
 
-    interior: Box
-    context: Box
+    interior: Bounds
+    context: Bounds
 
     def interior_in_features(self, layer: str) -> tuple[slice, slice]:
         """Rows and columns of the interior inside the tile's own features at ``layer``.

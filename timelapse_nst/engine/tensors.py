@@ -1,4 +1,4 @@
-"""Images between Pillow / numpy and torch.
+"""Convert images between Pillow / numpy and torch tensors.
 
 Pixel convention of the whole project: an image tensor is float32, shape (1, 3, H, W), RGB,
 range 0..255 (the seed notebook's pixel scale, so its loss weights carry over unchanged).

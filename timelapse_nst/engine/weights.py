@@ -29,13 +29,14 @@ import torchvision
 from torch import nn
 
 from timelapse_nst.atomic import atomic_path
-from timelapse_nst.errors import UserError, option
+from timelapse_nst.errors import UserError, one_line, option
 
 __all__ = [
     "RANDOM_WEIGHTS_WARNING",
     "cache_dir",
     "fetch_imagenet_weights",
     "load_vgg19_features",
+    "weights_availability",
     "weights_status",
 ]
 
@@ -89,6 +90,16 @@ def weights_status() -> str:
         f"ImageNet VGG19 features: not cached; the first use downloads them once (548 MB) "
         f"and keeps the features in {path}. Offline: {_local_file()} or {option('weights', 'random')}."
     )
+
+
+def weights_availability(source: str) -> str:
+    """Whether a render's weights are here (``source`` as ``inputs.weights_source`` gives it):
+    random, a file, cached, or a download (what ``timelapse-nst plan`` says)."""
+    if source == "random":
+        return "random (seeded): for tests and timing, the result is not art"
+    if source == "torchvision":
+        return weights_status()
+    return f"the file {source} ({Path(source).stat().st_size / 1e6:.0f} MB)"
 
 
 def fetch_imagenet_weights(*, progress: bool = True) -> Path:
@@ -175,19 +186,12 @@ def _load_failure(exc: BaseException) -> str:
             # e.g. "Trying to load unsupported GLOBAL posix.system whose module posix is blocked."
             return (
                 "it is a pickle that asks to run code or build objects "
-                f"({_one_line(line)}), and weights are only loaded safely (weights_only)"
+                f"({one_line(line, limit=_MAX_REASON_CHARS)}), and weights are only loaded safely (weights_only)"
             )
     not_weights = "it is not a PyTorch weights file (or it holds objects that are not plain tensors)"
     if text.startswith("Weights only load failed") or isinstance(exc, (EOFError, KeyError, pickle.UnpicklingError)):
         return not_weights  # a KeyError's message is a bare byte value from the unpickler: say what it means
-    return _one_line(text) or not_weights
-
-
-def _one_line(text: str | BaseException) -> str:
-    flat = " ".join(str(text).split())
-    if len(flat) > _MAX_REASON_CHARS:
-        flat = flat[: _MAX_REASON_CHARS - 3] + "..."
-    return flat
+    return one_line(text, limit=_MAX_REASON_CHARS) or not_weights
 
 
 # --- source: the ImageNet download ---------------------------------------------------------
@@ -254,10 +258,10 @@ def _local_file() -> str:
 
 def _network_reason(exc: BaseException) -> str:
     if isinstance(exc, HTTPError):
-        return _one_line(f"HTTP {exc.code} {exc.reason}")
+        return one_line(f"HTTP {exc.code} {exc.reason}", limit=_MAX_REASON_CHARS)
     if isinstance(exc, URLError):
-        return _one_line(exc.reason)
-    return _one_line(exc) or type(exc).__name__
+        return one_line(exc.reason, limit=_MAX_REASON_CHARS)
+    return one_line(exc, limit=_MAX_REASON_CHARS)
 
 
 @contextlib.contextmanager

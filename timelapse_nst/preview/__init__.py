@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from timelapse_nst.errors import UserError
+from timelapse_nst.errors import UserError, one_line
 from timelapse_nst.preview.notebook import Display, NotebookView, ipython_display
 from timelapse_nst.preview.server import PreviewServer
-from timelapse_nst.preview.state import Outcome, PreviewState
+from timelapse_nst.preview.state import Ending, PreviewState
 from timelapse_nst.preview.tracker import Tracker
 from timelapse_nst.runfolder.folder import RunFolder
 
@@ -76,11 +76,11 @@ def open_preview(
     try:
         yield [tracker]
     except BaseException as exc:
-        state.finish(Outcome(video=False, error=_reason(exc)))
+        state.finish(Ending(video=False, error=_reason(exc)))
         _end(view, STOPPED_LINGER_SECONDS, lambda message: None)  # stopping: no more notes
         raise
     else:
-        state.finish(Outcome(video=_fresh_video(state.run)))
+        state.finish(Ending(video=_fresh_video(state.run)))
         _end(view, LINGER_SECONDS, notify)
     finally:
         view.close()
@@ -105,4 +105,4 @@ def _fresh_video(run: RunFolder) -> bool:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
-    return str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+    return str(exc) if isinstance(exc, UserError) else one_line(f"{type(exc).__name__}: {exc}")

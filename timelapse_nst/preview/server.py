@@ -82,7 +82,7 @@ class PreviewServer:
         self._thread.start()
 
     def end(self) -> None:
-        """The render is over (``state.outcome`` is set): pages still open get to see the end."""
+        """The render is over (``state.ending`` is set): pages still open get to see the end."""
         with self._changed:
             self._ended_at = time.monotonic()
             self._changed.notify_all()
@@ -105,7 +105,7 @@ class PreviewServer:
     def _waiting_for(self) -> list[str]:
         if self._ended_at is None:
             return []
-        video = self.state.outcome is not None and self.state.outcome.video and not self.state.outcome.error
+        video = self.state.ending is not None and self.state.ending.video and not self.state.ending.error
         return [
             name
             for name, visitor in self._visitors.items()
@@ -170,9 +170,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._file(state.frame_file(int(match[1])), body)
         if match := _INPUT.fullmatch(path):
             return self._file(state.input_file(match[1]), body)
-        if path == f"/{state.run.final.name}" and state.outcome is not None:
+        if path == f"/{state.run.final.name}" and state.ending is not None:
             return self._file(state.run.final, body)
-        if path == f"/{state.run.video.name}" and state.outcome is not None and state.outcome.video:
+        if path == f"/{state.run.video.name}" and state.ending is not None and state.ending.video:
             return self._file(state.run.video, body, visitor=query.get("visitor", ""))
         return self._error(404)
 

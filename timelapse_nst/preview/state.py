@@ -20,7 +20,7 @@ from timelapse_nst.runfolder.folder import RunFolder
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Ending:
     """How the render ended: painted (with or without a fresh video), or stopped with a message."""
 
     video: bool
@@ -42,10 +42,10 @@ class PreviewState:
         self._history: list[tuple[float, ...]] | None = None  # log lines from before this process
         self._history_names: tuple[str, ...] = ()
         self._inputs: list[dict[str, str]] = []
-        self.outcome: Outcome | None = None
+        self.ending: Ending | None = None
 
-    def finish(self, outcome: Outcome) -> None:
-        self.outcome = outcome
+    def finish(self, ending: Ending) -> None:
+        self.ending = ending
 
     # -- the page's JSON -----------------------------------------------------------------
     def snapshot(self, since: int = 0) -> dict[str, Any]:
@@ -63,7 +63,7 @@ class PreviewState:
         return {
             "title": self.title(),
             "phase": self._phase(iteration, total),
-            "message": self.outcome.error if self.outcome else None,
+            "message": self.ending.error if self.ending else None,
             "iteration": iteration,
             "total": total,
             "scale": progress.scale,
@@ -78,7 +78,7 @@ class PreviewState:
             },
             "latest": _finite(progress.latest or (history[-1] if history else ())),
             "inputs": self.inputs(),
-            "final": self.run.final.name if self.outcome and self.run.final.is_file() else None,
+            "final": self.run.final.name if self.ending and self.run.final.is_file() else None,
             "video": self._video_url(),
         }
 
@@ -91,8 +91,8 @@ class PreviewState:
         return history or [], progress
 
     def _phase(self, iteration: int | None, total: int | None) -> str:
-        if self.outcome is not None:
-            return "stopped" if self.outcome.error else "done"
+        if self.ending is not None:
+            return "stopped" if self.ending.error else "done"
         if iteration is None:
             return "starting"
         return "finishing" if total is not None and iteration >= total else "painting"
@@ -103,7 +103,7 @@ class PreviewState:
         return found
 
     def _video_url(self) -> str | None:
-        if not (self.outcome and self.outcome.video and not self.outcome.error):
+        if not (self.ending and self.ending.video and not self.ending.error):
             return None
         try:
             stamp = self.run.video.stat().st_mtime_ns
@@ -163,7 +163,7 @@ class PreviewState:
         with self._lock:
             if self._history is None:
                 first = self.tracker.first_iteration
-                if first is None and self.outcome is None:
+                if first is None and self.ending is None:
                     return None
                 self._history_names, self._history = _read_log(self.run.log, below=first)
             return self._history

@@ -15,7 +15,7 @@ from timelapse_nst import ffmpeg
 from timelapse_nst.errors import UserError, option
 from timelapse_nst.images import MIN_STYLE_EDGE, file_sha256, load_image, resize_long_edge, resize_style
 from timelapse_nst.runfolder.folder import RunFolder
-from timelapse_nst.settings.config import INIT_STARTS, NOT_RENDER_KEYS, VGG19_LAYERS, RenderConfig
+from timelapse_nst.settings.config import INIT_STARTS, NOT_RENDER_KEYS, RenderConfig, layer_stride
 from timelapse_nst.settings.scales import plan_scales
 from timelapse_nst.version import __version__
 
@@ -48,11 +48,10 @@ def style_paths(style: StylePaths) -> tuple[Path, ...]:
 def check_inputs(
     config: RenderConfig, content: str | Path, style: StylePaths, weights: str | None, *, blend_given: str | None = None
 ) -> RenderInputs:
-    """Every check a render can fail, before the run folder is created: a corrected command
-    then starts cleanly instead of meeting a half-made folder. ``blend_given``: how the user
-    gave ``style_blend`` (None: it is the preset's)."""
-    from timelapse_nst.engine.devices import activation_dtype, pick_device
-
+    """Every check of the inputs a render can fail, before the run folder is created: a corrected
+    command then starts cleanly instead of meeting a half-made folder. (The device, its precision,
+    memory and disk are the memory plan's checks.) ``blend_given``: how the user gave
+    ``style_blend`` (None: it is the preset's)."""
     content, styles = Path(content), style_paths(style)
     check_blend(config, len(styles), given=blend_given)
     photo, paintings = load_image(content), [load_image(path) for path in styles]
@@ -61,7 +60,6 @@ def check_inputs(
     if config.video.audio is not None:  # the video comes last: a bad sound track must not wait for it
         ffmpeg.check_sound(config.video.audio)
     source = weights_source(weights)
-    activation_dtype(config.precision, pick_device(config.device))  # device and precision exist here
     sizes = tuple(painting.size for painting in paintings)
     return RenderInputs(content, styles, source, photo.size, sizes, init)
 
@@ -98,8 +96,7 @@ def check_blend(config: RenderConfig, paintings: int, *, given: str | None) -> N
 
 def check_sizes(config: RenderConfig, content: Image.Image, styles: Sequence[Image.Image]) -> None:
     """VGG19 halves the image at each pool: the deepest layer needs a short edge of 2^pools."""
-    deepest = VGG19_LAYERS.index(config.layers.deepest())
-    needed = 2 ** sum(1 for name in VGG19_LAYERS[:deepest] if name.startswith("pool"))
+    needed = layer_stride(config.layers.deepest())
     for plan in plan_scales(config):
         scaled = resize_long_edge(content, plan.size)
         sizes = {"content": scaled.size}

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from timelapse_nst.errors import UserError
-
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal number, as shells report
+from timelapse_nst.errors import ExitCode, UserError
 
 
 class Interrupted(UserError):
     """The render stopped on request after saving what it had (exit 130 for Ctrl-C, 143 for SIGTERM)."""
 
     def __init__(self, message: str, *, signum: int = signal.SIGINT) -> None:
-        super().__init__(message, exit_code=EXIT_CODES.get(signal.Signals(signum), 130))
+        super().__init__(message, exit_code=ExitCode.of_signal(signum))
 
 
 class StopRequest:
@@ -39,9 +37,6 @@ class Terminated(BaseException):
 def stop_signals() -> Iterator[StopRequest]:
     """SIGINT/SIGTERM ask for a stop after the current iteration; a second Ctrl-C stops now."""
     request = StopRequest()
-    if threading.current_thread() is not threading.main_thread():
-        yield request
-        return
 
     def handler(signum: int, frame: Any) -> None:
         if request.is_set() and signum == signal.SIGINT:
@@ -49,27 +44,34 @@ def stop_signals() -> Iterator[StopRequest]:
         request.signum = signum
         request.event.set()
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with handling_signals(handler):
         yield request
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 @contextmanager
 def terminate_cleanly() -> Iterator[None]:
     """SIGTERM raises ``Terminated`` (like Ctrl-C raises KeyboardInterrupt), so a stop during the
     video unwinds through the encoder's clean-up instead of killing the process mid-write."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def handler(signum: int, frame: Any) -> None:
         raise Terminated
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    with handling_signals(handler, (signal.SIGTERM,)):
+        yield
+
+
+@contextmanager
+def handling_signals(
+    handler: Callable[[int, Any], None], signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
+) -> Iterator[None]:
+    """``handler`` for ``signals`` while the block runs, the previous handlers back after it. Only
+    the main thread may set one: elsewhere (a Ray task, a notebook's worker) the block runs without."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -2,33 +2,31 @@
 
 Pure arithmetic from the image sizes, the layers, the activation precision, the optimiser and
 the device: it runs no network and allocates no tensor, so ``timelapse-nst plan`` answers in a
-moment and ``render`` can refuse a size that cannot fit before it writes anything.
+moment and ``render`` can refuse, before it writes anything, what cannot fit.
 
-What a scale holds is estimated in ``footprint``; here: the device's budget, which scales are
-tiled, the disk, and the refusal of what cannot fit.
+Each question is asked once, of the module that knows: the device, its precision and its memory
+(``devices.machine``); what each scale holds and writes, untiled and tiled (``footprint``, which
+asks the geometry for the tiles). Here: which scales are tiled, the disk against what is free,
+and the one-line refusals.
 """
 
 from __future__ import annotations
 
-import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from timelapse_nst.engine.footprint import FLOAT32, Memory, checkpoint_bytes, long_edge_size, png_bytes, scale_memory
-from timelapse_nst.engine.geometry import border_reach, stride, tile_grid
-from timelapse_nst.images import MIN_STYLE_EDGE
+from timelapse_nst.engine import devices
+from timelapse_nst.engine.devices import Machine
+from timelapse_nst.engine.footprint import Memory, ScaleFootprint, png_bytes, scale_footprint
+from timelapse_nst.errors import UserError, option, setting
 from timelapse_nst.rendering.capture import captured_iterations
 from timelapse_nst.settings.config import RenderConfig
 from timelapse_nst.settings.scales import plan_scales
-
-CPU_MARGIN = 0.10
-"""Part of the available RAM left to the rest of the machine (and to page cache)."""
-
-GPU_MARGIN = 0.05
-"""Part of a GPU's free memory left for cuDNN workspaces and fragmentation."""
 
 
 @dataclass(frozen=True)
@@ -37,27 +35,45 @@ class ScaleEstimate:
 
     index: int
     size: int
-    height: int
-    width: int
+    footprint: ScaleFootprint
     tiled: bool
-    memory: Memory
-    untiled: Memory
-    tiles: int
     frames: int
-    frame_bytes: int
+
+    @property
+    def memory(self) -> Memory:
+        """Its peak memory, as it runs: tiled or not."""
+        return self.footprint.tiled if self.tiled else self.footprint.untiled
+
+    @property
+    def tiles(self) -> int:
+        return self.footprint.tiles if self.tiled else 1
+
+    @property
+    def frame_bytes(self) -> int:
+        """All of its frames' PNGs."""
+        return self.frames * self.footprint.frame_bytes
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Memory and disk of a whole render on one device (``element``: bytes per activation)."""
+    """Memory and disk of a whole render of ``config`` on one ``machine``.
 
-    device: str
-    element: int
-    runtime: int
-    budget: int
+    ``disk_free``: the free space where the run folder ``out`` goes (None: not asked); the folder
+    already holds ``disk_held`` bytes of this render. ``folder`` and ``weights`` say, for
+    ``timelapse-nst plan``, what the run folder holds and where the weights come from.
+    """
+
+    config: RenderConfig
+    content_size: tuple[int, int]
+    style_sizes: tuple[tuple[int, int], ...]
+    machine: Machine
     scales: tuple[ScaleEstimate, ...]
-    checkpoint_bytes: int
-    final_bytes: int
+    out: Path | None = None
+    disk_free: int | None = None
+    disk_held: int = 0
+    folder: str | None = None
+    weights: str | None = None
+    folder_refused: bool = False
 
     @property
     def peak(self) -> int:
@@ -65,131 +81,45 @@ class Plan:
 
     @property
     def fits(self) -> bool:
-        return self.peak <= self.budget
+        """The peak memory fits the budget."""
+        return self.peak <= self.machine.budget
+
+    @property
+    def fits_if_tiled(self) -> bool:
+        """Tiling the scales that need it (``tiling.mode: auto``) would fit the budget."""
+        budget = self.machine.budget
+        return all(min(s.footprint.untiled.total, s.footprint.tiled.total) <= budget for s in self.scales)
+
+    @property
+    def checkpoint_bytes(self) -> int:
+        return self.scales[-1].footprint.checkpoint_bytes  # the full-size scale's are the largest
+
+    @property
+    def final_bytes(self) -> int:
+        full_size = self.scales[-1].footprint
+        return png_bytes(full_size.width, full_size.height)
 
     @property
     def disk(self) -> int:
         """Frames, the final painting and two checkpoints (the current and the previous)."""
         return sum(s.frame_bytes for s in self.scales) + self.final_bytes + 2 * self.checkpoint_bytes
 
+    @property
+    def disk_fits(self) -> bool:
+        return self.disk_free is None or self.disk - self.disk_held <= self.disk_free
 
-def frame_edge(config: RenderConfig) -> int:
-    """The long edge frames are stored at, at most: ``capture.max_size``, else the video's long side."""
-    return config.capture.max_size or max(config.video.size)
+    @property
+    def starts(self) -> bool:
+        """``render`` with the same arguments would start: memory, disk and run folder allow it."""
+        return self.fits and self.disk_fits and not self.folder_refused
 
-
-def overlap_pixels(config: RenderConfig) -> int:
-    """The context around each tile: ``tiling.overlap``, or how far the deepest layer sees."""
-    overlap = config.tiling.overlap
-    return border_reach(config.layers.deepest()) if overlap == "auto" else int(overlap)
-
-
-def make_plan(
-    config: RenderConfig,
-    content_size: tuple[int, int],
-    style_sizes: Sequence[tuple[int, int]],
-    *,
-    device_type: str,
-    element: int,
-    runtime: int,
-    budget: int,
-    decided: Sequence[bool] | None = None,
-) -> Plan:
-    """Memory and disk of every scale of a render, and which scales are tiled.
-
-    ``content_size``/``style_sizes``: (width, height) of the input images. ``tiling.mode``
-    ``on`` tiles every scale, ``auto`` exactly the scales whose untiled peak exceeds ``budget``;
-    ``decided`` (one flag per scale, as a render recorded them) overrides ``auto``'s choice.
-    """
-    deepest = config.layers.deepest()
-    plans = plan_scales(config)
-    captured = set(captured_iterations(plans[-1].last, config.capture))
-    common = {"layers": config.layers, "optimizer": config.optimizer, "pooling": config.pooling}
-    common.update(element=element, device_type=device_type, runtime=runtime)
-    estimates = []
-    for scale in plans:
-        width, height = long_edge_size(content_size, scale.size)
-        style_edge = max(MIN_STYLE_EDGE, round(config.style_scale * scale.size))
-        styles = [long_edge_size(size, style_edge) for size in style_sizes]
-        untiled = scale_memory(height, width, styles, **common)
-        tiles = tile_grid(height, width, tile=config.tiling.tile, overlap=overlap_pixels(config), align=stride(deepest))
-        tiled = {"on": True, "off": False, "auto": untiled.total > budget}[config.tiling.mode]
-        if decided is not None and config.tiling.mode == "auto" and len(decided) == len(plans):
-            tiled = decided[scale.index]
-        memory = scale_memory(height, width, styles, **common, tiles=tiles) if tiled else untiled
-        frames = sum(1 for i in range(0 if scale.index == 0 else scale.first, scale.last + 1) if i in captured)
-        frame_w, frame_h = long_edge_size((width, height), min(scale.size, frame_edge(config)))
-        estimates.append(
-            ScaleEstimate(
-                scale.index,
-                scale.size,
-                height,
-                width,
-                tiled,
-                memory,
-                untiled,
-                len(tiles) if tiled else 1,
-                frames,
-                frames * png_bytes(frame_w, frame_h),
-            )
-        )
-    width, height = long_edge_size(content_size, config.size)
-    return Plan(
-        device=device_type,
-        element=element,
-        runtime=runtime,
-        budget=budget,
-        scales=tuple(estimates),
-        checkpoint_bytes=checkpoint_bytes(width * height, config.optimizer),
-        final_bytes=png_bytes(width, height),
-    )
-
-
-# -- what this machine has --------------------------------------------------------------------
-
-
-def process_memory() -> int:
-    """Resident memory of this process now (Linux: VmRSS; elsewhere its peak so far)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import resource
-    import sys
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
-
-
-def available_ram() -> int:
-    """RAM the kernel could give without swapping (Linux: MemAvailable), else the free pages."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def memory_budget(device: torch.device, *, runtime: int) -> int:
-    """Bytes a render on ``device`` may use at its peak, on the scale the plan counts them.
-
-    CUDA: the device's free memory less ``GPU_MARGIN`` (the plan counts device memory only).
-    CPU (and Apple's unified memory): this process's memory now plus the available RAM less
-    ``CPU_MARGIN`` (the plan counts the whole process, ``runtime`` included).
-    """
-    if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        return int(free * (1 - GPU_MARGIN))
-    return runtime + int(available_ram() * (1 - CPU_MARGIN))
-
-
-# -- a render on this machine ------------------------------------------------------------------
+    @property
+    def record(self) -> dict[str, Any]:
+        """What render.yaml records of the plan, so that a resume computes what the uninterrupted
+        render would have: which scales are tiled (auto's choice) and the activations' precision.
+        (Only that: estimates vary with the free memory of the moment, and render.yaml stays
+        byte-identical on resume.)"""
+        return {"tiled": [scale.tiled for scale in self.scales], "activations": self.machine.activations}
 
 
 def plan_render(
@@ -197,51 +127,57 @@ def plan_render(
     content_size: tuple[int, int],
     style_sizes: Sequence[tuple[int, int]],
     *,
+    machine: Machine | None = None,
     memory: int | None = None,
+    elsewhere: bool = False,
     decided: Sequence[bool] | None = None,
+    out: Path | None = None,
 ) -> Plan:
     """The plan of a render on the device ``config.device`` picks here, for its free memory.
 
-    ``memory``: the bytes the render may take at its peak instead (the whole process on the
-    CPU; the device's memory on a GPU, which then need not exist here). ``decided``: see
-    ``make_plan``.
+    ``content_size``/``style_sizes``: (width, height) of the input images. ``memory``: the bytes
+    the render may take at its peak instead (the whole process on the CPU; the device's memory
+    on a GPU, which with ``elsewhere`` need not be here). ``machine``: plan for that machine
+    (the device is not asked). ``tiling.mode`` ``on`` tiles every scale, ``auto`` exactly the
+    scales whose untiled peak exceeds the budget; ``decided`` (one flag per scale, as a render
+    recorded them) overrides ``auto``'s choice. ``out``: the run folder, whose free disk is asked.
     """
-    from timelapse_nst.engine.devices import activation_dtype, pick_device
-
-    if memory is not None and config.device in ("cuda", "mps"):
-        device_type = config.device
-        element = FLOAT32 if config.precision == "fp32" else 2  # a GPU's auto is bf16 or fp16
-    else:
-        device = pick_device(config.device)
-        device_type = device.type
-        element = FLOAT32 if activation_dtype(config.precision, device) is None else 2
-    runtime = 0 if device_type == "cuda" else process_memory()
-    if memory is None:
-        memory = memory_budget(device, runtime=runtime)
-    return make_plan(
-        config,
-        content_size,
-        style_sizes,
-        device_type=device_type,
-        element=element,
-        runtime=runtime,
-        budget=memory,
-        decided=decided,
-    )
+    # 1. The device, its precision and its memory: asked once.
+    here = machine or devices.machine(config.device, config.precision, memory=memory, elsewhere=elsewhere)
+    # 2. Each scale's bytes, untiled and tiled, and which iterations become its frames.
+    scales = plan_scales(config)
+    captured = set(captured_iterations(scales[-1].last, config.capture))
+    counts = {"element": here.element, "device_type": here.device, "runtime": here.runtime}
+    estimates = []
+    for scale in scales:
+        footprint = scale_footprint(config, scale.size, content_size, style_sizes, **counts)
+        # 3. Tiled where the mode says so; auto: where the untiled peak exceeds the budget.
+        tiled = {"on": True, "off": False, "auto": footprint.untiled.total > here.budget}[config.tiling.mode]
+        if decided is not None and config.tiling.mode == "auto" and len(decided) == len(scales):
+            tiled = decided[scale.index]
+        frames = sum(1 for i in range(0 if scale.index == 0 else scale.first, scale.last + 1) if i in captured)
+        estimates.append(ScaleEstimate(scale.index, scale.size, footprint, tiled, frames))
+    free = None if out is None else free_disk(out)
+    return Plan(config, tuple(content_size), tuple(style_sizes), here, tuple(estimates), out=out, disk_free=free)
 
 
-def largest_size(
-    config: RenderConfig, plan: Plan, content_size: tuple[int, int], style_sizes: Sequence[tuple[int, int]]
-) -> int | None:
-    """The largest ``size`` (long edge, at most ``config.size``) whose plan fits ``plan``'s budget
-    on its device; None when not even 16 px fits."""
+def free_disk(folder: Path) -> int:
+    """Bytes free on the file system that holds ``folder``, or will (its nearest existing parent)."""
+    existing = folder.absolute()
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    return shutil.disk_usage(existing).free
+
+
+def largest_size(plan: Plan) -> int | None:
+    """The largest ``size`` (long edge, at most the plan's) whose plan fits ``plan``'s budget on
+    its machine; None when not even 16 px fits."""
 
     def fits(size: int) -> bool:
-        candidate = RenderConfig.model_validate({**config.model_dump(mode="json"), "size": size})
-        machine = {"device_type": plan.device, "element": plan.element, "runtime": plan.runtime, "budget": plan.budget}
-        return make_plan(candidate, content_size, style_sizes, **machine).fits
+        candidate = RenderConfig.model_validate({**plan.config.model_dump(mode="json"), "size": size})
+        return plan_render(candidate, plan.content_size, plan.style_sizes, machine=plan.machine).fits
 
-    low, high = 16, config.size
+    low, high = 16, plan.config.size
     if not fits(low):
         return None
     while low < high:  # the peak grows with the size: bisect
@@ -250,29 +186,32 @@ def largest_size(
     return low
 
 
-def refuse_if_too_large(
-    config: RenderConfig, plan: Plan, content_size: tuple[int, int], style_sizes: Sequence[tuple[int, int]]
-) -> None:
-    """One ``UserError`` line when the render cannot fit, naming the largest size that does."""
-    from timelapse_nst.errors import UserError, option, setting
+def refuse_what_cannot_fit(plan: Plan, *, disk: bool = True) -> None:
+    """One ``UserError`` line when the render cannot fit: in memory (naming the largest size that
+    does), or, with ``disk``, on the disk where its run folder goes (the estimate and what is free)."""
+    if not plan.fits:
+        raise UserError(_memory_refusal(plan))
+    if disk and not plan.disk_fits:
+        raise UserError(
+            f"the render needs about {gib(plan.disk - plan.disk_held)} of disk ({_disk_parts(plan)}); "
+            f"{gib(plan.disk_free or 0)} is free at {plan.out}: free some space or choose another {option('out')}"
+        )
 
-    if plan.fits:
-        return
+
+def _memory_refusal(plan: Plan) -> str:
+    config = plan.config
     worst = max(plan.scales, key=lambda scale: scale.memory.total)
     how = f"tiled in {worst.tiles}" if worst.tiled else "untiled"
     need = (
         f"a {config.size} px painting needs about {gib(plan.peak)} at its peak ({worst.size} px, {how}); "
-        f"{gib(plan.budget)} is available on the {plan.device}"
+        f"{gib(plan.machine.budget)} is available on the {plan.machine.device}"
     )
-    if config.tiling.mode == "off":
-        tiled = RenderConfig.model_validate({**config.model_dump(mode="json"), "tiling": {"mode": "auto"}})
-        fits = largest_size(tiled, plan, content_size, style_sizes)
-        if fits == config.size:
-            raise UserError(f"{need}: tiling would fit it: {setting('tiling.mode', 'auto')}")
-    fits = largest_size(config, plan, content_size, style_sizes)
+    if config.tiling.mode == "off" and plan.fits_if_tiled:
+        return f"{need}: tiling would fit it: {setting('tiling.mode', 'auto')}"
+    fits = largest_size(plan)
     if fits is None:
-        raise UserError(f"{need}, and not even a 16 px painting fits: free some memory")
-    raise UserError(f"{need}: the largest size that fits is {fits} px ({option('size', fits)})")
+        return f"{need}, and not even a 16 px painting fits: free some memory"
+    return f"{need}: the largest size that fits is {fits} px ({option('size', fits)})"
 
 
 def gib(size: int) -> str:
@@ -280,33 +219,35 @@ def gib(size: int) -> str:
 
 
 def describe(plan: Plan) -> list[str]:
-    """The plan as text lines: one per scale, then disk and the verdict (what `plan` prints)."""
-    precision = "fp32" if plan.element == FLOAT32 else "16-bit"
+    """The plan as text lines: one per scale, then disk, weights, run folder and the verdicts
+    (what `plan` prints)."""
+    precision = "fp32" if plan.machine.activations == "fp32" else "16-bit"
     lines = [
-        f"device {plan.device} ({precision} activations), {gib(plan.budget)} available to the render",
+        f"device {plan.machine.device} ({precision} activations), {gib(plan.machine.budget)} available to the render",
         f"{'scale':>5}  {'size':>11}  {'tiled':<10}  {'peak memory':>11}  {'frames':>6}  {'frames on disk':>14}",
     ]
     for scale in plan.scales:
         tiled = f"yes, {scale.tiles}" if scale.tiled else "no"
-        size = f"{scale.width}x{scale.height}"
+        size = f"{scale.footprint.width}x{scale.footprint.height}"
         lines.append(
             f"{scale.index + 1:>5}  {size:>11}  {tiled:<10}  {gib(scale.memory.total):>11}  {scale.frames:>6}  "
             f"{gib(scale.frame_bytes):>14}"
         )
-    lines.append(
-        f"disk: {gib(plan.disk)} (frames {gib(sum(s.frame_bytes for s in plan.scales))}, "
-        f"checkpoints 2 x {gib(plan.checkpoint_bytes)}, final.png {gib(plan.final_bytes)})"
-    )
+    lines.append(f"disk: {gib(plan.disk)} ({_disk_parts(plan)})")
+    lines += [f"weights: {plan.weights}"] if plan.weights is not None else []
+    lines += [f"run folder: {plan.folder}"] if plan.folder is not None else []
+    if plan.disk_free is not None:
+        held = f" (it holds {gib(plan.disk_held)} of them already)" if plan.disk_held else ""
+        verdict = "fits" if plan.disk_fits else "does NOT fit"
+        lines.append(f"free disk there: {gib(plan.disk_free)} for {gib(plan.disk)}{held}: {verdict}")
     verdict = "fits" if plan.fits else "does NOT fit"
-    lines.append(f"peak memory {gib(plan.peak)} of {gib(plan.budget)}: {verdict}")
+    lines.append(f"peak memory {gib(plan.peak)} of {gib(plan.machine.budget)}: {verdict}")
     return lines
 
 
-def plan_record(plan: Plan) -> dict[str, Any]:
-    """What render.yaml records of the plan: which scales are tiled, so that a resume keeps
-    auto's choice and computes what the uninterrupted render would have. (Only that: estimates
-    vary with the free memory of the moment, and render.yaml stays byte-identical on resume.)"""
-    return {"tiled": [scale.tiled for scale in plan.scales]}
+def _disk_parts(plan: Plan) -> str:
+    frames = gib(sum(s.frame_bytes for s in plan.scales))
+    return f"frames {frames}, checkpoints 2 x {gib(plan.checkpoint_bytes)}, final.png {gib(plan.final_bytes)}"
 
 
 def recorded_tiling(manifest: Mapping[str, Any]) -> list[bool] | None:

@@ -18,6 +18,7 @@ from PIL import Image
 
 from timelapse_nst.engine.devices import pick_device, precision_name, recorded_activation_dtype
 from timelapse_nst.engine.features import VGGFeatures
+from timelapse_nst.engine.geometry import tile_overlap
 from timelapse_nst.engine.loop import Hook, RenderInterrupted, Step, paint
 from timelapse_nst.engine.objective import Objective
 from timelapse_nst.engine.tensors import to_tensor, to_uint8, to_uint16
@@ -28,7 +29,7 @@ from timelapse_nst.rendering.capture import CaptureHook, FrameWriter
 from timelapse_nst.rendering.checkpoint import Checkpointer
 from timelapse_nst.rendering.inputs import input_hashes
 from timelapse_nst.rendering.interruption import Interrupted, stop_signals
-from timelapse_nst.rendering.plan import frame_edge, is_out_of_memory, overlap_pixels, plan_render, recorded_tiling
+from timelapse_nst.rendering.plan import is_out_of_memory, plan_render, recorded_tiling
 from timelapse_nst.rendering.status import video_state
 from timelapse_nst.runfolder.folder import RunFolder
 from timelapse_nst.runfolder.log import LogWriter
@@ -115,7 +116,7 @@ class RenderSession:
             args = (features, config.layers, photo, paintings)
             smoothing = {"tv_smoothing": config.optimizer.tv_smoothing}
             if self.tiled[plan.index]:
-                tiling = {"tile": config.tiling.tile, "overlap": overlap_pixels(config)}
+                tiling = {"tile": config.tiling.tile, "overlap": tile_overlap(config.tiling, config.layers.deepest())}
                 return TiledObjective(*args, activation_dtype=dtype, color=config.color.preserve, **smoothing, **tiling)
             return Objective(*args, activation_dtype=dtype, color=config.color.preserve, **smoothing)
 
@@ -128,7 +129,7 @@ class RenderSession:
         make_objective = self._objective_factory(device, dtype)
         done = int(state["iteration"]) if state else 0
         capture = self.config.capture
-        with FrameWriter(self.run, compress_level=capture.compress_level, max_size=frame_edge(self.config)) as writer:
+        with FrameWriter(self.run, compress_level=capture.compress_level, max_size=self.config.frame_edge()) as writer:
             log = LogWriter(self.run.log, resume_at_bytes=int(state["log"]["bytes"]) if state else 0)
             saver = Checkpointer(
                 self.run,

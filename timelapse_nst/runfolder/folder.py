@@ -62,6 +62,7 @@ class RunFolder:
     """Paths of one run folder and the operations on it that must be safe."""
 
     def __init__(self, root: Path | str) -> None:
+        # Every path of the folder, named once (BatchFolder names a batch folder's alike).
         self.root = Path(root)
         self.manifest = self.root / MANIFEST
         self.inputs = self.root / "inputs"

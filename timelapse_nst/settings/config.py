@@ -350,6 +350,10 @@ class RenderConfig(BaseModel):
         whole = sum(raw)
         return tuple(w / whole if whole > 0 else 0.0 for w in raw)
 
+    def frame_edge(self) -> int:
+        """The long edge frames are stored at, at most: ``capture.max_size``, else the video's long side."""
+        return self.capture.max_size or max(self.video.size)
+
     def render_hash(self) -> str:
         """Hash of what decides the pixels (not the keys in ``NOT_RENDER_KEYS``)."""
         data = self.model_dump(mode="json", exclude=set(NOT_RENDER_KEYS))
@@ -360,6 +364,10 @@ INIT_STARTS = ("content", "style", "noise")
 """The starts ``init`` names; anything else is an image file."""
 
 NOT_RENDER_KEYS = frozenset({"name", "description", "checkpoint", "video", "final", "credits", "tiling"})
-"""Top-level keys that do not decide the pixels: changing them keeps a render resumable.
+"""Top-level keys that do not decide the pixels (the README's "Big paintings" lists them for
+``resume --set``): changing them keeps a render resumable and its ``render_hash``. ``name``,
+``description`` and ``credits`` are words; ``checkpoint`` is when the state is saved; ``video`` is
+made from the frames afterwards; ``final`` is final.png's format (the same painting, written anew);
 ``tiling`` is how the objective is evaluated, not which one (tiled, it is the same to float
-rounding): a render that ran out of memory continues tiled (``resume --set tiling.mode=on``)."""
+rounding): a render that ran out of memory continues tiled (``resume --set tiling.mode=on``).
+Every other key decides the painting, its frames or its log."""
