@@ -16,6 +16,7 @@ from PIL import Image
 
 from timelapse_nst.errors import UserError
 from timelapse_nst.images import load_image
+from timelapse_nst.runfolder.clip import ClipRecord, clip_record
 from timelapse_nst.runfolder.folder import Frame, InputFile, RunFolder
 
 
@@ -32,10 +33,20 @@ class Recording:
     content: InputFile
     styles: tuple[InputFile, ...]
     weights: str | None = None  # where the VGG19 weights came from: torchvision, random or a file
+    clip: ClipRecord | None = None  # a clip's render: what was painted from the source
+    painted: tuple[Path, ...] = ()  # a clip's painted frames so far (stylised/), in order
+    sources: tuple[Path, ...] = ()  # a clip's input frames as painted (source/), in order
 
     @property
     def root(self) -> Path:
         return self.folder.root
+
+    @property
+    def photo(self) -> Path | None:
+        """The content as a still picture: the photo, or a clip's first input frame."""
+        if self.clip is not None:
+            return self.sources[0] if self.sources else None
+        return self.content.path
 
     @property
     def final(self) -> Path | None:
@@ -57,6 +68,7 @@ def read_recording(run_dir: Path) -> Recording:
     if not isinstance(total, int) or isinstance(total, bool) or total < 0:
         raise UserError(f"{folder.manifest}: total_iterations must be a whole number >= 0, got {total!r}")
     content, styles = folder.input_files(manifest)
+    clip = clip_record(manifest, where=str(folder.manifest))
     return Recording(
         folder=folder,
         frames=tuple(frames),
@@ -67,6 +79,9 @@ def read_recording(run_dir: Path) -> Recording:
         content=content,
         styles=tuple(styles),
         weights=manifest.get("weights") if isinstance(manifest.get("weights"), str) else None,
+        clip=clip,
+        painted=tuple(folder.painted_frames()[: clip.frames]) if clip else (),
+        sources=tuple(folder.source_frames()[: clip.frames]) if clip else (),
     )
 
 

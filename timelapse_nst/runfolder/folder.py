@@ -10,6 +10,11 @@ Layout (a stable contract, documented in the README)::
     progress.json      a small, torch-free summary of the last checkpoint (for `status`)
     final.png          the finished painting
     timelapse.mp4      the video (re-made at will by `timelapse-nst assemble`)
+    a clip's render also holds (render.yaml then has a ``clip`` record, see ``runfolder.clip``):
+    source/NNNNNN.png    the decoded input frames as painted, one per output frame
+    stylised/NNNNNN.png  the painted frames, each written when that frame is finished
+    clip.jsonl           one JSON line per finished painted frame
+    stylised.mp4         the painted clip with the source's sound (re-made by `assemble`)
     contact_sheet.png  frames in a labelled grid;  losses.png  the loss curves
     thumbnail.jpg, loop.mp4, loop.gif, description.txt   written by `timelapse-nst publish`
 
@@ -24,7 +29,7 @@ import fcntl
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -73,6 +78,10 @@ class RunFolder:
         self.progress = self.root / "progress.json"
         self.final = self.root / "final.png"
         self.video = self.root / "timelapse.mp4"
+        self.source = self.root / "source"  # these four: a clip's render
+        self.stylised = self.root / "stylised"
+        self.clip_log = self.root / "clip.jsonl"
+        self.stylised_video = self.root / "stylised.mp4"
         self.contact_sheet = self.root / "contact_sheet.png"
         self.losses_plot = self.root / "losses.png"
         self.thumbnail = self.root / "thumbnail.jpg"  # these four: `publish`
@@ -99,6 +108,21 @@ class RunFolder:
 
     def frame_iterations(self) -> list[int]:
         return [frame.iteration for frame in self.frame_list()]
+
+    # -- a clip's frames --------------------------------------------------------------------
+    def source_path(self, index: int) -> Path:
+        return self.source / FRAME_NAME.format(index)
+
+    def stylised_path(self, index: int) -> Path:
+        return self.stylised / FRAME_NAME.format(index)
+
+    def painted_frames(self) -> list[Path]:
+        """stylised/000000.png, 000001.png ... up to the first one missing: the painted clip so far."""
+        return _numbered_from_zero(self.stylised_path)
+
+    def source_frames(self) -> list[Path]:
+        """source/000000.png ... up to the first one missing."""
+        return _numbered_from_zero(self.source_path)
 
     # -- manifest -------------------------------------------------------------------------
     def has_render(self) -> bool:
@@ -217,7 +241,7 @@ class RunFolder:
     def remove_partial_files(self) -> int:
         """Delete the temporary files a killed process left behind (every write is atomic)."""
         count = 0
-        for folder in (self.root, self.frames, self.inputs):
+        for folder in (self.root, self.frames, self.inputs, self.source, self.stylised):
             if folder.is_dir():
                 for leftover in folder.glob(f"*{TEMP_SUFFIX}"):
                     leftover.unlink(missing_ok=True)
@@ -242,3 +266,11 @@ class RunFolder:
             n += 1
         shutil.move(str(self.root), str(target))
         return target
+
+
+def _numbered_from_zero(path_of: Callable[[int], Path]) -> list[Path]:
+    """``path_of(0)``, ``path_of(1)`` ... while they are files (each is renamed into place whole)."""
+    found = []
+    while (path := path_of(len(found))).is_file():
+        found.append(path)
+    return found
