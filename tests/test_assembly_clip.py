@@ -353,3 +353,13 @@ def test_a_damaged_clip_record_is_one_line(tmp_path: Path, sound_clip: SourceCli
     with pytest.raises(UserError) as error:
         assemble_run(run, overrides=PLAIN)
     assert expected in str(error.value) and "render.yaml" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_clip_is_published_with_its_first_frame_as_the_photo(tmp_path: Path, sound_clip: SourceClip) -> None:
+    from timelapse_nst.publish import publish_run
+
+    run = make_clip_run(tmp_path / "run", sound_clip, end=1.0)
+    assemble_run(run, overrides=PLAIN)
+    written = {path.name for path in publish_run(run, loop_seconds=1.0)}
+    assert {"thumbnail.jpg", "loop.mp4", "description.txt", "timelapse.mp4"} <= written
+    assert "Photo: walk.mp4" in (run / "description.txt").read_text(encoding="utf-8")
