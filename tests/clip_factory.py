@@ -10,7 +10,6 @@ factory's posterised tint, which keeps the flash bright), ``frames/`` frame 0 be
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw
 from runfolder_factory import painting_of, photo, write_log
+
+from timelapse_nst.runfolder.clip import ClipFrame
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 BEEP_HZ = 880
@@ -145,16 +146,15 @@ def _inputs(root: Path, source: SourceClip, styles: int) -> dict[str, Any]:
 
 
 def _write_clip_log(path: Path, frames: int, iterations: int) -> None:
+    """clip.jsonl as the render writes it: frame 0 painted afresh, the others from the warped one."""
+    losses = {"content": 1e4, "style": 2e3, "tv": 5e2, "total": 1.25e4}
     with open(path, "w", encoding="utf-8") as file:
         for index in range(frames):
-            record = {
-                "frame": index,
-                "iterations": iterations if index == 0 else iterations // 2,
-                "start": "photo" if index == 0 else "warped",
-                "losses": {"content": 1e4, "style": 2e3, "tv": 5e2, "temporal": 0.0 if index == 0 else 30.0},
-                "consistency": 1.0 if index == 0 else 0.93,
-            }
-            file.write(json.dumps(record) + "\n")
+            if index == 0:
+                record = ClipFrame(0, "fresh", iterations, losses, temporal=None, consistency=None)
+            else:
+                record = ClipFrame(index, "warped", iterations // 2, losses, temporal=30.0, consistency=0.93)
+            file.write(record.to_json() + "\n")
 
 
 def flash_times(frames: Sequence[np.ndarray], fps: float) -> list[float]:

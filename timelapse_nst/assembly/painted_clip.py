@@ -61,7 +61,7 @@ def make_stylised(
     size = _even(load_image(run.painted[0]).size)
     # The soundtrack file of `settings.audio` belongs to the timelapse: the clip keeps its own sound.
     own = VideoSettings.model_validate({**settings.model_dump(), "audio": None})
-    job = EncodeJob(out, size, run.clip.fps, run.clip.seconds(len(run.painted)), own, tags=tags, sound=_sound(run))
+    job = EncodeJob(out, size, run.clip.fps, _seconds(run), own, tags=tags, sound=_sound(run))
     with write_errors(out.parent):
         encode(_painted(run.painted, size, progress), job)
     return out
@@ -72,7 +72,13 @@ def _sound(run: Recording, *, at: float = 0.0, fade_in: float = 0.0) -> ClipSoun
     clip, source = run.clip, run.content.path
     if clip is None or not clip.audio or source is None:
         return None
-    return ClipSound(source, clip.start, clip.seconds(len(run.painted)), at=at, fade_in=fade_in)
+    return ClipSound(source, clip.start, _seconds(run), at=at, fade_in=fade_in)
+
+
+def _seconds(run: Recording) -> float:
+    """How long the frames painted so far last."""
+    assert run.clip is not None
+    return float(len(run.painted) / run.clip.fps)
 
 
 def _painted(

@@ -6,6 +6,7 @@ executed (the manifest is read with yaml.safe_load; inputs never resolve outside
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +69,8 @@ def read_recording(run_dir: Path) -> Recording:
     if not isinstance(total, int) or isinstance(total, bool) or total < 0:
         raise UserError(f"{folder.manifest}: total_iterations must be a whole number >= 0, got {total!r}")
     content, styles = folder.input_files(manifest)
-    clip = clip_record(manifest, where=str(folder.manifest))
+    clip = clip_record(manifest)
+    painted, sources = _clip_frames(folder, clip) if clip else ((), ())
     return Recording(
         folder=folder,
         frames=tuple(frames),
@@ -80,9 +82,16 @@ def read_recording(run_dir: Path) -> Recording:
         styles=tuple(styles),
         weights=manifest.get("weights") if isinstance(manifest.get("weights"), str) else None,
         clip=clip,
-        painted=tuple(folder.painted_frames()[: clip.frames]) if clip else (),
-        sources=tuple(folder.source_frames()[: clip.frames]) if clip else (),
+        painted=painted,
+        sources=sources,
     )
+
+
+def _clip_frames(folder: RunFolder, clip: ClipRecord) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """The painted frames so far and the source frames, each from 000000.png up to the first gap."""
+    painted = tuple(map(folder.stylised_frame, range(min(folder.stylised_count(), clip.frames))))
+    sources = tuple(itertools.takewhile(Path.is_file, map(folder.source_frame, range(clip.frames))))
+    return painted, sources
 
 
 def thumbnail(path: Path, side: int = 48) -> np.ndarray:

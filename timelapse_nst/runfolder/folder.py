@@ -10,13 +10,16 @@ Layout (a stable contract, documented in the README)::
     progress.json      a small, torch-free summary of the last checkpoint (for `status`)
     final.png          the finished painting
     timelapse.mp4      the video (re-made at will by `timelapse-nst assemble`)
-    a clip's render also holds (render.yaml then has a ``clip`` record, see ``runfolder.clip``):
-    source/NNNNNN.png    the decoded input frames as painted, one per output frame
-    stylised/NNNNNN.png  the painted frames, each written when that frame is finished
-    clip.jsonl           one JSON line per finished painted frame
-    stylised.mp4         the painted clip with the source's sound (re-made by `assemble`)
     contact_sheet.png  frames in a labelled grid;  losses.png  the loss curves
     thumbnail.jpg, loop.mp4, loop.gif, description.txt   written by `timelapse-nst publish`
+
+A clip render (its content a video; render.yaml holds a ``clip`` record, see ``runfolder.clip``)
+adds::
+
+    source/NNNNNN.png     the input frames as painted (trimmed, resampled, upright, resized)
+    stylised/NNNNNN.png   one painted frame per output frame, written when that frame is finished
+    clip.jsonl            one JSON line per finished painted frame, in order
+    stylised.mp4          the painted clip with the source's sound
 
 Everything that reads or writes these paths takes them from ``RunFolder``: the render, the
 checkpoints, ``status``, assembly and publishing.
@@ -29,7 +32,7 @@ import fcntl
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -78,16 +81,16 @@ class RunFolder:
         self.progress = self.root / "progress.json"
         self.final = self.root / "final.png"
         self.video = self.root / "timelapse.mp4"
-        self.source = self.root / "source"  # these four: a clip's render
-        self.stylised = self.root / "stylised"
-        self.clip_log = self.root / "clip.jsonl"
-        self.stylised_video = self.root / "stylised.mp4"
         self.contact_sheet = self.root / "contact_sheet.png"
         self.losses_plot = self.root / "losses.png"
         self.thumbnail = self.root / "thumbnail.jpg"  # these four: `publish`
         self.loop_video = self.root / "loop.mp4"
         self.loop_gif = self.root / "loop.gif"
         self.description = self.root / "description.txt"
+        self.source = self.root / "source"  # these four: a clip render
+        self.stylised = self.root / "stylised"
+        self.clip_log = self.root / "clip.jsonl"
+        self.stylised_video = self.root / "stylised.mp4"
         self.lock_file = self.root / ".lock"
         self._lock_handle: IO[str] | None = None
 
@@ -110,19 +113,20 @@ class RunFolder:
         return [frame.iteration for frame in self.frame_list()]
 
     # -- a clip's frames --------------------------------------------------------------------
-    def source_path(self, index: int) -> Path:
+    def source_frame(self, index: int) -> Path:
+        """Input frame ``index`` (0-based) of a clip, as it is painted."""
         return self.source / FRAME_NAME.format(index)
 
-    def stylised_path(self, index: int) -> Path:
+    def stylised_frame(self, index: int) -> Path:
+        """Painted frame ``index`` (0-based) of a clip."""
         return self.stylised / FRAME_NAME.format(index)
 
-    def painted_frames(self) -> list[Path]:
-        """stylised/000000.png, 000001.png ... up to the first one missing: the painted clip so far."""
-        return _numbered_from_zero(self.stylised_path)
-
-    def source_frames(self) -> list[Path]:
-        """source/000000.png ... up to the first one missing."""
-        return _numbered_from_zero(self.source_path)
+    def stylised_count(self) -> int:
+        """How many painted frames lie in ``stylised/`` without a gap from 000000.png on."""
+        count = 0
+        while self.stylised_frame(count).is_file():
+            count += 1
+        return count
 
     # -- manifest -------------------------------------------------------------------------
     def has_render(self) -> bool:
@@ -253,7 +257,7 @@ class RunFolder:
         copied, a manifest without a single iteration): the same command may take it over."""
         if not self.root.is_dir():
             return False
-        ours = {self.inputs.name, self.frames.name, MANIFEST, self.lock_file.name}
+        ours = {self.inputs.name, self.frames.name, self.source.name, MANIFEST, self.lock_file.name}
         names = {p.name for p in self.root.iterdir() if not p.name.endswith(TEMP_SUFFIX)}
         frames_empty = not self.frames.is_dir() or not any(self.frames.iterdir())
         no_progress = not self.log.exists() and not self.checkpoint.exists()
@@ -266,11 +270,3 @@ class RunFolder:
             n += 1
         shutil.move(str(self.root), str(target))
         return target
-
-
-def _numbered_from_zero(path_of: Callable[[int], Path]) -> list[Path]:
-    """``path_of(0)``, ``path_of(1)`` ... while they are files (each is renamed into place whole)."""
-    found = []
-    while (path := path_of(len(found))).is_file():
-        found.append(path)
-    return found
