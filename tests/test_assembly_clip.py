@@ -7,9 +7,11 @@ a real source video whose white flash frame and beep start together, so sync is 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -23,6 +25,8 @@ from timelapse_nst.assembly import assemble_run, layouts
 from timelapse_nst.assembly.recording import read_recording
 from timelapse_nst.assembly.timeline import ClipTiming, plan
 from timelapse_nst.errors import UserError
+from timelapse_nst.rendering.status import video_state
+from timelapse_nst.runfolder.folder import RunFolder
 from timelapse_nst.settings.video import VideoSettings
 
 FAST = {"preset": "ultrafast", "fps": 10, "resolution": "320x180"}
@@ -318,6 +322,7 @@ def test_assemble_rebuilds_both_videos_from_the_folder_alone_without_torch(
     assert int(probe(run / "stylised.mp4")["video"]["nb_read_frames"]) == 10
     assert int(probe(run / "timelapse.mp4")["video"]["nb_read_frames"]) == 20 + 10
     assert {path.name: path.read_bytes() for path in (run / "stylised").iterdir()} == painted
+    assert video_state(RunFolder(run)) == "up to date"
     # A variant elsewhere leaves stylised.mp4 alone (it is already there).
     before = (run / "stylised.mp4").stat().st_mtime_ns
     shorts = assemble_run(
@@ -325,6 +330,11 @@ def test_assemble_rebuilds_both_videos_from_the_folder_alone_without_torch(
     )
     assert probe(shorts)["video"]["height"] > probe(shorts)["video"]["width"]
     assert (run / "stylised.mp4").stat().st_mtime_ns == before
+    later = time.time() + 5  # a frame painted again after the videos were made
+    os.utime(run / "stylised" / "000004.png", (later, later))
+    assert video_state(RunFolder(run)) == "older than the frames (run `assemble`)"
+    (run / "stylised.mp4").unlink()
+    assert video_state(RunFolder(run)) == "not made yet"
 
 
 def test_a_copied_clip_folder_assembles_elsewhere(tmp_path: Path, sound_clip: SourceClip) -> None:

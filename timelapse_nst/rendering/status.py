@@ -22,11 +22,20 @@ def read_progress(run: RunFolder) -> dict[str, Any] | None:
 
 
 def video_state(run: RunFolder) -> str:
-    if not run.video.exists():
+    """Whether the video (a clip's: both videos) is newer than everything it is made from."""
+    videos = [run.video, *([run.stylised_video] if run.stylised.is_dir() else [])]
+    if not all(video.exists() for video in videos):
         return "not made yet"
-    sources = [run.final, run.manifest, *(frame.path for frame in run.frame_list())]  # the manifest: video settings
+    painted = (run.stylised_frame(index) for index in range(run.stylised_count()))
+    sources = [
+        run.final,
+        run.manifest,
+        *(frame.path for frame in run.frame_list()),
+        *painted,
+    ]  # the manifest: video settings
     newest = max((p.stat().st_mtime for p in sources if p.exists()), default=0.0)
-    return "up to date" if run.video.stat().st_mtime >= newest else "older than the frames (run `assemble`)"
+    made = min(video.stat().st_mtime for video in videos)
+    return "up to date" if made >= newest else "older than the frames (run `assemble`)"
 
 
 def describe(root: Path) -> str:
