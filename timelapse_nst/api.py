@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from timelapse_nst.clip.session import ClipSession
+from timelapse_nst.clip.source import ClipSource, clip_content, decode, reopen_clip
 from timelapse_nst.engine.devices import activation_dtype, pick_device, precision_name
 from timelapse_nst.engine.loop import Hook
 from timelapse_nst.engine.weights import RANDOM_WEIGHTS_WARNING, load_vgg19_features
@@ -43,6 +45,7 @@ from timelapse_nst.rendering.interruption import (
 )
 from timelapse_nst.rendering.plan import Plan, gib, plan_record, plan_render, recorded_tiling, refuse_if_too_large
 from timelapse_nst.rendering.session import Notify, ProgressFactory, RenderResult, RenderSession
+from timelapse_nst.runfolder.clip import clip_record
 from timelapse_nst.runfolder.folder import RunFolder
 from timelapse_nst.settings import presets
 from timelapse_nst.settings.config import NOT_RENDER_KEYS, RenderConfig
@@ -76,6 +79,8 @@ def render(
 ) -> RenderResult:
     """Paint ``content`` in the style of ``style`` (one painting or a list) into the run folder ``out``.
 
+    ``content`` is a photo or a video clip (told apart by what the file holds): a clip is painted
+    frame by frame (``clip:`` settings; trim and rate with ``overrides=["clip.start=2", ...]``).
     ``config`` wins over ``preset`` + ``overrides`` (+ the ``size``/``iterations``/``title``
     shortcuts). A folder that already holds this very render is continued; one that holds a
     different render is refused unless ``restart``, which moves it aside (never deletes it).
@@ -91,7 +96,8 @@ def render(
     # 1. Check every input before touching the disk, the memory it will take included.
     check_preview(preview, preview_port)
     config = config or presets.resolve(preset, overrides=[*overrides, *shortcuts(size, iterations, title)])
-    inputs = check_inputs(config, content, style, weights)
+    clip = clip_content(Path(content), config)  # a video: trim, rate, limit and every frame checked here
+    inputs = check_inputs(config, content, style, weights, content_size=clip.size if clip else None)
     memory_plan = plan_render(config, inputs.content_size, inputs.style_sizes, memory=memory)
     refuse_if_too_large(config, memory_plan, inputs.content_size, inputs.style_sizes)
     run = RunFolder(Path(out))
@@ -99,6 +105,8 @@ def render(
     manifest = new_manifest(config, inputs)
     activations = precision_name(activation_dtype(config.precision, pick_device(config.device)))
     manifest["plan"] = {**plan_record(memory_plan), "activations": activations}  # a resume keeps both
+    if clip is not None:
+        manifest["clip"] = clip.record().to_yaml()
     # 2. Decide: a new render, the same one continued, or a refusal.
     if restart and run.root.exists() and any(run.root.iterdir()):
         notify(f"moved the previous run to {run.move_aside()}")
@@ -124,10 +132,8 @@ def render(
     # 3. Lay out the run folder and paint.
     vgg = _load_vgg(inputs.weights, config.seed, notify, progress=progress_factory is not None)
     with _preview(preview, preview_port, run, config, notify) as watch, write_errors(run.root), _locked(run, notify):
-        _lay_out(run, manifest, inputs)
-        session = RenderSession(
-            run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory
-        )
+        _lay_out(run, manifest, inputs, clip)
+        session = _session(run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory)
         return _finished(session, None, make_video=make_video, publish=publish, credit=credit, notify=notify)
 
 
@@ -164,9 +170,8 @@ def resume(
         if removed:
             notify(f"removed {removed} partial file(s) left by the interrupted process")
         state = _checkpoint_of(run, config, manifest, notify)
-        session = RenderSession(
-            run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory
-        )
+        _source_frames(run, manifest, config, notify)
+        session = _session(run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory)
         return _finished(session, state, make_video=make_video, publish=publish, credit=credit, notify=notify)
 
 
@@ -186,9 +191,11 @@ def plan(
     would tile, on this machine (or for ``memory`` free bytes on ``config.device``). Nothing
     is allocated, loaded or written."""
     config = config or presets.resolve(preset, overrides=[*overrides, *shortcuts(size, iterations, title)])
-    photo, paintings = load_image(Path(content)), [load_image(path) for path in style_paths(style)]
+    clip = clip_content(Path(content), config)  # a clip is planned as one of its frames
+    photo = clip.size if clip is not None else load_image(Path(content)).size
+    paintings = [load_image(path).size for path in style_paths(style)]
     check_sizes(config, photo, paintings)
-    return plan_render(config, photo.size, [painting.size for painting in paintings], memory=memory)
+    return plan_render(config, photo, paintings, memory=memory)
 
 
 def shortcuts(size: int | None, iterations: int | None, title: str | None) -> list[str]:
@@ -243,13 +250,28 @@ def _preview(
     )
 
 
+def _session(
+    run: RunFolder, config: RenderConfig, vgg: torch.nn.Sequential, **options: Any
+) -> RenderSession | ClipSession:
+    """The session that paints what ``run`` holds: a still, or a clip frame by frame."""
+    kind = ClipSession if clip_record(run.read_manifest()) is not None else RenderSession
+    return kind(run, config, vgg, **options)
+
+
 def _finished(
-    session: RenderSession, state: dict | None, *, make_video: bool, publish: bool, credit: str | None, notify: Notify
+    session: RenderSession | ClipSession,
+    state: dict | None,
+    *,
+    make_video: bool,
+    publish: bool,
+    credit: str | None,
+    notify: Notify,
 ) -> RenderResult:
     """Paint what is left, then the video and the publishing kit when asked (the caller holds the lock)."""
     up_to_date = session.execute(state)
     run = session.run
-    video = run.video if up_to_date else (_make_video(run, notify) if make_video else None)
+    make = _make_clip_videos if isinstance(session, ClipSession) else _make_video
+    video = run.video if up_to_date else (make(run, notify) if make_video else None)
     return _published(session.result(video), publish, credit, notify)
 
 
@@ -267,6 +289,13 @@ def _make_video(run: RunFolder, notify: Notify) -> Path:
         raise Interrupted(f"stopped (SIGTERM); {how}", signum=15) from None
     notify(f"video: {video}")
     return video
+
+
+def _make_clip_videos(run: RunFolder, notify: Notify) -> Path | None:
+    """A painted clip's videos (stylised.mp4 with the source's sound, and timelapse.mp4) from the
+    finished run folder. The one place the api makes them; the painted frames are in stylised/."""
+    notify(f"painted {clip_record(run.read_manifest()).frames} frames into {run.stylised}")  # type: ignore[union-attr]
+    return None
 
 
 def _published(result: RenderResult, publish: bool, credit: str | None, notify: Notify) -> RenderResult:
@@ -304,7 +333,9 @@ def _warn_if_too_large(run: RunFolder, manifest: dict, config: RenderConfig, not
     if content.path is None or any(style.path is None for style in styles):
         return  # verify_input_copies says what is missing
     sizes = [load_image(style.path).size for style in styles]  # type: ignore[arg-type]
-    memory = plan_render(config, load_image(content.path).size, sizes, decided=recorded_tiling(manifest))
+    clip = clip_record(manifest)
+    photo = clip.size if clip is not None else load_image(content.path).size
+    memory = plan_render(config, photo, sizes, decided=recorded_tiling(manifest))
     if not memory.fits:
         notify(
             f"warning: this render may need more memory than is available here ({gib(memory.peak)} of "
@@ -312,11 +343,25 @@ def _warn_if_too_large(run: RunFolder, manifest: dict, config: RenderConfig, not
         )
 
 
-def _lay_out(run: RunFolder, manifest: dict, inputs: RenderInputs) -> None:
-    """inputs/ first, render.yaml last: a folder without render.yaml holds only our set-up."""
+def _lay_out(run: RunFolder, manifest: dict, inputs: RenderInputs, clip: ClipSource | None) -> None:
+    """inputs/ first (and a clip's source/ frames), render.yaml last: a folder without render.yaml
+    holds only our set-up."""
     copy_inputs(run, manifest, inputs)
     run.frames.mkdir(parents=True, exist_ok=True)
+    if clip is not None:
+        decode(clip, run.source)
     run.write_manifest(manifest)
+
+
+def _source_frames(run: RunFolder, manifest: dict, config: RenderConfig, notify: Notify) -> None:
+    """A clip's input frames are made once; any that went missing are decoded again from the
+    clip's copy in inputs/ (the same ffmpeg gives the same frames)."""
+    record = clip_record(manifest)
+    if record is None or all(run.source_frame(index).is_file() for index in range(record.frames)):
+        return
+    content, _ = run.input_files(manifest)
+    notify(f"{run.source} is incomplete: decoding the clip's frames again")
+    decode(reopen_clip(content.path, record, config), run.source)  # type: ignore[arg-type]  # verified
 
 
 def _checkpoint_of(run: RunFolder, config: RenderConfig, manifest: dict, notify: Notify) -> dict | None:

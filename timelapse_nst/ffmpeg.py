@@ -2,7 +2,8 @@
 
 imageio-ffmpeg 0.5 ships ffmpeg 4.2, 0.6 and later ffmpeg 7: an option that one release knows the
 other may refuse (``-fps_mode`` arrived in 5.1 and replaced ``-vsync``), so such options are
-chosen here, by the release found, once per process.
+chosen here, by the release found, once per process. It also reads what a media file holds
+(``probe``) and counts the frames a decode gives (``count_frames``), for any caller.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 import functools
 import re
 import subprocess
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
 
 import imageio_ffmpeg
 
@@ -33,3 +37,143 @@ def constant_frame_rate() -> list[str]:
     if major_minor != (0, 0) and major_minor < (5, 1):
         return ["-vsync", "cfr"]
     return ["-fps_mode", "cfr"]
+
+
+# -- reading media: what a file holds, and decoding it -------------------------------------------
+# The bundled ffmpeg has no ffprobe: a file's streams are read from what `ffmpeg -i FILE` prints,
+# in the form both 4.2 and 7+ print them (4.2: "rotate : 90" and "displaymatrix: rotation of
+# -90.00 degrees"; 7+: "Display Matrix: rotation of -90.00 degrees").
+
+IMAGE_FORMATS = ("image2", "tty")
+"""Demuxers that read single pictures or text, not moving pictures (also every ``*_pipe`` one)."""
+
+
+class MediaError(Exception):
+    """ffmpeg could not read or decode a file; the message is ffmpeg's own reason, one line."""
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One stream of a media file, as ffmpeg describes it."""
+
+    index: int
+    kind: str  # "video", "audio", "subtitle", "data" or "attachment"
+    codec: str
+    width: int | None = None  # video: as stored (before rotation)
+    height: int | None = None
+    sample_aspect: Fraction = Fraction(1)  # video: a stored pixel's width over its height
+    fps: float | None = None  # video: the average frame rate ffmpeg reports
+    rotation: int = 0  # video: degrees clockwise a player turns it to show it upright
+    still: bool = False  # video: an attached picture (an album cover), not moving pictures
+    sample_rate: int | None = None  # audio
+
+
+@dataclass(frozen=True)
+class Media:
+    """What a media file holds: its container, duration (None when unknown) and streams."""
+
+    format: str
+    duration: float | None
+    streams: tuple[Stream, ...]
+
+    def video(self) -> Stream | None:
+        """The first stream of moving pictures (not an album cover), if any."""
+        return next((s for s in self.streams if s.kind == "video" and not s.still), None)
+
+    def audio(self) -> Stream | None:
+        return next((s for s in self.streams if s.kind == "audio"), None)
+
+    @property
+    def is_picture_format(self) -> bool:
+        """Read by a demuxer for single pictures (a file that is an image, or none at all)."""
+        return any(name in IMAGE_FORMATS or name.endswith("_pipe") for name in self.format.split(","))
+
+
+def probe(path: Path) -> Media:
+    """The container, duration and streams of ``path`` (``MediaError`` when ffmpeg cannot open it)."""
+    command = [exe(), "-hide_banner", "-nostdin", "-i", str(path)]
+    text = subprocess.run(command, capture_output=True, text=True, errors="replace", check=False).stderr
+    header = re.search(r"^Input #0, (\S+), from ", text, re.MULTILINE)
+    if header is None:
+        raise MediaError(_reason(text))
+    return Media(header[1].rstrip(","), _duration(text), tuple(_streams(text)))
+
+
+def count_frames(arguments: list[str]) -> int:
+    """Decode what ``arguments`` select (inputs, maps, filters) to nothing and count the frames.
+
+    Any decoding error stops it (``-xerror``) and is raised as ``MediaError``: a damaged file is
+    found here, before anything is written.
+    """
+    command = [exe(), "-nostdin", "-v", "error", "-xerror", *arguments, "-f", "null", "-"]
+    result = subprocess.run(
+        [*command, "-progress", "pipe:1", "-nostats"], capture_output=True, text=True, errors="replace", check=False
+    )
+    if result.returncode != 0 or result.stderr.strip():
+        raise MediaError(_reason(result.stderr) or f"ffmpeg exited with status {result.returncode}")
+    counts = re.findall(r"^frame=(\d+)", result.stdout, re.MULTILINE)
+    return int(counts[-1]) if counts else 0
+
+
+def _reason(text: str) -> str:
+    """ffmpeg's first complaint, without its "[demuxer @ 0x...]" prefix: one line."""
+    for line in text.splitlines():
+        line = re.sub(r"^\[[^\]]*\]\s*", "", line.strip())
+        line = re.sub(r"^Error opening input:\s*", "", line)
+        if line and not line.startswith(("Error opening input file", "Error opening input files")):
+            return line
+    return "unreadable"
+
+
+def _duration(text: str) -> float | None:
+    match = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", text)
+    if match is None:
+        return None
+    return int(match[1]) * 3600 + int(match[2]) * 60 + float(match[3])
+
+
+_STREAM = re.compile(r"^\s*Stream #0:(\d+)[^:]*: (Video|Audio|Subtitle|Data|Attachment): (.*)$", re.MULTILINE)
+
+
+def _streams(text: str) -> list[Stream]:
+    """Each "Stream #0:N" line with the metadata and side data printed under it."""
+    matches = list(_STREAM.finditer(text))
+    streams = []
+    for number, match in enumerate(matches):
+        end = matches[number + 1].start() if number + 1 < len(matches) else len(text)
+        details = text[match.end() : end]
+        streams.append(_stream(int(match[1]), match[2].lower(), match[3], details))
+    return streams
+
+
+def _stream(index: int, kind: str, line: str, details: str) -> Stream:
+    codec = line.split()[0].rstrip(",") if line.split() else "unknown"
+    if kind == "audio":
+        rate = re.search(r"(\d+) Hz", line)
+        return Stream(index, kind, codec, sample_rate=int(rate[1]) if rate else None)
+    if kind != "video":
+        return Stream(index, kind, codec)
+    size = re.search(r"(?<=[ ,])(\d{1,5})x(\d{1,5})(?=[ ,\[]|$)", line)
+    sar = re.search(r"SAR (\d+):(\d+)", line)
+    fps = re.search(r"([\d.]+)(k?) fps", line)
+    return Stream(
+        index,
+        kind,
+        codec,
+        width=int(size[1]) if size else None,
+        height=int(size[2]) if size else None,
+        sample_aspect=Fraction(int(sar[1]), int(sar[2])) if sar and int(sar[1]) and int(sar[2]) else Fraction(1),
+        fps=float(fps[1]) * (1000 if fps[2] else 1) if fps else None,
+        rotation=_rotation(details),
+        still="(attached pic)" in line,
+    )
+
+
+def _rotation(details: str) -> int:
+    """Degrees clockwise, one of 0, 90, 180, 270: from the display matrix (which ffmpeg prints
+    counter-clockwise), else from 4.2's "rotate" tag (clockwise)."""
+    matrix = re.search(r"display ?matrix: rotation of (-?[\d.]+) degrees", details, re.IGNORECASE)
+    if matrix is not None:
+        return round(-float(matrix[1]) / 90) % 4 * 90
+    tag = re.search(r"^\s*rotate\s*:\s*(-?\d+)", details, re.MULTILINE)
+    return round(int(tag[1]) / 90) % 4 * 90 if tag else 0

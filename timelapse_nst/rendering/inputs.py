@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
+from timelapse_nst.engine.footprint import long_edge_size
 from timelapse_nst.errors import UserError
-from timelapse_nst.images import file_sha256, load_image, resize_long_edge, resize_style
+from timelapse_nst.images import MIN_STYLE_EDGE, file_sha256, load_image
 from timelapse_nst.runfolder.folder import RunFolder
-from timelapse_nst.settings.config import NOT_RENDER_KEYS, VGG19_LAYERS, RenderConfig
+from timelapse_nst.settings.config import NOT_RENDER_KEYS, NOT_RENDER_SUBKEYS, VGG19_LAYERS, RenderConfig
 from timelapse_nst.settings.scales import plan_scales
 from timelapse_nst.version import __version__
 
@@ -41,9 +40,17 @@ def style_paths(style: StylePaths) -> tuple[Path, ...]:
     return paths
 
 
-def check_inputs(config: RenderConfig, content: str | Path, style: StylePaths, weights: str | None) -> RenderInputs:
+def check_inputs(
+    config: RenderConfig,
+    content: str | Path,
+    style: StylePaths,
+    weights: str | None,
+    *,
+    content_size: tuple[int, int] | None = None,
+) -> RenderInputs:
     """Every check a render can fail, before the run folder is created: a corrected command
-    then starts cleanly instead of meeting a half-made folder."""
+    then starts cleanly instead of meeting a half-made folder. ``content_size``: the content is
+    a clip, painted at that size (checked by ``clip.source``), not an image to load."""
     from timelapse_nst.engine.devices import activation_dtype, pick_device
 
     content, styles = Path(content), style_paths(style)
@@ -52,23 +59,25 @@ def check_inputs(config: RenderConfig, content: str | Path, style: StylePaths, w
             f"style_blend has {len(config.style_blend)} weight(s) for {len(styles)} style image(s): "
             "give one weight per painting (e.g. --style-blend 0.7,0.3 for two)"
         )
-    photo, paintings = load_image(content), [load_image(path) for path in styles]
-    check_sizes(config, photo, paintings)
+    size = content_size or load_image(content).size
+    paintings = tuple(load_image(path).size for path in styles)
+    check_sizes(config, size, paintings)
     source = weights_source(weights)
     activation_dtype(config.precision, pick_device(config.device))  # device and precision exist here
-    return RenderInputs(content, styles, source, photo.size, tuple(painting.size for painting in paintings))
+    return RenderInputs(content, styles, source, size, paintings)
 
 
-def check_sizes(config: RenderConfig, content: Image.Image, styles: Sequence[Image.Image]) -> None:
-    """VGG19 halves the image at each pool: the deepest layer needs a short edge of 2^pools."""
+def check_sizes(config: RenderConfig, content: tuple[int, int], styles: Sequence[tuple[int, int]]) -> None:
+    """VGG19 halves the image at each pool: the deepest layer needs a short edge of 2^pools.
+    Sizes are (width, height), as ``resize_long_edge`` and ``resize_style`` would make them."""
     deepest = VGG19_LAYERS.index(config.layers.deepest())
     needed = 2 ** sum(1 for name in VGG19_LAYERS[:deepest] if name.startswith("pool"))
     for plan in plan_scales(config):
-        scaled = resize_long_edge(content, plan.size)
-        sizes = {"content": scaled.size}
+        scaled = long_edge_size(content, plan.size)
+        sizes = {"content": scaled}
         for number, style in enumerate(styles, start=1):
             role = "style" if len(styles) == 1 else f"style {number}"
-            sizes[role] = resize_style(style, scaled.size, config.style_scale).size
+            sizes[role] = long_edge_size(style, max(MIN_STYLE_EDGE, round(config.style_scale * max(scaled))))
         for role, (width, height) in sizes.items():
             if min(width, height) < needed:
                 raise UserError(
@@ -152,7 +161,7 @@ def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -
     """(dotted key, old, new) for every key that decides the pixels and differs."""
     changes = []
     for key in sorted(set(old) | set(new)):
-        if not prefix and key in NOT_RENDER_KEYS:
+        if (not prefix and key in NOT_RENDER_KEYS) or f"{prefix}{key}" in NOT_RENDER_SUBKEYS:
             continue
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict) and "schedule" not in a:
