@@ -235,11 +235,11 @@ def _timed(function: Any, timer: _FrameTimer) -> Any:
     return timed
 
 
-def _config(size: int, iterations: int) -> Any:
+def _config(size: int, iterations: int, **extra: Any) -> Any:
     """The bench's default render (the classic preset) at ``size``, frame 0 with ``iterations``;
     the later frames get the clip settings' default."""
     settings = BenchSettings(iterations=iterations)
-    return bench_config(settings, size)
+    return bench_config(settings, size, **extra)
 
 
 # -- independent frames ---------------------------------------------------------------------
@@ -249,7 +249,10 @@ def _paint_each(settings: BenchSettings, sources: Sequence[Path], work: Path) ->
     """Every input frame painted as a still with the same preset; their final.png and seconds."""
     from timelapse_nst import api
 
-    config = _config(settings.clip_size, settings.clip_iterations)
+    # No checkpoints: they do not change the pixels, and a user painting frames one by one would not wait for them.
+    config = _config(
+        settings.clip_size, settings.clip_iterations, checkpoint={"every_iterations": 1_000_000, "every_seconds": None}
+    )
     finals, seconds = [], []
     for index, source in enumerate(sources):
         out = work / f"{index:06d}"

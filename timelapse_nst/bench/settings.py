@@ -41,7 +41,7 @@ class BenchSettings:
     tiling_iterations: int = 4
     preview_chromium: bool = True  # also measure the page in headless Chromium, when one is installed
     clip_size: int = 256  # the clip study (clip.py): a painted clip against its frames painted alone
-    clip_frames: int = 16  # a scene cut in the middle; more than 11 for the peak RSS at frame 10
+    clip_frames: int = 12  # a scene cut in the middle; more than 11 for the peak RSS at frame 10
     clip_iterations: int = 40  # frame 0's and each independent frame's (later frames: the clip default)
     clip_only: bool = False  # run the clip study alone
     weights: str = "random"
