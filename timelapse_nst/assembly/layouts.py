@@ -372,9 +372,9 @@ AnyFont = ImageFont.ImageFont | ImageFont.FreeTypeFont
 
 
 def _clock(seconds: float) -> str:
-    """0:07, 1:05: a clip's time in whole seconds."""
-    whole = math.floor(seconds + 1e-6)
-    return f"{whole // 60}:{whole % 60:02d}"
+    """0:07.5, 1:05.0: a clip's time, to a tenth of a second (a clip may last less than one)."""
+    tenths = math.floor(seconds * 10 + 1e-6)
+    return f"{tenths // 600}:{tenths % 600 / 10:04.1f}"
 
 
 def _corners(box: Box) -> tuple[int, int, int, int]:
