@@ -196,12 +196,14 @@ class ClipSession:
             seen = previous if back == 1 else motion(photo, self._source(index - back), clip.flow)
             anchors.append(warp(self._painted(index - back), seen.flow))
             checks.append(seen.reliable)
+        weights = long_term_weights(torch.from_numpy(np.stack(checks))[:, None])
+        weights[0] *= 1 + (clip.still_weight - 1) * torch.from_numpy(previous.still.astype(np.float32))
         return FrameStart(
             "warped",
             previous.consistency,
             image=_tensor(_carried(anchors[0], photo, previous)),
             anchors=torch.cat([_tensor(anchor) for anchor in anchors]).to(self.device),
-            weights=long_term_weights(torch.from_numpy(np.stack(checks))[:, None]).to(self.device),
+            weights=weights.to(self.device),
         )
 
     def _objectives(self, config: RenderConfig, photo: Image.Image, start: FrameStart) -> Callable[[ScalePlan], Any]:
