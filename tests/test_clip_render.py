@@ -209,6 +209,43 @@ def test_a_scene_cut_starts_fresh_and_nothing_is_carried_across_it(tmp_path):
     assert np.array_equal(after_cut, np.asarray(Image.open(alone / "final.png")))
 
 
+MORPH_IN_TILES = ["clip.schedules=clip", "clip.iterations=4", "color.preserve=luminance", "tiling.mode=on"]
+MORPH_IN_TILES += ["tiling.tile=32"]  # the morph along the clip, the photo's colours, tiles of 32 px
+
+
+@pytest.mark.slow
+def test_every_still_feature_works_per_frame_and_a_morph_runs_along_the_clip(tmp_path):
+    from timelapse_nst import api
+
+    clip = pan_clip(tmp_path / "pan.mp4", frames=4, sound=False)
+    second = STYLE.parent / "tubingen.jpg"
+    notes: list[str] = []
+    api.render(
+        clip,
+        [STYLE, second],
+        out=tmp_path / "run",
+        preset="style-morph",
+        size=64,
+        iterations=12,
+        weights="random",
+        overrides=MORPH_IN_TILES,
+        make_video=False,
+        notify=notes.append,
+    )
+    log = read_clip_log(tmp_path / "run" / "clip.jsonl")
+    assert log[0].blend == (1.0, 0.0) and log[-1].blend == (0.0, 1.0)  # the first painting, then the second
+    assert log[1].blend[1] < log[2].blend[1]
+    assert any("4 frames" in note and "in tiles of 32 px" in note for note in notes), notes
+    # The photo's colours kept in every frame (luminance mode): its chroma, within a level or so.
+    for painted, photo in zip(
+        pictures(tmp_path / "run" / "stylised"), pictures(tmp_path / "run" / "source"), strict=True
+    ):
+        chroma = [
+            np.asarray(Image.fromarray(frame).convert("YCbCr"))[..., 1:].astype(float) for frame in (painted, photo)
+        ]
+        assert np.abs(chroma[0] - chroma[1]).mean() <= 1.5
+
+
 def bad_clip(kind: str, portrait: Path, folder: Path) -> Path:
     """A clip that is wrong in one way."""
     path = folder / f"{kind}.mp4"

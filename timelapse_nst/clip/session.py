@@ -111,9 +111,10 @@ class ClipSession:
         state = state if state is not None and state.get("frame") == done else None
         self._prepare()
         continuing = f", continuing frame {done + 1}" + (f" after iteration {state['iteration']}" if state else "")
+        tiles = f"; in tiles of {self.config.tiling.tile} px" if any(self.tiled) else ""
         self.notify(
             f"painting {self.frames} frames at {self.record.size[0]}x{self.record.size[1]} on {self.device.type} "
-            f"({precision_name(self.dtype)}){continuing if done or state else ''}"
+            f"({precision_name(self.dtype)}){continuing if done or state else ''}{tiles}"
         )
         self.progress = self._open_progress(state)
         try:
@@ -165,7 +166,7 @@ class ClipSession:
             torch.manual_seed(self.config.seed)  # what a resumed frame restores from its checkpoint
         else:
             torch.set_rng_state(state["rng"]["torch"])
-        image, losses = self._run(index, config, make, start, state, stop)
+        image, losses, blend = self._run(index, config, make, start, state, stop)
         # 3. Keep it: stylised/ first, then its line in clip.jsonl (what a resume counts).
         pixels = to_uint8(image)
         save_png(pixels, self.run.stylised_frame(index))
@@ -175,7 +176,7 @@ class ClipSession:
         if start.anchors is not None and start.weights is not None:
             saved = torch.from_numpy(pixels.astype(np.float32)).permute(2, 0, 1).unsqueeze(0)
             temporal = float(temporal_loss(saved, start.anchors.cpu(), start.weights.cpu()))
-        frame = ClipFrame(index, start.kind, total_iterations(config), losses, temporal, start.consistency)
+        frame = ClipFrame(index, start.kind, total_iterations(config), losses, temporal, start.consistency, blend)
         log.append(frame)
         self.finished.append(frame)
 
@@ -226,8 +227,9 @@ class ClipSession:
         start: FrameStart,
         state: dict[str, Any] | None,
         stop: StopRequest,
-    ) -> tuple[torch.Tensor, dict[str, float]]:
-        """The frame painted (from ``state`` where given); its picture and its own objective."""
+    ) -> tuple[torch.Tensor, dict[str, float], tuple[float, ...]]:
+        """The frame painted (from ``state`` where given): its picture, its own objective and the
+        paintings' shares at its last iteration."""
         total = total_iterations(config)
         capture = self.config.capture
         last: list[Step] = []  # the frame's last step: its own objective, as measured
@@ -286,7 +288,8 @@ class ClipSession:
             finally:
                 log.close()
         losses = dict(last[0].losses) if last else dict(state["losses"] if state else {})
-        return image, {name: float(value) for name, value in losses.items()}
+        blend = last[0].blend if last else config.blend_at(total - 1, total, len(self.paintings))
+        return image, {name: float(value) for name, value in losses.items()}, tuple(blend)
 
     def _stop_between_frames(self, index: int, stop: StopRequest) -> None:
         if stop.is_set() and index + 1 < self.frames:
