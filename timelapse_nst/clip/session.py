@@ -187,7 +187,7 @@ class ClipSession:
             return FrameStart("fresh")
         clip = self.config.clip
         previous = motion(photo, self._source(index - 1), clip.flow)
-        if previous.consistency < clip.scene_cut:
+        if previous.consistency < clip.scene_cut or clip.scene_cut >= 1:
             return FrameStart("cut", previous.consistency)
         shot = max((frame.frame for frame in self.finished if frame.start != "warped"), default=0)
         anchors, checks = [], []

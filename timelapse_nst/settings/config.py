@@ -307,7 +307,8 @@ class Clip(BaseModel):
         ge=0,
         le=1,
         description="a frame where the flow check trusts less than this share of the pixels starts fresh from its "
-        "photo with optimizer.iterations (a scene cut: nothing is carried across it); 0: never",
+        "photo with optimizer.iterations (a scene cut: nothing is carried across it); 0: never; 1: every frame "
+        "(each painted on its own, as a still: what the temporal consistency is measured against)",
     )
     schedules: Literal["frame", "clip"] = Field(
         "frame",
