@@ -92,3 +92,17 @@ def test_the_warping_error_is_zero_for_a_clip_that_moves_with_its_input(photo):
     assert 0 <= following < 0.005 < flickering <= 1
     with pytest.raises(ValueError, match="3 painted frames for 4 input frames"):
         warping_error(inputs[:3], inputs)
+
+
+def test_a_pixel_that_neither_moved_nor_changed_is_still_and_trusted(photo):
+    frame = view(photo, 100)
+    noise = np.random.default_rng(1).integers(-2, 3, frame.shape)
+    noisy = motion(np.clip(frame.astype(int) + noise, 0, 255).astype(np.uint8), frame)
+    assert noisy.still.mean() > 0.99 and noisy.consistency > 0.99  # a codec's or a sensor's noise
+    assert not noisy.flow[noisy.still].any()  # a still pixel is not resampled
+    panned = motion(view(photo, 102), frame)
+    assert not panned.still[8:-8, 8:-8].any()  # moved 2 px: nothing still
+    changed = frame.copy()
+    changed[20:40, 30:60] = 255 - changed[20:40, 30:60]  # something changed in place
+    result = motion(changed, frame)
+    assert not result.still[25:35, 35:55].any() and result.still[52:, :].mean() > 0.9

@@ -294,7 +294,7 @@ def _make_video(run: RunFolder, notify: Notify) -> Path:
 def _make_clip_videos(run: RunFolder, notify: Notify) -> Path:
     """A painted clip's videos (stylised.mp4 with the source's sound, and timelapse.mp4) from the
     finished run folder. The one place the api makes them; the painted frames are in stylised/."""
-    notify(f"painted {clip_record(run.read_manifest()).frames} frames into {run.stylised}")  # type: ignore[union-attr]
+    notify(f"painted {run.stylised_count()} frames into {run.stylised}")
     video = _make_video(run, notify)  # assembly makes stylised.mp4 beside the timelapse
     notify(f"painted clip: {run.stylised_video}")
     return video

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
+from timelapse_nst.errors import UserError
+
 
 def exe() -> str:
     """The ffmpeg executable's path."""
@@ -42,39 +44,40 @@ def constant_frame_rate() -> list[str]:
 # -- reading media: what a file holds, and decoding it -------------------------------------------
 # The bundled ffmpeg has no ffprobe: a file's streams are read from what `ffmpeg -i FILE` prints,
 # in the form both 4.2 and 7+ print them (4.2: "rotate : 90" and "displaymatrix: rotation of
-# -90.00 degrees"; 7+: "Display Matrix: rotation of -90.00 degrees").
+# -90.00 degrees"; 5+: "Display Matrix: rotation of -90.00 degrees").
 
-IMAGE_FORMATS = ("image2", "tty")
-"""Demuxers that read single pictures or text, not moving pictures (also every ``*_pipe`` one)."""
+PICTURE_FORMATS = ("image2", "tty")
+"""Demuxers that read single pictures or text, not moving pictures (and every ``*_pipe`` one)."""
 
 
 class MediaError(Exception):
-    """ffmpeg could not read or decode a file; the message is ffmpeg's own reason, one line."""
+    """ffmpeg could not decode a file; the message is ffmpeg's own reason, one line."""
 
 
 @dataclass(frozen=True)
 class Stream:
-    """One stream of a media file, as ffmpeg describes it."""
+    """One stream of a media file, as ``ffmpeg -i`` describes it."""
 
-    index: int
-    kind: str  # "video", "audio", "subtitle", "data" or "attachment"
-    codec: str
-    width: int | None = None  # video: as stored (before rotation)
-    height: int | None = None
+    kind: str  # "video", "audio", "subtitle", "data", "attachment"
+    codec: str  # "h264", "aac", "mjpeg", ...
+    size: tuple[int, int] | None = None  # (width, height) of a video stream, as stored
     sample_aspect: Fraction = Fraction(1)  # video: a stored pixel's width over its height
     fps: float | None = None  # video: the average frame rate ffmpeg reports
-    rotation: int = 0  # video: degrees clockwise a player turns it to show it upright
     still: bool = False  # video: an attached picture (an album cover), not moving pictures
-    sample_rate: int | None = None  # audio
+    sample_rate: int | None = None  # audio: samples per second
 
 
 @dataclass(frozen=True)
 class Media:
-    """What a media file holds: its container, duration (None when unknown) and streams."""
+    """What a media file holds: its streams, its length and how its first video is turned."""
 
-    format: str
-    duration: float | None
     streams: tuple[Stream, ...]
+    duration: float | None  # seconds; None when ffmpeg names none (a still image may have one)
+    rotation: float = 0.0  # degrees counter-clockwise the player turns the first video (display matrix)
+    format: str = ""  # the demuxer's names, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+
+    def has(self, kind: str) -> bool:
+        return any(stream.kind == kind for stream in self.streams)
 
     def video(self) -> Stream | None:
         """The first stream of moving pictures (not an album cover), if any."""
@@ -86,17 +89,18 @@ class Media:
     @property
     def is_picture_format(self) -> bool:
         """Read by a demuxer for single pictures (a file that is an image, or none at all)."""
-        return any(name in IMAGE_FORMATS or name.endswith("_pipe") for name in self.format.split(","))
+        return any(name in PICTURE_FORMATS or name.endswith("_pipe") for name in self.format.split(","))
 
 
 def probe(path: Path) -> Media:
-    """The container, duration and streams of ``path`` (``MediaError`` when ffmpeg cannot open it)."""
+    """The streams, duration and rotation of ``path``, read from ``ffmpeg -i``. UserError (one
+    line) when ffmpeg cannot read it as media."""
     command = [exe(), "-hide_banner", "-nostdin", "-i", str(path)]
     text = subprocess.run(command, capture_output=True, text=True, errors="replace", check=False).stderr
     header = re.search(r"^Input #0, (\S+), from ", text, re.MULTILINE)
-    if header is None:
-        raise MediaError(_reason(text))
-    return Media(header[1].rstrip(","), _duration(text), tuple(_streams(text)))
+    if header is None:  # ffmpeg always exits 1 here (no output named): its header says it read the file
+        raise UserError(f"{path}: not a file ffmpeg can read ({reason(text)})")
+    return Media(tuple(_streams(text)), _duration(text), _rotation(text), header[1].rstrip(","))
 
 
 def count_frames(arguments: list[str]) -> int:
@@ -110,70 +114,58 @@ def count_frames(arguments: list[str]) -> int:
         [*command, "-progress", "pipe:1", "-nostats"], capture_output=True, text=True, errors="replace", check=False
     )
     if result.returncode != 0 or result.stderr.strip():
-        raise MediaError(_reason(result.stderr) or f"ffmpeg exited with status {result.returncode}")
+        raise MediaError(reason(result.stderr) if result.stderr.strip() else f"ffmpeg exited with {result.returncode}")
     counts = re.findall(r"^frame=(\d+)", result.stdout, re.MULTILINE)
     return int(counts[-1]) if counts else 0
 
 
-def _reason(text: str) -> str:
-    """ffmpeg's first complaint, without its "[demuxer @ 0x...]" prefix: one line."""
+def reason(text: str) -> str:
+    """ffmpeg's first complaint in ``text`` (its stderr), without the "[demuxer @ 0x...]" prefix: one line."""
     for line in text.splitlines():
         line = re.sub(r"^\[[^\]]*\]\s*", "", line.strip())
         line = re.sub(r"^Error opening input:\s*", "", line)
         if line and not line.startswith(("Error opening input file", "Error opening input files")):
             return line
-    return "unreadable"
+    return "no message"
 
 
 def _duration(text: str) -> float | None:
-    match = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", text)
-    if match is None:
-        return None
-    return int(match[1]) * 3600 + int(match[2]) * 60 + float(match[3])
+    match = re.search(r"^\s*Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", text, re.MULTILINE)
+    return None if match is None else int(match[1]) * 3600 + int(match[2]) * 60 + float(match[3])
 
 
-_STREAM = re.compile(r"^\s*Stream #0:(\d+)[^:]*: (Video|Audio|Subtitle|Data|Attachment): (.*)$", re.MULTILINE)
+_STREAM = re.compile(r"^\s*Stream #0:\d+[^:]*: (Video|Audio|Subtitle|Data|Attachment): (.*)$", re.MULTILINE)
 
 
 def _streams(text: str) -> list[Stream]:
-    """Each "Stream #0:N" line with the metadata and side data printed under it."""
-    matches = list(_STREAM.finditer(text))
-    streams = []
-    for number, match in enumerate(matches):
-        end = matches[number + 1].start() if number + 1 < len(matches) else len(text)
-        details = text[match.end() : end]
-        streams.append(_stream(int(match[1]), match[2].lower(), match[3], details))
-    return streams
+    return [_stream(match[1].lower(), match[2]) for match in _STREAM.finditer(text)]
 
 
-def _stream(index: int, kind: str, line: str, details: str) -> Stream:
+def _stream(kind: str, line: str) -> Stream:
     codec = line.split()[0].rstrip(",") if line.split() else "unknown"
     if kind == "audio":
         rate = re.search(r"(\d+) Hz", line)
-        return Stream(index, kind, codec, sample_rate=int(rate[1]) if rate else None)
+        return Stream(kind, codec, sample_rate=int(rate[1]) if rate else None)
     if kind != "video":
-        return Stream(index, kind, codec)
-    size = re.search(r"(?<=[ ,])(\d{1,5})x(\d{1,5})(?=[ ,\[]|$)", line)
+        return Stream(kind, codec)
+    size = re.search(r"(?<=[ ,])(\d{1,5})x(\d{1,5})(?=[ ,\[]|$)", line)  # not the hex tag "0x31637661"
     sar = re.search(r"SAR (\d+):(\d+)", line)
     fps = re.search(r"([\d.]+)(k?) fps", line)
     return Stream(
-        index,
         kind,
         codec,
-        width=int(size[1]) if size else None,
-        height=int(size[2]) if size else None,
+        size=(int(size[1]), int(size[2])) if size else None,
         sample_aspect=Fraction(int(sar[1]), int(sar[2])) if sar and int(sar[1]) and int(sar[2]) else Fraction(1),
         fps=float(fps[1]) * (1000 if fps[2] else 1) if fps else None,
-        rotation=_rotation(details),
         still="(attached pic)" in line,
     )
 
 
-def _rotation(details: str) -> int:
-    """Degrees clockwise, one of 0, 90, 180, 270: from the display matrix (which ffmpeg prints
-    counter-clockwise), else from 4.2's "rotate" tag (clockwise)."""
-    matrix = re.search(r"display ?matrix: rotation of (-?[\d.]+) degrees", details, re.IGNORECASE)
+def _rotation(text: str) -> float:
+    """Degrees counter-clockwise (0 <= r < 360) the first video is turned: its display matrix, as
+    ffmpeg prints it (counter-clockwise), else 4.2's "rotate" tag (clockwise)."""
+    matrix = re.search(r"^\s*display ?matrix: rotation of (-?[\d.]+) degrees", text, re.IGNORECASE | re.MULTILINE)
     if matrix is not None:
-        return round(-float(matrix[1]) / 90) % 4 * 90
-    tag = re.search(r"^\s*rotate\s*:\s*(-?\d+)", details, re.MULTILINE)
-    return round(int(tag[1]) / 90) % 4 * 90 if tag else 0
+        return float(matrix[1]) % 360
+    tag = re.search(r"^\s*rotate\s*:\s*(-?[\d.]+)\s*$", text, re.MULTILINE)
+    return -float(tag[1]) % 360 if tag else 0.0

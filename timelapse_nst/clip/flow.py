@@ -10,6 +10,10 @@ current frame to the earlier one) and ŵ the forward flow carried to the current
 pixel is occluded where |w + ŵ|² > 0.01 (|w|² + |ŵ|²) + 0.5, and on a motion boundary where
 |∇u|² + |∇v|² > 0.01 |w|² + 0.002 for w = (u, v) (central differences). We also count a pixel
 whose backward flow leaves the earlier frame as not seen there (the paper's flow stays inside).
+
+Departing from the paper, a pixel is also marked *still* where it neither moved nor changed
+(``unchanged``): such a pixel is always trusted (the boundary test fires on the flow's noise
+where there is no motion at all), and the session holds it harder (``clip.still_weight``).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class Motion:
     flow: np.ndarray  # (H, W, 2) backward flow: a pixel x was at x + flow(x) in the earlier frame
     seen: np.ndarray  # (H, W) bool: not occluded and inside the earlier frame
     reliable: np.ndarray  # (H, W) float32, 0 or 1: seen, and not on a motion boundary (Ruder's c)
+    still: np.ndarray  # (H, W) bool: neither moved nor changed (see ``unchanged``)
 
     @property
     def consistency(self) -> float:
@@ -66,7 +71,28 @@ def motion(current: np.ndarray, earlier: np.ndarray, quality: str = "medium") ->
     """Flow in both directions between two input frames, and Ruder et al.'s consistency check."""
     backward = optical_flow(current, earlier, quality)
     forward = optical_flow(earlier, current, quality)
-    return check(backward, forward)
+    checked = check(backward, forward)
+    still = unchanged(current, earlier) & ((backward**2).sum(-1) <= STILL_FLOW**2)
+    # A still pixel stays where it is (no resampling: the flow's noise would blur it frame after
+    # frame) and is trusted even where that noise looks like a motion boundary.
+    flow = np.where(still[..., None], np.float32(0), backward)
+    return Motion(flow, checked.seen | still, np.maximum(checked.reliable, still.astype(np.float32)), still)
+
+
+STILL_FLOW = 0.3
+"""Pixels of flow below which a pixel counts as not moved: above DIS's noise on a still picture
+with a codec's noise (at most 0.2-0.3 px at 96-256 px); a flat region panned more slowly than this
+holds its painting where it is (the aperture problem: in a flat region the two look alike)."""
+STILL_CHANGE = 3.0
+"""Levels a pixel's neighbourhood may change by (its mean over 5x5 pixels) and still be unchanged: a
+codec's or a sensor's noise on a still scene."""
+
+
+def unchanged(current: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the input frames agree around each pixel (5x5 mean of the largest channel
+    difference within ``STILL_CHANGE`` levels)."""
+    difference = np.abs(current.astype(np.float32) - earlier.astype(np.float32)).max(-1)
+    return cv2.blur(difference, (5, 5), borderType=cv2.BORDER_REFLECT) <= STILL_CHANGE
 
 
 def check(backward: np.ndarray, forward: np.ndarray) -> Motion:
@@ -76,7 +102,7 @@ def check(backward: np.ndarray, forward: np.ndarray) -> Motion:
     occluded = ((backward + carried) ** 2).sum(-1) > 0.01 * length + 0.5
     boundary = _gradient_energy(backward) > 0.01 * (backward**2).sum(-1) + 0.002
     seen = ~occluded & _inside(backward)
-    return Motion(backward, seen, (seen & ~boundary).astype(np.float32))
+    return Motion(backward, seen, (seen & ~boundary).astype(np.float32), np.zeros(seen.shape, bool))
 
 
 def _gradient_energy(flow: np.ndarray) -> np.ndarray:

@@ -111,9 +111,10 @@ class ClipSession:
         state = state if state is not None and state.get("frame") == done else None
         self._prepare()
         continuing = f", continuing frame {done + 1}" + (f" after iteration {state['iteration']}" if state else "")
+        tiles = f"; in tiles of {self.config.tiling.tile} px" if any(self.tiled) else ""
         self.notify(
             f"painting {self.frames} frames at {self.record.size[0]}x{self.record.size[1]} on {self.device.type} "
-            f"({precision_name(self.dtype)}){continuing if done or state else ''}"
+            f"({precision_name(self.dtype)}){continuing if done or state else ''}{tiles}"
         )
         self.progress = self._open_progress(state)
         try:
@@ -165,7 +166,7 @@ class ClipSession:
             torch.manual_seed(self.config.seed)  # what a resumed frame restores from its checkpoint
         else:
             torch.set_rng_state(state["rng"]["torch"])
-        image, losses = self._run(index, config, make, start, state, stop)
+        image, losses, blend = self._run(index, config, make, start, state, stop)
         # 3. Keep it: stylised/ first, then its line in clip.jsonl (what a resume counts).
         pixels = to_uint8(image)
         save_png(pixels, self.run.stylised_frame(index))
@@ -175,7 +176,7 @@ class ClipSession:
         if start.anchors is not None and start.weights is not None:
             saved = torch.from_numpy(pixels.astype(np.float32)).permute(2, 0, 1).unsqueeze(0)
             temporal = float(temporal_loss(saved, start.anchors.cpu(), start.weights.cpu()))
-        frame = ClipFrame(index, start.kind, total_iterations(config), losses, temporal, start.consistency)
+        frame = ClipFrame(index, start.kind, total_iterations(config), losses, temporal, start.consistency, blend)
         log.append(frame)
         self.finished.append(frame)
 
@@ -186,7 +187,7 @@ class ClipSession:
             return FrameStart("fresh")
         clip = self.config.clip
         previous = motion(photo, self._source(index - 1), clip.flow)
-        if previous.consistency < clip.scene_cut:
+        if previous.consistency < clip.scene_cut or clip.scene_cut >= 1:
             return FrameStart("cut", previous.consistency)
         shot = max((frame.frame for frame in self.finished if frame.start != "warped"), default=0)
         anchors, checks = [], []
@@ -196,12 +197,14 @@ class ClipSession:
             seen = previous if back == 1 else motion(photo, self._source(index - back), clip.flow)
             anchors.append(warp(self._painted(index - back), seen.flow))
             checks.append(seen.reliable)
+        weights = long_term_weights(torch.from_numpy(np.stack(checks))[:, None])
+        weights[0] *= 1 + (clip.still_weight - 1) * torch.from_numpy(previous.still.astype(np.float32))
         return FrameStart(
             "warped",
             previous.consistency,
             image=_tensor(_carried(anchors[0], photo, previous)),
             anchors=torch.cat([_tensor(anchor) for anchor in anchors]).to(self.device),
-            weights=long_term_weights(torch.from_numpy(np.stack(checks))[:, None]).to(self.device),
+            weights=weights.to(self.device),
         )
 
     def _objectives(self, config: RenderConfig, photo: Image.Image, start: FrameStart) -> Callable[[ScalePlan], Any]:
@@ -224,8 +227,9 @@ class ClipSession:
         start: FrameStart,
         state: dict[str, Any] | None,
         stop: StopRequest,
-    ) -> tuple[torch.Tensor, dict[str, float]]:
-        """The frame painted (from ``state`` where given); its picture and its own objective."""
+    ) -> tuple[torch.Tensor, dict[str, float], tuple[float, ...]]:
+        """The frame painted (from ``state`` where given): its picture, its own objective and the
+        paintings' shares at its last iteration."""
         total = total_iterations(config)
         capture = self.config.capture
         last: list[Step] = []  # the frame's last step: its own objective, as measured
@@ -284,7 +288,8 @@ class ClipSession:
             finally:
                 log.close()
         losses = dict(last[0].losses) if last else dict(state["losses"] if state else {})
-        return image, {name: float(value) for name, value in losses.items()}
+        blend = last[0].blend if last else config.blend_at(total - 1, total, len(self.paintings))
+        return image, {name: float(value) for name, value in losses.items()}, tuple(blend)
 
     def _stop_between_frames(self, index: int, stop: StopRequest) -> None:
         if stop.is_set() and index + 1 < self.frames:

@@ -63,17 +63,12 @@ class ClipSource:
     def record(self) -> ClipRecord:
         """render.yaml's ``clip`` record of this clip."""
         stream = self.stream
-        source = {
-            "codec": stream.codec,
-            "width": stream.width,
-            "height": stream.height,
-            "fps": stream.fps,
-            "duration": self.media.duration,
-        }
+        width, height = stream.size or (None, None)
+        source = {"codec": stream.codec, "width": width, "height": height, "fps": stream.fps}
+        source["duration"] = self.media.duration
         end = self.end if self.end is not None else self.start + float(self.frames / self.fps)
-        return ClipRecord(
-            self.frames, self.fps, self.start, end, self.size, stream.rotation, self.media.audio() is not None, source
-        )
+        turned = clockwise(self.media)
+        return ClipRecord(self.frames, self.fps, self.start, end, self.size, turned, self.media.has("audio"), source)
 
 
 def clip_content(path: Path, config: RenderConfig) -> ClipSource | None:
@@ -121,8 +116,9 @@ def probe_content(path: Path) -> ffmpeg.Media | None:
         return None  # an image, damaged or huge: load_image gives the message
     try:
         media = ffmpeg.probe(path)
-    except ffmpeg.MediaError as error:
-        raise UserError(f"{_quote(path)} is neither an image nor a video this tool can read ({error})") from None
+    except UserError as error:
+        why = str(error).rpartition(" (")[2].rstrip(")")  # ffmpeg's own reason
+        raise UserError(f"{_quote(path)} is neither an image nor a video this tool can read ({why})") from None
     if media.is_picture_format:
         raise UserError(f"{_quote(path)} is neither an image nor a video this tool can read")
     if media.video() is None:
@@ -140,7 +136,7 @@ def open_clip(path: Path, media: ffmpeg.Media, settings: Clip, size: int) -> Cli
     end = _checked_trim(path, media, settings)
     # 2. The rate, the painted size and the frames' estimate, against the limit.
     fps = output_rate(settings.fps, stream)
-    painted = painted_size(stream, size)
+    painted = painted_size(media, size)
     if end is not None:
         estimate = round((end - settings.start) * fps)
         _refuse_over_limit(estimate, fps, settings.max_frames, about=True)
@@ -195,12 +191,20 @@ def output_rate(asked: float | None, stream: ffmpeg.Stream) -> Fraction:
     return Fraction(rate).limit_denominator(1001)
 
 
-def painted_size(stream: ffmpeg.Stream, size: int) -> tuple[int, int]:
+def clockwise(media: ffmpeg.Media) -> int:
+    """Degrees clockwise (0, 90, 180 or 270) a player turns the clip to show it upright (a phone's
+    "rotate" tag; ffmpeg reports the display matrix counter-clockwise)."""
+    return round(-media.rotation / 90) % 4 * 90
+
+
+def painted_size(media: ffmpeg.Media, size: int) -> tuple[int, int]:
     """(width, height) of the painted frames: the picture as shown (pixel aspect, rotation), its
     long edge ``size``; both even, as H.264 in yuv420p needs for the painted clip."""
-    width = float(stream.width or size) * float(stream.sample_aspect)
-    height = float(stream.height or size)
-    if stream.rotation in (90, 270):
+    stream = media.video()
+    assert stream is not None
+    stored = stream.size or (size, size)
+    width, height = float(stored[0]) * float(stream.sample_aspect), float(stored[1])
+    if clockwise(media) in (90, 270):
         width, height = height, width
     scale = size / max(width, height)
     return _even(width * scale), _even(height * scale)

@@ -22,7 +22,8 @@ carried along the optical flow) or ``cut`` (fresh again after a scene cut). ``lo
 own objective as log.jsonl reports a still's (content, style, tv and their weighted total: what
 painting the frame on its own would minimise); ``temporal``: the temporal term (unweighted: mean
 squared difference in levels to the warped earlier frame(s) where the flow is consistent);
-``consistency``: the fraction of pixels the flow check kept (``null`` where nothing was warped).
+``consistency``: the fraction of pixels the flow check kept (``null`` where nothing was warped);
+``blend`` (several paintings only): each one's share of the style loss in that frame.
 """
 
 from __future__ import annotations
@@ -104,9 +105,10 @@ class ClipFrame:
     losses: Mapping[str, float]
     temporal: float | None
     consistency: float | None
+    blend: tuple[float, ...] = (1.0,)  # each painting's share of the style loss (several paintings)
 
     def to_json(self) -> str:
-        record = {
+        record: dict[str, Any] = {
             "frame": self.frame,
             "start": self.start,
             "iterations": self.iterations,
@@ -114,6 +116,8 @@ class ClipFrame:
             "temporal": self.temporal,
             "consistency": self.consistency,
         }
+        if len(self.blend) > 1:
+            record["blend"] = list(self.blend)
         return json.dumps(record, separators=(", ", ": "))
 
 
@@ -151,6 +155,7 @@ def _clip_frame(record: Mapping[str, Any]) -> ClipFrame:
         losses={str(k): float(v) for k, v in record["losses"].items()},
         temporal=None if temporal is None else float(temporal),
         consistency=None if consistency is None else float(consistency),
+        blend=tuple(float(share) for share in record.get("blend") or (1.0,)),
     )
 
 

@@ -282,6 +282,16 @@ class Clip(BaseModel):
         "earlier painted frame(s) carried along the flow, where the flow check trusts it; 0: none (each frame "
         "still starts from the previous one)",
     )
+    still_weight: float = Field(
+        100.0,
+        ge=1,
+        le=1e6,
+        allow_inf_nan=False,
+        description="how many times harder the temporal loss holds a pixel that neither moved (flow under "
+        "0.25 px) nor changed (its 5x5 neighbourhood within 3 levels) since the previous frame: a still "
+        "background stays put instead of creeping on towards convergence frame after frame; 1: Ruder et "
+        "al.'s uniform weight",
+    )
     earlier_frames: list[Annotated[int, Field(ge=1, le=16)]] = Field(
         default_factory=lambda: [1],
         min_length=1,
@@ -297,7 +307,8 @@ class Clip(BaseModel):
         ge=0,
         le=1,
         description="a frame where the flow check trusts less than this share of the pixels starts fresh from its "
-        "photo with optimizer.iterations (a scene cut: nothing is carried across it); 0: never",
+        "photo with optimizer.iterations (a scene cut: nothing is carried across it); 0: never; 1: every frame "
+        "(each painted on its own, as a still: what the temporal consistency is measured against)",
     )
     schedules: Literal["frame", "clip"] = Field(
         "frame",
