@@ -80,7 +80,7 @@ def test_a_clip_too_short_for_frame_10_reports_no_memory_goal() -> None:
 
 def test_the_report_carries_the_study() -> None:
     report = BenchReport(machine={"cpu": "x", "threads": 2, "torch": "t", "precision": "fp32"}, settings={})
-    report.settings = {"iterations": 40, "weights": "random", "target_size": 256}
+    report.settings = {"iterations": 40, "weights": "random", "target_size": 256, "clip_only": True}
     report.clip = study()
     report.targets = targets(report)
     assert any(t["what"].startswith("clip: warping error") and t["met"] for t in report.targets)

@@ -281,7 +281,7 @@ def to_table(report: BenchReport) -> list[Table | str]:
         targets.add_column(header)
     for t in report.targets:
         targets.add_row(t["what"], t["measured"], t["target"], _met(t["met"]))
-    first = [sizes] if report.rows else []  # none when the clip study ran alone
+    first = [] if report.settings.get("clip_only") else [sizes]  # the clip study alone measures no sizes
     return [*first, details, *tables, targets, *(f"note: {note}" for note in report.notes)]
 
 
@@ -292,7 +292,7 @@ def to_markdown(report: BenchReport) -> str:
         f"Measured on {m['cpu']} ({m['threads']} threads, torch {m['torch']}, ours in {m['precision']}), "
         f"{report.settings['iterations']} iterations, weights: {report.settings['weights']}.",
     ]
-    if report.rows:  # none when the clip study ran alone
+    if not report.settings.get("clip_only"):  # the clip study alone measures no sizes
         lines += ["", "| " + " | ".join(_SIZE_HEADERS) + " |", "|" + "---:|" * len(_SIZE_HEADERS)]
         lines += ["| " + " | ".join(row) + " |" for row in _per_size_rows(report)]
     lines += ["", f"| at {report.settings['target_size']} px | |", "|---|---|"]
