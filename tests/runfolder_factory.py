@@ -85,23 +85,28 @@ def make_run(
         manifest["inputs"] = {"content": entries["content"], "styles": [entries["style"]]}
     (root / "render.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
     if log:
-        with open(root / "log.jsonl", "w", encoding="utf-8") as file:
-            for iteration in range(1, total + 1):
-                style_loss = 3.4e6 * (1 - progress(iteration)) + 1e3
-                record = {
-                    "iteration": iteration,
-                    "scale": 0,
-                    "losses": {
-                        "content": 1.2e4 * progress(iteration) + 10,
-                        "style": style_loss,
-                        "tv": 5.6e3,
-                        "total": style_loss + 1.2e4 + 5.6e3,
-                    },
-                    "loss_weights": {"content": 1e5, "style": 3e4, "tv": 1.0},
-                    "lr": 1.0,
-                }
-                file.write(json.dumps(record) + "\n")
+        write_log(root / "log.jsonl", total, progress)
     return root
+
+
+def write_log(path: Path, total: int, progress: Callable[[int], float]) -> None:
+    """log.jsonl for iterations 1..total, the style loss falling as `progress` rises."""
+    with open(path, "w", encoding="utf-8") as file:
+        for iteration in range(1, total + 1):
+            style_loss = 3.4e6 * (1 - progress(iteration)) + 1e3
+            record = {
+                "iteration": iteration,
+                "scale": 0,
+                "losses": {
+                    "content": 1.2e4 * progress(iteration) + 10,
+                    "style": style_loss,
+                    "tv": 5.6e3,
+                    "total": style_loss + 1.2e4 + 5.6e3,
+                },
+                "loss_weights": {"content": 1e5, "style": 3e4, "tv": 1.0},
+                "lr": 1.0,
+            }
+            file.write(json.dumps(record) + "\n")
 
 
 def _sha256(path: Path) -> str:

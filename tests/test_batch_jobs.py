@@ -160,7 +160,7 @@ BAD = [
     ("matrx:\n  content: [photos/cat.png]\n", ["jobs.yaml line 1", "unknown key 'matrx'", "did you mean 'matrix'?"]),
     (
         "jobs:\n  - content: photos/cat.png\n    style: wave.png\n  - content: photos/cow.png\n    style: wave.png\n",
-        ["jobs.yaml line 4", "jobs.1.content", "the content image photos/cow.png", "does not exist"],
+        ["jobs.yaml line 4", "jobs.1.content", "the content file photos/cow.png", "does not exist"],
     ),
     (
         "matrix:\n  content: [photos/cat.png]\n  style:\n    - [wave.png, nope.png]\n",

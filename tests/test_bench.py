@@ -34,6 +34,9 @@ def test_bench_measures_every_figure_side_by_side(tmp_path: Path, content_path: 
         tiling_sizes=(64,),
         tiling_iterations=2,
         preview_chromium=False,
+        clip_size=64,
+        clip_frames=4,
+        clip_iterations=2,
         content=content_path,
         style=style_path,
     )
@@ -61,6 +64,7 @@ def test_bench_measures_every_figure_side_by_side(tmp_path: Path, content_path: 
     assert all("seconds_per_iteration" in row for row in report.tiling), report.tiling
     assert 50 < report.rss["peak_rss_mb"] < 8000, report.rss  # a fresh process that loaded torch
     assert report.assembly["frames"] >= 2 and report.assembly["resolution"] == "160x90", report.assembly
+    assert report.clip is not None and report.clip.frames == 4 and report.clip.starts[2] == "cut"
     assert {t["what"].split(" ")[0] for t in report.targets} >= {
         "baseline/ours",
         "ours/floor",

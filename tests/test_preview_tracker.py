@@ -91,7 +91,7 @@ def test_the_state_shows_a_render_from_start_to_finish(tmp_path: Path):
     (run / "frames" / "000004.png").write_bytes((run / "frames" / "000000.png").read_bytes())
     middle = state.snapshot()
     assert (middle["phase"], middle["iteration"], middle["frame"]) == ("painting", 4, 4)
-    assert middle["losses"] == {"start": 0, "points": [list(p) for p in tracker.progress().points]}
+    assert middle["losses"] == {"start": 0, "points": [list(p) for p in tracker.progress().points], "series": 0}
     assert middle["latest"] == [4, 2.5, 25.0, 1.0, 111.0]
     assert middle["video"] is None and middle["final"] is None
     assert state.snapshot(3)["losses"]["start"] == 3 and len(state.snapshot(3)["losses"]["points"]) == 1
@@ -114,8 +114,8 @@ def test_the_state_of_a_resumed_render_starts_with_the_logged_history(tmp_path: 
     logged = json.loads((run / "log.jsonl").read_text().splitlines()[0])["losses"]
     assert points[0][1:] == [logged[name] for name in snapshot["names"]]
     assert points[3][1:] == [1.0, 2.0, 3.0, 6.0]
-    assert state.snapshot(2)["losses"] == {"start": 2, "points": points[2:]}
-    assert state.snapshot(4)["losses"] == {"start": 4, "points": []}
+    assert state.snapshot(2)["losses"] == {"start": 2, "points": points[2:], "series": 0}
+    assert state.snapshot(4)["losses"] == {"start": 4, "points": [], "series": 0}
 
 
 def test_an_already_finished_render_shows_its_log_its_painting_and_its_video(tmp_path: Path):

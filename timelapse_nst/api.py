@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from timelapse_nst.clip.session import ClipSession
+from timelapse_nst.clip.source import ClipSource, clip_content, decode, reopen_clip
 from timelapse_nst.engine.loop import Hook
 from timelapse_nst.engine.weights import RANDOM_WEIGHTS_WARNING, load_vgg19_features, weights_availability
 from timelapse_nst.errors import UserError, check_writable_folder, option, setting, write_errors
@@ -41,6 +43,7 @@ from timelapse_nst.rendering.interruption import (
 )
 from timelapse_nst.rendering.plan import Plan, gib, plan_render, recorded_tiling, refuse_what_cannot_fit
 from timelapse_nst.rendering.session import Notify, ProgressFactory, RenderResult, RenderSession
+from timelapse_nst.runfolder.clip import clip_record
 from timelapse_nst.runfolder.folder import RunFolder
 from timelapse_nst.settings import presets
 from timelapse_nst.settings.config import NOT_RENDER_KEYS, RenderConfig
@@ -74,6 +77,8 @@ def render(
 ) -> RenderResult:
     """Paint ``content`` in the style of ``style`` (one painting or a list) into the run folder ``out``.
 
+    ``content`` is a photo or a video clip (told apart by what the file holds): a clip is painted
+    frame by frame (``clip:`` settings; trim and rate with ``overrides=["clip.start=2", ...]``).
     ``config`` wins over ``preset`` + ``overrides`` (+ the ``size``/``iterations``/``title``
     shortcuts). A folder that already holds this very render is continued; one that holds a
     different render is refused unless ``restart``, which moves it aside (never deletes it).
@@ -89,11 +94,17 @@ def render(
     # 1. Check every input before touching the disk, the memory and the disk it will take included.
     check_preview(preview, preview_port)
     config = config or presets.resolve(preset, overrides=[*overrides, *shortcuts(size, iterations, title)])
-    inputs = check_inputs(config, content, style, weights, blend_given=presets.given_by("style_blend", overrides))
+    clip = clip_content(Path(content), config)  # a video: trim, rate, limit and every frame checked here
+    blend_given = presets.given_by("style_blend", overrides)
+    inputs = check_inputs(
+        config, content, style, weights, blend_given=blend_given, content_size=clip.size if clip else None
+    )
     run = RunFolder(Path(out))
     check_writable_folder(run.root)
     memory_plan = plan_render(config, inputs.content_size, inputs.style_sizes, memory=memory, out=run.root)
     manifest = {**new_manifest(config, inputs), "plan": memory_plan.record}  # a resume keeps the plan's choices
+    if clip is not None:
+        manifest["clip"] = clip.record().to_yaml()
     where = destination(run, manifest, restart=restart)
     refuse_what_cannot_fit(memory_plan, disk=where is not Destination.CONTINUE)  # a continued render: resume's
     # 2. Decide: a new render, the same one continued, or a refusal.
@@ -120,10 +131,8 @@ def render(
         notify(note)
     vgg = _load_vgg(inputs.weights, config.seed, notify, progress=progress_factory is not None)
     with _preview(preview, preview_port, run, config, notify) as watch, write_errors(run.root), _locked(run, notify):
-        _lay_out(run, manifest, inputs)
-        session = RenderSession(
-            run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory
-        )
+        _lay_out(run, manifest, inputs, clip)
+        session = _session(run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory)
         return _finished(session, None, make_video=make_video, publish=publish, credit=credit, notify=notify)
 
 
@@ -160,9 +169,8 @@ def resume(
         if removed:
             notify(f"removed {removed} partial file(s) left by the interrupted process")
         state = _checkpoint_of(run, config, manifest, notify)
-        session = RenderSession(
-            run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory
-        )
+        _source_frames(run, manifest, config, notify)
+        session = _session(run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory)
         return _finished(session, state, make_video=make_video, publish=publish, credit=credit, notify=notify)
 
 
@@ -188,7 +196,8 @@ def plan(
     folder (``restart`` as render's). Also where the ``weights`` would come from. Nothing is
     allocated, loaded or written; ``Plan.starts`` is the verdict."""
     config = config or presets.resolve(preset, overrides=[*overrides, *shortcuts(size, iterations, title)])
-    inputs = check_inputs(config, content, style, weights)
+    clip = clip_content(Path(content), config)  # a clip is planned as one of its frames
+    inputs = check_inputs(config, content, style, weights, content_size=clip.size if clip else None)
     run = None if out is None else RunFolder(Path(out))
     where = None if run is None else run.root
     memory_plan = plan_render(config, inputs.content_size, inputs.style_sizes, memory=memory, elsewhere=True, out=where)
@@ -196,8 +205,11 @@ def plan(
     if run is None:
         return memory_plan
     check_writable_folder(run.root)
+    manifest = {**new_manifest(config, inputs), "plan": memory_plan.record}
+    if clip is not None:
+        manifest["clip"] = clip.record().to_yaml()
     try:
-        found = destination(run, {**new_manifest(config, inputs), "plan": memory_plan.record}, restart=restart)
+        found = destination(run, manifest, restart=restart)
     except UserError as refusal:
         return dataclasses.replace(memory_plan, folder=f"refused: {refusal}", folder_refused=True)
     held = bytes_held(run) if found is Destination.CONTINUE else 0
@@ -259,13 +271,28 @@ def _preview(
     )
 
 
+def _session(
+    run: RunFolder, config: RenderConfig, vgg: torch.nn.Sequential, **options: Any
+) -> RenderSession | ClipSession:
+    """The session that paints what ``run`` holds: a still, or a clip frame by frame."""
+    kind = ClipSession if clip_record(run.read_manifest()) is not None else RenderSession
+    return kind(run, config, vgg, **options)
+
+
 def _finished(
-    session: RenderSession, state: dict | None, *, make_video: bool, publish: bool, credit: str | None, notify: Notify
+    session: RenderSession | ClipSession,
+    state: dict | None,
+    *,
+    make_video: bool,
+    publish: bool,
+    credit: str | None,
+    notify: Notify,
 ) -> RenderResult:
     """Paint what is left, then the video and the publishing kit when asked (the caller holds the lock)."""
     up_to_date = session.execute(state)
     run = session.run
-    video = run.video if up_to_date else (_make_video(run, notify) if make_video else None)
+    make = _make_clip_videos if isinstance(session, ClipSession) else _make_video
+    video = run.video if up_to_date else (make(run, notify) if make_video else None)
     return _published(session.result(video), publish, credit, notify)
 
 
@@ -282,6 +309,15 @@ def _make_video(run: RunFolder, notify: Notify) -> Path:
     except Terminated:
         raise Interrupted(f"stopped (SIGTERM); {how}", signum=15) from None
     notify(f"video: {video}")
+    return video
+
+
+def _make_clip_videos(run: RunFolder, notify: Notify) -> Path:
+    """A painted clip's videos (stylised.mp4 with the source's sound, and timelapse.mp4) from the
+    finished run folder. The one place the api makes them; the painted frames are in stylised/."""
+    notify(f"painted {run.stylised_count()} frames into {run.stylised}")
+    video = _make_video(run, notify)  # assembly makes stylised.mp4 beside the timelapse
+    notify(f"painted clip: {run.stylised_video}")
     return video
 
 
@@ -321,7 +357,9 @@ def _warn_if_too_large(run: RunFolder, manifest: dict, config: RenderConfig, not
     if content.path is None or any(style.path is None for style in styles):
         return  # verify_input_copies says what is missing
     sizes = [load_image(style.path).size for style in styles]  # type: ignore[arg-type]
-    planned = plan_render(config, load_image(content.path).size, sizes, decided=recorded_tiling(manifest), out=run.root)
+    clip = clip_record(manifest)
+    photo = clip.size if clip is not None else load_image(content.path).size
+    planned = plan_render(config, photo, sizes, decided=recorded_tiling(manifest), out=run.root)
     planned = dataclasses.replace(planned, disk_held=bytes_held(run))
     if not planned.fits:
         notify(
@@ -335,11 +373,25 @@ def _warn_if_too_large(run: RunFolder, manifest: dict, config: RenderConfig, not
         )
 
 
-def _lay_out(run: RunFolder, manifest: dict, inputs: RenderInputs) -> None:
-    """inputs/ first, render.yaml last: a folder without render.yaml holds only our set-up."""
+def _lay_out(run: RunFolder, manifest: dict, inputs: RenderInputs, clip: ClipSource | None) -> None:
+    """inputs/ first (and a clip's source/ frames), render.yaml last: a folder without render.yaml
+    holds only our set-up."""
     copy_inputs(run, manifest, inputs)
     run.frames.mkdir(parents=True, exist_ok=True)
+    if clip is not None:
+        decode(clip, run.source)
     run.write_manifest(manifest)
+
+
+def _source_frames(run: RunFolder, manifest: dict, config: RenderConfig, notify: Notify) -> None:
+    """A clip's input frames are made once; any that went missing are decoded again from the
+    clip's copy in inputs/ (the same ffmpeg gives the same frames)."""
+    record = clip_record(manifest)
+    if record is None or all(run.source_frame(index).is_file() for index in range(record.frames)):
+        return
+    content, _ = run.input_files(manifest)
+    notify(f"{run.source} is incomplete: decoding the clip's frames again")
+    decode(reopen_clip(content.path, record, config), run.source)  # type: ignore[arg-type]  # verified
 
 
 def _checkpoint_of(run: RunFolder, config: RenderConfig, manifest: dict, notify: Notify) -> dict | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from timelapse_nst import terminal
 from timelapse_nst.assembly import assemble_run
+from timelapse_nst.runfolder.folder import RunFolder
 
 
 # One typer declaration per option (typer reads them from the signature): alike in shape by nature.
@@ -48,7 +50,8 @@ def assemble_command(
     """Make the timelapse video of a finished (or stopped) render from its run folder.
 
     Settings come from the preset's `video:` section saved in RUN/render.yaml; the options
-    override them. Also writes contact_sheet.png and losses.png into RUN.
+    override them. Also writes contact_sheet.png and losses.png into RUN, and for a clip
+    RUN/stylised.mp4 (the painted clip with its sound; with --out, only when it is missing).
 
     Example: timelapse-nst assemble runs/demo --layout shorts --duration 30 --audio music.mp3
     """
@@ -67,6 +70,7 @@ def assemble_command(
     }
     overrides = {key: value for key, value in given.items() if value is not None}
     console = terminal.console()
+    started = time.time()
     if quiet or not console.is_terminal:  # a bar in a log is noise (and a blank line before an error)
         path = assemble_run(run, out=out, overrides=overrides)
     else:
@@ -80,3 +84,6 @@ def assemble_command(
             path = assemble_run(run, out=out, overrides=overrides, progress=advance)
     if not quiet:
         console.print(f"wrote {path}")
+        stylised = RunFolder(run).stylised_video
+        if stylised.is_file() and stylised.stat().st_mtime >= started:
+            console.print(f"wrote {stylised}")

@@ -2,7 +2,9 @@
 
 We run the bundled ffmpeg ourselves instead of `imageio_ffmpeg.write_frames` so that stderr goes
 to a file (its tail becomes the error message, and nothing scribbles over a rich progress bar)
-and so the sound track can be muxed in the same pass.
+and so the sound track can be muxed in the same pass: a soundtrack file (looped or cut), or a
+clip's own sound (``ClipSound``: a second input cut with ``-ss``/``-t``, placed where the clip
+starts in the video).
 
 Safety: the video is written to `<name>.partial` beside the target and renamed only after ffmpeg
 exits cleanly, so a Ctrl-C, a kill or a crash never leaves a broken `timelapse.mp4` (an old one
@@ -15,6 +17,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from PIL import Image
@@ -40,16 +43,33 @@ _PRESET_SPEED = {
 
 
 @dataclass(frozen=True)
+class ClipSound:
+    """A clip's own sound: ``length`` s of ``path`` from ``start`` s on, heard from video time ``at``.
+
+    Frame k of a painted clip shows the source at ``start + k / fps``, so cutting the sound at
+    ``start`` keeps the two together. Silence before ``at`` (the timelapse of the first frame),
+    a fade-in of ``fade_in`` s from there, silence after the clip's end.
+    """
+
+    path: Path
+    start: float
+    length: float
+    at: float = 0.0
+    fade_in: float = 0.0
+
+
+@dataclass(frozen=True)
 class EncodeJob:
     """Everything ffmpeg needs besides the frames."""
 
     out: Path
     size: tuple[int, int]  # (width, height), even
-    fps: int
+    fps: int | Fraction  # a clip keeps its own rate (30000/1001 stays exact)
     duration: float  # seconds; the audio is cut to it
     settings: VideoSettings
     tags: Mapping[str, str] = field(default_factory=dict)  # MP4 metadata: title, artist, comment ...
     chapters: Sequence[Chapter] = ()
+    sound: ClipSound | None = None  # a clip's own sound (a soundtrack in `settings.audio` wins)
 
 
 def encode(frames: Iterable[Image.Image], job: EncodeJob) -> Path:
@@ -83,6 +103,8 @@ def encode(frames: Iterable[Image.Image], job: EncodeJob) -> Path:
             raise UserError(f"ffmpeg failed (exit {code}) writing {job.out}: {_tail(log)}")
     return job.out
 
+
+_SAMPLE_RATE = 48000  # YouTube: AAC-LC at 48 kHz
 
 # The container follows the file name. Which codecs each holds (ffmpeg's muxers): WebM only
 # VP9/AV1 (and Opus audio), QuickTime .mov not VP9/AV1 ("only supported in MP4").
@@ -126,12 +148,15 @@ def ffmpeg_command(job: EncodeJob, target: Path, *, chapters_file: Path | None =
     the container that `job.out`'s extension names (MP4 by default)."""
     width, height = job.size
     settings = job.settings
+    sound = job.sound if settings.audio is None else None
     command = [ffmpeg.exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
     command += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", str(job.fps)]
     command += ["-i", "pipe:0"]
     if settings.audio is not None:
         # Loop the track forever and cut it at the video's end with -t: trimmed or looped.
         command += ["-stream_loop", "-1", "-i", str(settings.audio)]
+    elif sound is not None:
+        command += ["-ss", f"{sound.start:.6f}", "-t", f"{sound.length:.6f}", "-i", str(sound.path)]
     if chapters_file is not None:
         command += ["-f", "ffmetadata", "-i", str(chapters_file)]
     command += ["-map", "0:v:0"]
@@ -139,8 +164,10 @@ def ffmpeg_command(job: EncodeJob, target: Path, *, chapters_file: Path | None =
     container = container_of(job.out, settings.codec)
     if settings.audio is not None:
         command += ["-map", "1:a:0", *_audio_options(settings, job.duration, opus=container == "webm")]
+    elif sound is not None:
+        command += [*_clip_sound_options(sound), *_audio_options(settings, 0.0, opus=container == "webm")]
     if chapters_file is not None:
-        command += ["-map_chapters", "2" if settings.audio is not None else "1"]
+        command += ["-map_chapters", "2" if settings.audio is not None or sound is not None else "1"]
     for key, value in job.tags.items():
         command += ["-metadata", f"{key}={value}"]
     # Constant frame rate and moov atom first (+faststart): what YouTube and browsers want.
@@ -149,6 +176,24 @@ def ffmpeg_command(job: EncodeJob, target: Path, *, chapters_file: Path | None =
         command += ["-movflags", "+faststart"]
     command += ["-f", container, str(target)]
     return command
+
+
+def _clip_sound_options(sound: ClipSound) -> list[str]:
+    """Map the clip's sound (input 1) and place it at ``sound.at``; padded with silence to the
+    video's end (-shortest then ends both with the video: a sound track shorter than the clip
+    never cuts the picture short)."""
+    if sound.at <= 0 and sound.fade_in <= 0:
+        # "?": a source without a sound track gives a silent video, not an error.
+        return ["-map", "1:a:0?", "-af", "apad", "-shortest"]
+    # Real silence before it, from a concat (adelay would do, but ffmpeg 7+ turns an equal delay
+    # on every channel into a timestamp gap, which the MP4 keeps as a hole, not as silence).
+    silence = round(sound.at * _SAMPLE_RATE)
+    graph = (
+        f"anullsrc=r={_SAMPLE_RATE}:cl=stereo,atrim=end_sample={silence}[silence];"
+        f"[1:a:0]aresample={_SAMPLE_RATE},aformat=channel_layouts=stereo[clip];"
+        f"[silence][clip]concat=n=2:v=0:a=1,afade=t=in:st={sound.at:.6f}:d={max(sound.fade_in, 1e-3):.6f},apad[sound]"
+    )
+    return ["-filter_complex", graph, "-map", "[sound]", "-shortest"]
 
 
 def ffmetadata(chapters: Sequence[Chapter]) -> str:
@@ -161,7 +206,7 @@ def ffmetadata(chapters: Sequence[Chapter]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _video_options(settings: VideoSettings, fps: int) -> list[str]:
+def _video_options(settings: VideoSettings, fps: int | Fraction) -> list[str]:
     speed = _PRESET_SPEED[settings.preset]
     # RGB -> YUV with the BT.709 matrix (swscale defaults to BT.601) and tags that say so,
     # so players don't shift the colours.
@@ -172,7 +217,7 @@ def _video_options(settings: VideoSettings, fps: int) -> list[str]:
         "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv",
     ]
     options += ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv"]
-    gop = max(1, fps // 2)  # YouTube: closed GOP of half the frame rate
+    gop = max(1, int(fps // 2))  # YouTube: closed GOP of half the frame rate
     if settings.codec == "h264":
         # High profile needs 8x8 transforms, which the fastest presets switch off.
         options += ["-c:v", "libx264", "-preset", settings.preset, "-profile:v", "high"]
@@ -196,10 +241,11 @@ def _video_options(settings: VideoSettings, fps: int) -> list[str]:
 
 
 def _audio_options(settings: VideoSettings, duration: float, *, opus: bool = False) -> list[str]:
+    rate = str(_SAMPLE_RATE)
     if opus:  # WebM's audio codec
-        options = ["-c:a", "libopus", "-ar", "48000", "-ac", "2", "-b:a", "256k"]
+        options = ["-c:a", "libopus", "-ar", rate, "-ac", "2", "-b:a", "256k"]
     else:  # YouTube: AAC-LC, 48 kHz, stereo, 384 kbps.
-        options = ["-c:a", "aac", "-profile:a", "aac_low", "-ar", "48000", "-ac", "2", "-b:a", "384k"]
+        options = ["-c:a", "aac", "-profile:a", "aac_low", "-ar", rate, "-ac", "2", "-b:a", "384k"]
     fade = min(settings.audio_fade_out, duration)
     if fade > 0:
         options += ["-af", f"afade=t=out:st={duration - fade:.6f}:d={fade:.6f}"]

@@ -3,15 +3,17 @@
 A layout is built once per video (static parts -- title, labels, content photo, style inset --
 are drawn into a base image then) and afterwards only pastes the painting and draws the
 iteration counter and progress bar on a copy of that base, so a frame costs a copy and a paste.
+A clip's video also pastes the source frame of the moment (``Moment``) where the photo was.
 Geometry is written for 1920x1080 (1080x1920 for shorts) and scaled to the output size.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -42,6 +44,17 @@ class Inputs:
     title: str  # "" for none
     total_iterations: int
     shares: Shares | None = None  # None: one painting, or equal shares
+    clip: bool = False  # the content is a video clip (its first frame is `content`)
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Where a playing clip is: its frame `frame` of `frames`, at `fps`, and that frame's source picture."""
+
+    source: Image.Image | None  # the input frame, resized by `Layout.fit_source` (None: not shown)
+    frame: int
+    frames: int
+    fps: float
 
 
 def fit(size: Size, box: Size) -> Size:
@@ -85,12 +98,19 @@ class Layout:
         """Size a captured frame of `source_size` is resized to before `frame`."""
         return fit(source_size, self.painting_box[2:])
 
-    def frame(self, painting: Image.Image, iteration: float) -> Image.Image:
-        """The video frame showing `painting` (already resized by `fit`) at `iteration`."""
+    def fit_source(self, source_size: Size) -> Size | None:
+        """Size a clip's source frame is resized to before `frame` (None: this layout shows none)."""
+        return None
+
+    def frame(self, painting: Image.Image, iteration: float, moment: Moment | None = None) -> Image.Image:
+        """The video frame showing `painting` (already resized by `fit`) at `iteration`, or, while
+        a clip plays, at `moment` (its source frame shown where the photo is)."""
         canvas = self._base.copy()
         left, top, width, height = self.painting_box
         canvas.paste(painting, (left + (width - painting.width) // 2, top + (height - painting.height) // 2))
-        self._draw_progress(canvas, iteration)
+        if moment is not None and moment.source is not None:
+            self._draw_source(canvas, moment.source)
+        self._draw_progress(canvas, iteration, moment)
         return canvas
 
     def intro(self) -> Image.Image:
@@ -114,7 +134,10 @@ class Layout:
     def _draw_base(self) -> Image.Image:
         return Image.new("RGB", self.size, self.background)
 
-    def _draw_progress(self, canvas: Image.Image, iteration: float) -> None:
+    def _draw_progress(self, canvas: Image.Image, iteration: float, moment: Moment | None = None) -> None:
+        pass
+
+    def _draw_source(self, canvas: Image.Image, source: Image.Image) -> None:
         pass
 
     def _shares(self, iteration: float) -> tuple[float, ...] | None:
@@ -166,6 +189,23 @@ class Showcase(Layout):
         self.inset_boxes = insets.place(photo_box, [s.size for s in self.inputs.styles], self._scale, below=below)
         return (left_x + shown[0] + gap + 2 * border, y, *shown)
 
+    def fit_source(self, source_size: Size) -> Size | None:
+        return fit(source_size, self.content_box[2:])
+
+    def _draw_source(self, canvas: Image.Image, source: Image.Image) -> None:
+        """The clip's frame of the moment where the photo is, the paintings' insets over it again."""
+        left, top, width, height = self.content_box
+        canvas.paste(source, (left + (width - source.width) // 2, top + (height - source.height) // 2))
+        insets.draw(canvas, self._inset_pictures, self.inset_boxes, self._scale)
+
+    @cached_property
+    def _inset_pictures(self) -> list[Image.Image]:
+        """The paintings at their insets' sizes: resized once per video, not once per frame."""
+        sizes = [(width, height) for _, _, width, height in self.inset_boxes]
+        return [
+            style.resize(size, Image.Resampling.LANCZOS) for style, size in zip(self.inputs.styles, sizes, strict=False)
+        ]
+
     def _fit_title(self, limit: int) -> tuple[list[str], int]:
         if not self.inputs.title:
             return [], 0
@@ -181,7 +221,9 @@ class Showcase(Layout):
         left, top, _width, height = self.content_box
         border = self._border
         label_y = top - border - self._px(18)
-        labels = "content + style" if len(self.inputs.styles) <= 1 else "content + styles"
+        labels = ("clip" if self.inputs.clip else "content") + (
+            " + style" if len(self.inputs.styles) <= 1 else " + styles"
+        )
         text.draw(canvas, (left - border, label_y), labels, size=self._px(32), fill=TEXT, bold=True, anchor="ls")
         painting_x = self.painting_box[0] - border
         text.draw(canvas, (painting_x, label_y), "painting", size=self._px(32), fill=TEXT, bold=True, anchor="ls")
@@ -201,17 +243,24 @@ class Showcase(Layout):
         self._draw_progress(canvas, 0.0)
         return canvas
 
-    def _draw_progress(self, canvas: Image.Image, iteration: float) -> None:
-        self._draw_bar(canvas, iteration)
+    def _draw_progress(self, canvas: Image.Image, iteration: float, moment: Moment | None = None) -> None:
+        self._draw_bar(canvas, iteration, moment)
         if self.inputs.content is not None:
             insets.draw_labels(canvas, self.inset_boxes, self._shares(iteration), self._scale)
 
-    def _draw_bar(self, canvas: Image.Image, iteration: float) -> None:
-        """The progress bar under the painting, the iteration counter and the percentage."""
+    def _draw_bar(self, canvas: Image.Image, iteration: float, moment: Moment | None = None) -> None:
+        """The progress bar under the painting: the iteration counter and the percentage, or
+        while a clip plays, its frame and its time."""
         draw = ImageDraw.Draw(canvas)
         left, top, width, height = _grow(self.painting_box, self._border)  # under the frame
-        total = max(1, self.inputs.total_iterations)
-        done = min(1.0, max(0.0, iteration / total))
+        if moment is None:
+            total = max(1, self.inputs.total_iterations)
+            done = min(1.0, max(0.0, iteration / total))
+            counter, right = f"iteration {round(iteration)} / {self.inputs.total_iterations}", f"{done:.0%}"
+        else:
+            done = (moment.frame + 1) / moment.frames
+            counter = f"frame {moment.frame + 1} / {moment.frames}"
+            right = f"{_clock(moment.frame / moment.fps)} / {_clock(moment.frames / moment.fps)}"
         bar_top, bar_height = top + height + self._px(20), self._px(10)
         radius = bar_height // 2
         draw.rounded_rectangle((left, bar_top, left + width, bar_top + bar_height), radius, fill=TRACK)
@@ -219,9 +268,8 @@ class Showcase(Layout):
             filled = max(bar_height, round(width * done))
             draw.rounded_rectangle((left, bar_top, left + filled, bar_top + bar_height), radius, fill=ACCENT)
         text_y = bar_top + bar_height + self._px(36)
-        counter = f"iteration {round(iteration)} / {self.inputs.total_iterations}"
         text.draw(canvas, (left, text_y), counter, size=self._px(28), fill=TEXT, anchor="ls")
-        text.draw(canvas, (left + width, text_y), f"{done:.0%}", size=self._px(28), fill=MUTED, anchor="rs")
+        text.draw(canvas, (left + width, text_y), right, size=self._px(28), fill=MUTED, anchor="rs")
 
 
 class Shorts(Showcase):
@@ -278,9 +326,8 @@ class Shorts(Showcase):
             text.draw(canvas, (self.size[0] // 2, y), line, size=self._title_size, fill=TEXT, bold=True, anchor="mm")
         size, lift = self._px(34), self._border + self._px(16)
         box = self.content_box
-        text.draw(
-            canvas, (box[0] - self._border, box[1] - lift), "content", size=size, fill=TEXT, bold=True, anchor="ls"
-        )
+        label = "clip" if self.inputs.clip else "content"
+        text.draw(canvas, (box[0] - self._border, box[1] - lift), label, size=size, fill=TEXT, bold=True, anchor="ls")
         if self.inputs.content is not None:
             canvas.paste(resize_to_fit(self.inputs.content, box[2:]), box[:2])
         else:
@@ -304,8 +351,12 @@ class Shorts(Showcase):
         text.draw(canvas, (left, top - self._px(16)), "painting", size=size, fill=TEXT, bold=True, anchor="ls")
         return canvas
 
-    def _draw_progress(self, canvas: Image.Image, iteration: float) -> None:
-        self._draw_bar(canvas, iteration)
+    def _draw_source(self, canvas: Image.Image, source: Image.Image) -> None:
+        left, top, width, height = self.content_box
+        canvas.paste(source, (left + (width - source.width) // 2, top + (height - source.height) // 2))
+
+    def _draw_progress(self, canvas: Image.Image, iteration: float, moment: Moment | None = None) -> None:
+        self._draw_bar(canvas, iteration, moment)
         if len(self.inputs.styles) > 1:
             insets.draw_labels(canvas, self.inset_boxes, self._shares(iteration), self._scale)
 
@@ -330,6 +381,12 @@ def _paste_fitted(canvas: Image.Image, picture: Image.Image, box: Box) -> Box:
 
 
 AnyFont = ImageFont.ImageFont | ImageFont.FreeTypeFont
+
+
+def _clock(seconds: float) -> str:
+    """0:07.5, 1:05.0: a clip's time, to a tenth of a second (a clip may last less than one)."""
+    tenths = math.floor(seconds * 10 + 1e-6)
+    return f"{tenths // 600}:{tenths % 600 / 10:04.1f}"
 
 
 def _corners(box: Box) -> tuple[int, int, int, int]:

@@ -7,10 +7,11 @@ import difflib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from PIL import Image
 from pydantic import ValidationError
 
 from timelapse_nst import ffmpeg
-from timelapse_nst.assembly import layouts, pictures, sequence, tags, timeline
+from timelapse_nst.assembly import layouts, painted_clip, pictures, sequence, tags, timeline
 from timelapse_nst.assembly.comparison import Comparison
 from timelapse_nst.assembly.encode import EncodeJob, container_of, encode
 from timelapse_nst.assembly.recording import Recording, read_recording, thumbnail
@@ -71,7 +72,8 @@ def assemble_run(
     """Make the timelapse of the run in `run_dir`; returns the MP4's path.
 
     Settings come from render.yaml's `config.video`, with `overrides` (field -> value) on top.
-    Also writes contact_sheet.png and losses.png into the run folder.
+    Also writes contact_sheet.png and losses.png into the run folder, and for a clip
+    stylised.mp4 (the painted clip with its sound; with `out` given, only when it is missing).
     """
     # 1. Read the folder and settle the settings.
     run = read_recording(Path(run_dir))
@@ -80,43 +82,48 @@ def assemble_run(
         ffmpeg.check_sound(settings.audio)
     log = read_log(run.folder.log)  # read now: a bad log should fail before a long encode
     credits = tags.read_credits(run.config, where=f"{run.folder.manifest} config")
+    remake_stylised = out is None or not run.folder.stylised_video.exists()  # `--out`: a variant of the timelapse
     out = Path(out) if out is not None else run.folder.video
     container_of(out, settings.codec)  # a .webm name for H.264, say, fails now, not after the frames
     check_writable_folder(out.parent, what="the video's folder")
     # 2. Timeline: which captured frame(s) each video frame shows; a stopped render holds
-    #    on the iteration it reached, not on the total it was asked for.
+    #    on the iteration it reached, not on the total it was asked for. A clip plays after it.
     iterations = [frame.iteration for frame in run.frames]
     changes = None
     if settings.pacing == "change":
         changes = timeline.frame_changes([thumbnail(frame.path) for frame in run.frames])
-    shots = timeline.plan(iterations, settings, total_iterations=run.last_iteration, changes=changes)
+    clip = painted_clip.timing(run)
+    shots = timeline.plan(iterations, settings, total_iterations=run.last_iteration, changes=changes, clip=clip)
     # 3. Layout, built around the finished painting's size.
     final = load_image(run.final or run.frames[-1].path)
     inputs = _inputs(run, settings, log)
     layout = layouts.make_layout(
         settings.layout, settings.size, settings.background, inputs, final.size, theme=settings.theme
     )
-    comparison = None
-    if settings.outro != "none":
-        before = load_image(run.content.path) if run.content.path else load_image(run.frames[0].path)
-        comparison = Comparison(settings.size, settings.background, before, final, settings.outro, theme=settings.theme)
-    # 4. Encode, streaming one composed frame at a time.
+    comparison = _comparison(run, settings, final)
+    # 4. Encode, streaming one composed frame at a time (a clip's painted clip first).
+    settings_lines = tags.settings_lines(run.config, weights=run.weights)
+    metadata = tags.video_tags(title=inputs.title or title_of(run), credits=credits, settings=settings_lines)
+    stylised = len(run.painted) if clip and remake_stylised else 0
+    count = stylised + len(shots)  # one progress bar over both videos
+    if stylised:
+        painted_clip.make_stylised(
+            run, settings, metadata, progress=(lambda done: progress(done, count)) if progress else None
+        )
     frames = sequence.video_frames(
         shots,
         layout,
         sequence.FittedFrames([frame.path for frame in run.frames], layout),
         layouts.resize_to_fit(final, layout.fit(final.size)),
         comparison,
-        progress=progress,
+        clip=painted_clip.clip_frames(run, layout) if clip else None,
+        progress=(lambda done, _: progress(stylised + done, count)) if progress else None,
     )
-    duration = settings.total_frames / settings.fps
     # No creation time here: a render resumed after a kill must give the same bytes as one that
     # ran straight through. `publish` stamps it.
-    settings_lines = tags.settings_lines(run.config, weights=run.weights)
-    metadata = tags.video_tags(title=inputs.title or title_of(run), credits=credits, settings=settings_lines)
-    job = EncodeJob(
-        out, settings.size, settings.fps, duration, settings, tags=metadata, chapters=tags.chapters(shots, settings.fps)
-    )
+    chapters = tags.chapters(shots, settings.fps)
+    sound = painted_clip.timelapse_sound(run, shots, settings.fps, fade_in=settings.transition)
+    job = EncodeJob(out, settings.size, settings.fps, len(shots) / settings.fps, settings, metadata, chapters, sound)
     with write_errors(out.parent):
         encode(frames, job)
     # 5. Pictures for people, beside the video.
@@ -128,17 +135,29 @@ def assemble_run(
     return out
 
 
+def _comparison(run: Recording, settings: VideoSettings, final: Image.Image) -> Comparison | None:
+    """The outro's before and after: the photo and the painting; a clip's last frame, as painted."""
+    if settings.outro == "none":
+        return None
+    if run.clip is not None and run.painted and len(run.sources) >= len(run.painted):
+        before, after = load_image(run.sources[len(run.painted) - 1]), load_image(run.painted[-1])
+    else:
+        before, after = load_image(run.photo or run.frames[0].path), final
+    return Comparison(settings.size, settings.background, before, after, settings.outro, theme=settings.theme)
+
+
 def _inputs(run: Recording, settings: VideoSettings, log: Sequence[LogEntry] = ()) -> layouts.Inputs:
     """The pictures and words the layouts show besides the painting."""
     styles = tuple(load_image(style.path) for style in run.styles if style.path is not None)
     return layouts.Inputs(
-        content=load_image(run.content.path) if run.content.path else None,
+        content=load_image(run.photo) if run.photo else None,
         styles=styles,
         content_name=run.content.name,
         style_names=tuple(style.name for style in run.styles),
         title=title_of(run) if settings.title is None else settings.title,
         total_iterations=run.total_iterations,
         shares=shares_from(log) if len(styles) > 1 else None,
+        clip=run.clip is not None,
     )
 
 

@@ -6,6 +6,7 @@ executed (the manifest is read with yaml.safe_load; inputs never resolve outside
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from PIL import Image
 
 from timelapse_nst.errors import UserError
 from timelapse_nst.images import load_image
+from timelapse_nst.runfolder.clip import ClipRecord, clip_record
 from timelapse_nst.runfolder.folder import Frame, InputFile, RunFolder
 
 
@@ -32,10 +34,20 @@ class Recording:
     content: InputFile
     styles: tuple[InputFile, ...]
     weights: str | None = None  # where the VGG19 weights came from: torchvision, random or a file
+    clip: ClipRecord | None = None  # a clip's render: what was painted from the source
+    painted: tuple[Path, ...] = ()  # a clip's painted frames so far (stylised/), in order
+    sources: tuple[Path, ...] = ()  # a clip's input frames as painted (source/), in order
 
     @property
     def root(self) -> Path:
         return self.folder.root
+
+    @property
+    def photo(self) -> Path | None:
+        """The content as a still picture: the photo, or a clip's first input frame."""
+        if self.clip is not None:
+            return self.sources[0] if self.sources else None
+        return self.content.path
 
     @property
     def final(self) -> Path | None:
@@ -57,6 +69,8 @@ def read_recording(run_dir: Path) -> Recording:
     if not isinstance(total, int) or isinstance(total, bool) or total < 0:
         raise UserError(f"{folder.manifest}: total_iterations must be a whole number >= 0, got {total!r}")
     content, styles = folder.input_files(manifest)
+    clip = clip_record(manifest)
+    painted, sources = _clip_frames(folder, clip) if clip else ((), ())
     return Recording(
         folder=folder,
         frames=tuple(frames),
@@ -67,7 +81,17 @@ def read_recording(run_dir: Path) -> Recording:
         content=content,
         styles=tuple(styles),
         weights=manifest.get("weights") if isinstance(manifest.get("weights"), str) else None,
+        clip=clip,
+        painted=painted,
+        sources=sources,
     )
+
+
+def _clip_frames(folder: RunFolder, clip: ClipRecord) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """The painted frames so far and the source frames, each from 000000.png up to the first gap."""
+    painted = tuple(map(folder.stylised_frame, range(min(folder.stylised_count(), clip.frames))))
+    sources = tuple(itertools.takewhile(Path.is_file, map(folder.source_frame, range(clip.frames))))
+    return painted, sources
 
 
 def thumbnail(path: Path, side: int = 48) -> np.ndarray:

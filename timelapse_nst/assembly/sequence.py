@@ -2,18 +2,21 @@
 
 Only the captured frames in use are kept, already resized to the layout (the two neighbours
 being blended plus one), so a 2000-frame 2160p video needs no more memory than a short one.
+A clip's painted frames and source frames are read the same way, as the clip plays.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from PIL import Image
 
 from timelapse_nst.assembly.comparison import Comparison
-from timelapse_nst.assembly.layouts import Layout
+from timelapse_nst.assembly.layouts import Layout, Moment
 from timelapse_nst.assembly.timeline import Shot
 from timelapse_nst.images import load_image
 
@@ -21,16 +24,27 @@ from timelapse_nst.images import load_image
 class FittedFrames:
     """Captured frames decoded and resized to the layout on demand, the last few kept."""
 
-    def __init__(self, paths: Sequence[Path], layout: Layout, *, keep: int = 3) -> None:
-        self._paths, self._layout, self._keep = paths, layout, keep
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        layout: Layout,
+        *,
+        keep: int = 3,
+        fit: Callable[[tuple[int, int]], tuple[int, int] | None] | None = None,
+    ) -> None:
+        self._paths, self._keep = paths, keep
+        self._fit = fit or layout.fit  # another box than the painting's: a clip's source frames
         self._cache: OrderedDict[int, Image.Image] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._paths)
 
     def __getitem__(self, index: int) -> Image.Image:
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
         image = load_image(self._paths[index])
-        fitted = image.resize(self._layout.fit(image.size), Image.Resampling.LANCZOS)
+        fitted = image.resize(self._fit(image.size) or image.size, Image.Resampling.LANCZOS)
         self._cache[index] = fitted
         if len(self._cache) > self._keep:
             self._cache.popitem(last=False)
@@ -47,6 +61,22 @@ class FittedFrames:
         return Image.blend(a, b, weight)
 
 
+@dataclass(frozen=True)
+class ClipFrames:
+    """A clip's painted frames (fitted to the painting's box) and its source frames (fitted to
+    the photo's; None where the layout shows no source), played at `fps`."""
+
+    painted: FittedFrames
+    sources: FittedFrames | None
+    fps: Fraction
+
+    def frame(self, layout: Layout, shot: Shot) -> Image.Image:
+        """The video frame of a clip-segment shot: painted frame `shot.first` beside its source."""
+        source = self.sources[shot.first] if self.sources is not None else None
+        moment = Moment(source, shot.first, len(self.painted), float(self.fps))
+        return layout.frame(self.painted[shot.first], shot.iteration, moment)
+
+
 def video_frames(
     shots: Sequence[Shot],
     layout: Layout,
@@ -54,13 +84,16 @@ def video_frames(
     final: Image.Image,
     comparison: Comparison | None,
     *,
+    clip: ClipFrames | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[Image.Image]:
-    """Yield one RGB image of `layout.size` per shot. `final` is the finished painting, fitted."""
+    """Yield one RGB image of `layout.size` per shot. `final` is the finished painting, fitted
+    (a clip's: its first frame's); `clip` plays the clip segment."""
     background = Image.new("RGB", layout.size, layout.background)
     intro_card: Image.Image | None = None
     first_frame: Image.Image | None = None
     hold: Image.Image | None = None
+    playing: Image.Image | None = None  # the clip's latest frame: a clip's outro starts from it
     for done, shot in enumerate(shots, start=1):
         if shot.segment == "painting":
             image = layout.frame(frames.blend(shot.first, shot.second, shot.blend), shot.iteration)
@@ -69,12 +102,14 @@ def video_frames(
             first_frame = first_frame or layout.frame(frames[0], shot.iteration)
             image = _mix(intro_card, first_frame, shot.fade)
             image = _mix(background, image, shot.opacity)
+        elif shot.segment == "clip" and clip is not None:
+            image = playing = clip.frame(layout, shot)
         else:
             hold = hold or layout.frame(final, shot.iteration)
             if shot.segment == "hold" or comparison is None:
-                image = hold
+                image = playing or hold
             else:
-                image = _mix(hold, comparison.frame(shot.phase), shot.fade)
+                image = _mix(playing or hold, comparison.frame(shot.phase), shot.fade)
         yield image
         if progress is not None:
             progress(done, len(shots))

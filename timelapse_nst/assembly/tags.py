@@ -24,6 +24,7 @@ SEGMENT_TITLES: dict[Segment, str] = {
     "intro": "Intro: the photo and the painting",
     "painting": "Painting",
     "hold": "The finished painting",
+    "clip": "The painted clip",
     "outro": "Before and after",
 }
 

@@ -1,7 +1,9 @@
 """Which captured frame(s) each video frame shows: pacing, crossfades, intro/hold/outro. Pure.
 
 The video is cut into four segments: intro (content and style), painting (the captured frames),
-hold (the finished painting) and outro (a before/after comparison). Inside the painting segment
+hold (the finished painting) and outro (a before/after comparison). A clip's video puts a fifth
+between hold and outro: clip, the painted clip playing at its own speed, once its first frame
+has been painted (the segments before it are those of a still render). Inside the painting segment
 every captured frame j gets a position C_j in [0, 1] (C_0 = 0, C_last = 1) that says when it is
 reached; the pacing modes differ only in how C is computed, and one inverse maps video time to
 a fractional frame index.
@@ -14,6 +16,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal
 
 import numpy as np
@@ -21,14 +24,15 @@ import numpy as np
 from timelapse_nst.settings.schedules import smoothstep
 from timelapse_nst.settings.video import Pacing, VideoSettings
 
-Segment = Literal["intro", "painting", "hold", "outro"]
+Segment = Literal["intro", "painting", "hold", "clip", "outro"]
 
 
 @dataclass(frozen=True)
 class Shot:
     """What one video frame shows.
 
-    `first` and `second` index the captured frames; `blend` is the weight of `second` (0..1).
+    `first` and `second` index the captured frames (in a clip's clip and outro segments: its
+    painted frames); `blend` is the weight of `second` (0..1).
     `fade` is the weight of the incoming picture during a segment transition: in the intro the
     weight of the painting over the intro card, in the outro the weight of the comparison over
     the finished painting. `phase` runs 0..1 through the segment; `opacity` fades the very first
@@ -43,6 +47,22 @@ class Shot:
     fade: float = 1.0
     phase: float = 0.0
     opacity: float = 1.0
+
+
+@dataclass(frozen=True)
+class ClipTiming:
+    """The painted clip a video plays after its first frame's timelapse: `frames` at `fps`."""
+
+    frames: int
+    fps: Fraction
+
+    def video_frames(self, fps: int) -> int:
+        """How many video frames at `fps` the clip lasts (at least one)."""
+        return max(1, round(self.frames * fps / self.fps))
+
+    def frame_at(self, seconds: float) -> int:
+        """The painted frame on screen `seconds` after the clip starts to move."""
+        return min(self.frames - 1, math.floor(seconds * self.fps + 1e-9))
 
 
 def positions(iterations: Sequence[int], pacing: Pacing, changes: Sequence[float] | None = None) -> list[float]:
@@ -102,8 +122,10 @@ def plan(
     *,
     total_iterations: int | None = None,
     changes: Sequence[float] | None = None,
+    clip: ClipTiming | None = None,
 ) -> list[Shot]:
-    """One Shot per video frame (`settings.total_frames` of them) for captured `iterations`."""
+    """One Shot per video frame for captured `iterations`: `settings.total_frames` of them, and
+    with a `clip` the clip's own length more (played between the hold and the outro)."""
     if not iterations:
         raise ValueError("no captured frames")
     fps = settings.fps
@@ -119,7 +141,7 @@ def plan(
     cumulative = positions(iterations, settings.pacing, changes)
     last = len(iterations) - 1
     shots = []
-    for k in range(total):
+    for k in range(outro_start):
         if k < intro_end:
             shots.append(_intro_shot(k, intro_end, transition, fps, iterations))
         elif k < hold_start:
@@ -127,11 +149,24 @@ def plan(
             fraction = (k - intro_end) / (span - 1) if span > 1 else 1.0
             shots.append(_painting_shot(locate(cumulative, fraction), iterations, settings.crossfade))
         else:
-            segment: Segment = "hold" if k < outro_start else "outro"
-            local = k - outro_start
-            fade = smoothstep((local + 1) / transition) if segment == "outro" else 1.0
-            phase = local / max(1, total - outro_start - 1) if segment == "outro" else 0.0
-            shots.append(Shot(segment, last, last, 0.0, final_iteration, fade=fade, phase=phase))
+            shots.append(Shot("hold", last, last, 0.0, final_iteration))
+    # 3. A clip plays at its own speed; the outro then compares its last frame.
+    if clip is not None:
+        shots += _clip_shots(clip, fps, final_iteration)
+        last = clip.frames - 1
+    for local in range(total - outro_start):
+        fade = smoothstep((local + 1) / transition)
+        phase = local / max(1, total - outro_start - 1)
+        shots.append(Shot("outro", last, last, 0.0, final_iteration, fade=fade, phase=phase))
+    return shots
+
+
+def _clip_shots(clip: ClipTiming, fps: int, iteration: float) -> list[Shot]:
+    count = clip.video_frames(fps)
+    shots = []
+    for local in range(count):
+        index = clip.frame_at(local / fps)
+        shots.append(Shot("clip", index, index, 0.0, iteration, phase=local / max(1, count - 1)))
     return shots
 
 

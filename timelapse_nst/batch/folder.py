@@ -28,6 +28,7 @@ from timelapse_nst.atomic import write_atomic
 from timelapse_nst.batch.jobs import Job, JobsPlan
 from timelapse_nst.errors import UserError
 from timelapse_nst.rendering.status import read_progress, video_state
+from timelapse_nst.runfolder.clip import clip_record, read_clip_log
 from timelapse_nst.runfolder.folder import RunFolder
 from timelapse_nst.runfolder.log import last_entry
 from timelapse_nst.version import __version__
@@ -63,6 +64,7 @@ class JobView:
     video: str
     reason: str
     loss_weights: dict[str, float] = field(default_factory=dict)  # at the same iteration as ``losses``
+    unit: str = ""  # "frame" for a clip: ``iteration``/``total`` count its painted frames
 
 
 class BatchFolder:
@@ -147,12 +149,16 @@ class BatchFolder:
         probes a lock (a probe at the moment a render starts would make that render refuse
         its folder): the pid a render writes into its lock is read instead."""
         run = RunFolder(self.run(name))
+        total, unit = self._total(run)
         last = last_entry(run.log)
         iteration = last.iteration if last else 0
         losses = {k: float(v) for k, v in last.losses.items()} if last else {}
         weights = dict(last.loss_weights) if last else {}
+        if unit == "frame":  # a clip: its painted frames, the last one's losses (clip.jsonl keeps no weights)
+            painted = read_clip_log(run.clip_log)
+            iteration, losses, weights = len(painted), dict(painted[-1].losses) if painted else {}, {}
         row = functools.partial(
-            JobView, name, iteration=iteration, total=self._total(run), losses=losses, loss_weights=weights
+            JobView, name, iteration=iteration, total=total, losses=losses, loss_weights=weights, unit=unit
         )
         done = self.is_done(name)
         if live is not None:
@@ -172,12 +178,13 @@ class BatchFolder:
         started = run.manifest.is_file() or iteration > 0
         return row(state="stopped" if started else "pending", video=video, reason="")
 
-    def _total(self, run: RunFolder) -> int | None:
-        """Total iterations from render.yaml, read once per version of the file (redraws are frequent)."""
+    def _total(self, run: RunFolder) -> tuple[int | None, str]:
+        """Total iterations (a clip: frames) from render.yaml, read once per version of the file
+        (redraws are frequent), and which of the two it counts."""
         try:
             stamp = run.manifest.stat().st_mtime_ns
         except OSError:
-            return None
+            return None, ""
         cached = self._totals.get(run.root)
         if cached is None or cached[0] != stamp:
             cached = (stamp, _total_iterations(run))
@@ -185,11 +192,13 @@ class BatchFolder:
         return cached[1]
 
 
-def _total_iterations(run: RunFolder) -> int | None:
+def _total_iterations(run: RunFolder) -> tuple[int | None, str]:
     try:
-        return int(run.read_manifest()["total_iterations"])
+        manifest = run.read_manifest()
+        clip = clip_record(manifest)
+        return (clip.frames, "frame") if clip is not None else (int(manifest["total_iterations"]), "")
     except (UserError, KeyError, TypeError, ValueError):
-        return None
+        return None, ""
 
 
 def _lock_pid(run: RunFolder) -> int | None:

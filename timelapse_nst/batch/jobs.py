@@ -50,7 +50,7 @@ class JobEntry(BaseModel):
 
     model_config = _FROZEN
     name: str | None = Field(None, description="run folder name; default: from the file names")
-    content: str = Field(description="the photo to paint")
+    content: str = Field(description="the photo to paint, or a video clip")
     style: str | list[str] = Field(description="the painting, or a list of paintings (several styles)")
     preset: str | None = Field(None, description="built-in preset name or YAML file (default classic)")
     set: list[str] = Field(default_factory=list, description="overrides of this job, KEY.PATH=VALUE")
@@ -323,7 +323,8 @@ def _existing_file(value: tuple[str, tuple[str, ...]], folder: Path, where: _Whe
     path = path if path.is_absolute() else folder / path
     if not path.is_file():
         shown = f"{text} (looked for {path.resolve()})" if not Path(text).is_absolute() else text
-        raise UserError(f"{where(loc)}: {where.key(loc)}: the {role} image {shown} does not exist")
+        what = "file" if role == "content" else "image"  # the content may be a photo or a video clip
+        raise UserError(f"{where(loc)}: {where.key(loc)}: the {role} {what} {shown} does not exist")
     return str(path.resolve())
 
 

@@ -64,7 +64,8 @@ def _iteration(view: JobView) -> str:
     if view.total is None:
         return "-"
     percent = 100 * view.iteration / view.total if view.total else 0
-    return f"{view.iteration}/{view.total} ({percent:.0f}%)"
+    unit = f"{view.unit} " if view.unit else ""
+    return f"{unit}{view.iteration}/{view.total} ({percent:.0f}%)"
 
 
 def _losses(view: JobView) -> str:

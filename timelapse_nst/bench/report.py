@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
+from timelapse_nst.bench.clip import ClipStudy, clip_lines, clip_targets
 from timelapse_nst.bench.preview import preview_lines, preview_target
 from timelapse_nst.bench.reach import TARGET_REACH_FRACTION, Reach, reach_lines, reach_targets
 from timelapse_nst.bench.tiling import to_rows as tiling_rows
@@ -72,6 +73,7 @@ class BenchReport:
     controls: dict[str, Any] = field(default_factory=dict)
     rss: dict[str, Any] = field(default_factory=dict)
     assembly: dict[str, Any] = field(default_factory=dict)
+    clip: ClipStudy | None = None
     targets: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -145,6 +147,7 @@ def targets(report: BenchReport) -> list[dict[str, Any]]:
         ):
             value = report.controls[name]
             rows.append((what, f"{value:+.1%} per iteration", f"<= {goal:.0%}", value <= goal))
+    rows += clip_targets(report.clip)
     if "peak_rss_mb" in report.rss:
         mb = report.rss["peak_rss_mb"]
         rows.append(
@@ -216,6 +219,7 @@ def _detail_lines(report: BenchReport) -> list[tuple[str, str]]:
         lines.append(
             (f"peak RSS, default render at {r['size']} px (subprocess)", r.get("error") or f"{r['peak_rss_mb']:.0f} MB")
         )
+    lines += clip_lines(report.clip)
     if report.assembly:
         a = report.assembly
         lines.append(
@@ -277,7 +281,8 @@ def to_table(report: BenchReport) -> list[Table | str]:
         targets.add_column(header)
     for t in report.targets:
         targets.add_row(t["what"], t["measured"], t["target"], _met(t["met"]))
-    return [sizes, details, *tables, targets, *(f"note: {note}" for note in report.notes)]
+    first = [] if report.settings.get("clip_only") else [sizes]  # the clip study alone measures no sizes
+    return [*first, details, *tables, targets, *(f"note: {note}" for note in report.notes)]
 
 
 def to_markdown(report: BenchReport) -> str:
@@ -286,11 +291,10 @@ def to_markdown(report: BenchReport) -> str:
     lines = [
         f"Measured on {m['cpu']} ({m['threads']} threads, torch {m['torch']}, ours in {m['precision']}), "
         f"{report.settings['iterations']} iterations, weights: {report.settings['weights']}.",
-        "",
-        "| " + " | ".join(_SIZE_HEADERS) + " |",
-        "|" + "---:|" * len(_SIZE_HEADERS),
     ]
-    lines += ["| " + " | ".join(row) + " |" for row in _per_size_rows(report)]
+    if not report.settings.get("clip_only"):  # the clip study alone measures no sizes
+        lines += ["", "| " + " | ".join(_SIZE_HEADERS) + " |", "|" + "---:|" * len(_SIZE_HEADERS)]
+        lines += ["| " + " | ".join(row) + " |" for row in _per_size_rows(report)]
     lines += ["", f"| at {report.settings['target_size']} px | |", "|---|---|"]
     lines += [f"| {what} | {figure} |" for what, figure in _detail_lines(report)]
     if report.tiling:

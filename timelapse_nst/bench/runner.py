@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from timelapse_nst.bench.baseline import BaselineRun
+from timelapse_nst.bench.clip import measure_clip
 from timelapse_nst.bench.measure import (
     compare_at,
     measure_controls,
@@ -43,6 +44,11 @@ def run_bench(settings: BenchSettings, *, say: Say = lambda message: None) -> Be
     config = bench_config(settings, settings.target_size)
     dtype = activation_dtype(config.precision, pick_device(config.device))
     report = BenchReport(machine=machine_info(precision_name(dtype)), settings=jsonable(asdict(settings)))
+    if settings.clip_only:
+        with tempfile.TemporaryDirectory(prefix="timelapse-nst-bench-") as tmp:
+            say(_CLIP_STUDY.format(settings=settings))
+            report.clip = _guard(report, "clip study", lambda: measure_clip(settings, Path(tmp)), None)
+        return _finished(report, started)
     with tempfile.TemporaryDirectory(prefix="timelapse-nst-bench-") as tmp:
         work = Path(tmp)
         # 1. Peak memory first: RUSAGE_CHILDREN is a maximum over every child so far.
@@ -98,9 +104,23 @@ def run_bench(settings: BenchSettings, *, say: Say = lambda message: None) -> Be
                 ),
                 [],
             )
-        # 6. Assembly against a plain ffmpeg command on the same frames.
+        # 6. A painted clip against its frames painted alone (a subprocess for its memory).
+        say(_CLIP_STUDY.format(settings=settings))
+        report.clip = _guard(report, "clip study", lambda: measure_clip(settings, work), None)
+        # 7. Assembly against a plain ffmpeg command on the same frames.
         say("assembly vs plain ffmpeg")
         report.assembly = measure_assembly(settings, target_run.root, work)
+    return _finished(report, started)
+
+
+_CLIP_STUDY = (
+    "clip study at {settings.clip_size} px: {settings.clip_frames} frames painted as a clip (subprocess), "
+    "then each painted alone ({settings.clip_iterations} iterations)"
+)
+
+
+def _finished(report: BenchReport, started: float) -> BenchReport:
+    """The targets, a note if other processes competed for the cores, and the time it all took."""
     report.targets = targets(report)
     report.machine["load_average_at_end"] = round(os.getloadavg()[0], 2)
     if (

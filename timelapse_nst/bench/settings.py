@@ -40,6 +40,10 @@ class BenchSettings:
     tiling_sizes: tuple[int, ...] = (512, 1024, 2048)  # tiled against untiled, each in a subprocess
     tiling_iterations: int = 4
     preview_chromium: bool = True  # also measure the page in headless Chromium, when one is installed
+    clip_size: int = 256  # the clip study (clip.py): a painted clip against its frames painted alone
+    clip_frames: int = 12  # a scene cut in the middle; more than 11 for the peak RSS at frame 10
+    clip_iterations: int = 40  # frame 0's and each independent frame's (later frames: the clip default)
+    clip_only: bool = False  # run the clip study alone
     weights: str = "random"
     content: Path = field(default_factory=lambda: examples_dir() / "tubingen.jpg")
     style: Path = field(default_factory=lambda: examples_dir() / "starry_night.jpg")
@@ -60,5 +64,8 @@ class BenchSettings:
             reach_iterations=6,
             tiling_sizes=(),
             preview_chromium=False,
+            clip_size=128,
+            clip_frames=12,
+            clip_iterations=8,
         )
         return cls(**{**quick, **given})

@@ -30,7 +30,9 @@ Port = Annotated[
 ]
 
 
-Content = Annotated[Path, typer.Argument(help="The photo to paint.")]
+Content = Annotated[
+    Path, typer.Argument(help="The photo to paint, or a video clip (any video ffmpeg reads) to paint frame by frame.")
+]
 Styles = Annotated[list[Path], typer.Argument(help="The painting whose style to use; several for a blend or a morph.")]
 Out = Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: runs/CONTENT-STYLE).")]
 PresetName = Annotated[
@@ -48,6 +50,16 @@ Iterations = Annotated[
     Optional[int],
     typer.Option(
         help="Iterations at full size (coarse-to-fine presets add those of the smaller scales; the total is printed before painting)."
+    ),
+]
+Start = Annotated[
+    Optional[float], typer.Option(metavar="S", help="A clip: start S seconds into it (preset key clip.start).")
+]
+End = Annotated[Optional[float], typer.Option(metavar="S", help="A clip: end S seconds into it (clip.end).")]
+Fps = Annotated[
+    Optional[float],
+    typer.Option(
+        metavar="N", help="A clip: frames per second of the painted clip (default: the source's rate; clip.fps)."
     ),
 ]
 Seed = Annotated[Optional[int], typer.Option(help="Random seed (a CPU render is reproducible).")]
@@ -121,6 +133,9 @@ class PaintOptions:
     set_: list[str] | None = None
     size: int | None = None
     iterations: int | None = None
+    start: float | None = None
+    end: float | None = None
+    fps: float | None = None
     seed: int | None = None
     device: str | None = None
     title: str | None = None
@@ -152,6 +167,9 @@ class PaintOptions:
             ("loss_weights.content", self.content_weight, "--content-weight"),
             ("loss_weights.style", self.style_weight, "--style-weight"),
             ("loss_weights.tv", self.tv_weight, "--tv-weight"),
+            ("clip.start", self.start, "--start"),
+            ("clip.end", self.end, "--end"),
+            ("clip.fps", self.fps, "--fps"),
         )
         overrides += [Override(key, value, label=f"{flag} {value}") for key, value, flag in given if value is not None]
         if self.init is not None:  # a JSON string is a YAML string: a path stays a path ("2024.png", "a: b.png")
@@ -178,6 +196,9 @@ _DECLARATIONS: dict[str, Any] = {
     "set_": Set,
     "size": Size,
     "iterations": Iterations,
+    "start": Start,
+    "end": End,
+    "fps": Fps,
     "seed": Seed,
     "device": Device,
     "title": Title,

@@ -29,11 +29,15 @@ def render(options: PaintOptions) -> None:
     """Paint CONTENT in the style of STYLE; write frames, final.png and timelapse.mp4 to the run folder.
 
     Several STYLE paintings are blended (--style-blend), or morph one into the other with
-    --preset style-morph. A run folder that already holds this render is continued where it stopped.
+    --preset style-morph. CONTENT may be a video clip: it is painted frame by frame (--start,
+    --end, --fps; the clip: preset keys). A run folder that already holds this render is
+    continued where it stopped.
 
     Example: timelapse-nst render photo.jpg starry_night.jpg --preset slow-reveal --size 384 --out runs/night
 
     Example: timelapse-nst render photo.jpg wave.jpg starry_night.jpg --preset style-morph
+
+    Example: timelapse-nst render clip.mp4 wave.jpg --preset quick-preview --start 2 --end 6 --fps 15
     """
     preview_options = _preview_options(options.preview, options.port)  # before torch loads: fail fast
     shared = _shared_arguments(options)

@@ -114,6 +114,14 @@ def bench(
     content: Annotated[
         Optional[Path], typer.Option(help="Photo to measure on (default: the shipped Tübingen photo).")
     ] = None,
+    clip_only: Annotated[
+        bool,
+        typer.Option(
+            "--clip-only",
+            help="Only the clip study: a clip made from the photo (pan, zoom, a scene cut) painted as a clip "
+            "and frame by frame alone (about 5 min at 256 px).",
+        ),
+    ] = False,
     style: Annotated[
         Optional[Path], typer.Option(help="Painting to measure on (default: the shipped Starry Night).")
     ] = None,
@@ -122,7 +130,8 @@ def bench(
 
     Prints per-evaluation times and ratios at each size, then capture and checkpoint overheads,
     the time for our default render to reach the seed's final quality (at 256 and 512 px), bf16
-    vs fp32, the live preview's cost, tiled vs untiled renders, peak memory and assembly time.
+    vs fp32, the live preview's cost, tiled vs untiled renders, a painted clip against its frames
+    painted alone (warping error, objective, time, flow, memory), peak memory and assembly time.
 
     Example: timelapse-nst bench --quick --json bench.json
     """
@@ -131,7 +140,7 @@ def bench(
     for flag, path in (("--json", json_path), ("--plot", plot)):  # refused now, not after the run
         if path is not None:
             _check_output_file(flag, path)
-    given: dict[str, Any] = {"weights": weights}
+    given: dict[str, Any] = {"weights": weights, "clip_only": clip_only}
     given.update({key: value for key, value in (("content", content), ("style", style)) if value is not None})
     if quick:
         settings = BenchSettings.quick(**given)

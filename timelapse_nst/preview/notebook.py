@@ -120,7 +120,11 @@ class NotebookView:
 
     # -- what is shown -----------------------------------------------------------------
     def _source(self, snapshot: dict[str, Any]) -> Path | None:
-        """The newest picture on disk: final.png at the end, else the newest frame, else the photo."""
+        """The newest picture on disk: a clip's newest painted frame (once frame 0 is done),
+        final.png at the end, else the newest frame, else the photo."""
+        clip = snapshot["clip"]
+        if clip and clip["painted"]:
+            return self.state.run.stylised_frame(clip["painted"] - 1)
         if snapshot["final"]:
             return self.state.run.final
         if snapshot["frame"] is not None:
@@ -145,10 +149,15 @@ class NotebookView:
 
 def describe(snapshot: dict[str, Any], root: Path | None = None) -> str:
     """One line: where the render is, how fast, how long to go, and the latest losses."""
-    iteration, total = snapshot["iteration"], snapshot["total"]
-    parts = [f"{snapshot['phase']}: iteration {'–' if iteration is None else iteration}/{total or '–'}"]
+    iteration, total, clip = snapshot["iteration"], snapshot["total"], snapshot["clip"]
+    counter = f"iteration {'–' if iteration is None else iteration}/{total or '–'}"
+    if clip:  # a clip: which frame, and the time left for the whole clip once its pace is known
+        shown = clip["painted"] if clip["painting"] is None else clip["painting"] + 1
+        counter = f"frame {shown}/{clip['frames']}, {counter}"
+    parts = [f"{snapshot['phase']}: {counter}"]
     if snapshot["phase"] == "painting" and snapshot["rate"]:
-        parts.append(f"{snapshot['rate']:.2f} it/s, {clock(snapshot['remaining'])} left")
+        left = clip["remaining"] if clip and clip["remaining"] is not None else snapshot["remaining"]
+        parts.append(f"{snapshot['rate']:.2f} it/s, {clock(left)} left")
     latest = snapshot["latest"]
     if latest:
         parts.append(

@@ -4,8 +4,10 @@ Standard library only (``http.server``), in daemon threads, bound to 127.0.0.1. 
 paths exist; anything else is a 404, so nothing outside the run folder can be reached:
 
     /                       the page (page.html)
-    /api/state?since=N      the state as JSON (loss points from index N on)
+    /api/state?since=N&series=S   the state as JSON (loss points from index N of series S on)
     /frames/NNNNNN.png      a captured frame
+    /source/NNNNNN.png      a clip's input frame, as painted (a clip's render only)
+    /stylised/NNNNNN.png    a clip's painted frame (a clip's render only)
     /inputs/NAME            a photo or painting that inputs/ holds (exact names only)
     /final.png              the finished painting, once the render has ended
     /timelapse.mp4          the video, once made (HTTP Range requests supported)
@@ -48,6 +50,7 @@ PAGE_POLICY = (
     "media-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'"
 )
 _FRAME = re.compile("/frames/" + FRAME_PATTERN.pattern.strip("^$"))  # the run folder's own names
+_CLIP_FRAME = re.compile("/(source|stylised)/" + FRAME_PATTERN.pattern.strip("^$"))
 _INPUT = re.compile(r"/inputs/([A-Za-z0-9][A-Za-z0-9_.-]*)")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
@@ -168,6 +171,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._state(query, body)
         if match := _FRAME.fullmatch(path):
             return self._file(state.frame_file(int(match[1])), body)
+        if match := _CLIP_FRAME.fullmatch(path):
+            return self._file(state.clip_file(match[1], int(match[2])), body)
         if match := _INPUT.fullmatch(path):
             return self._file(state.input_file(match[1]), body)
         if path == f"/{state.run.final.name}" and state.ending is not None:
@@ -179,9 +184,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _state(self, query: dict[str, str], body: bool) -> None:
         try:
             since = max(0, int(query.get("since", "0")))
+            series = int(query["series"]) if "series" in query else None
         except ValueError:
             return self._error(400)
-        snapshot = self.preview.state.snapshot(since)
+        snapshot = self.preview.state.snapshot(since, series)
         self.preview.seen(query.get("visitor", ""), end=snapshot["phase"] in ("done", "stopped"))
         data = json.dumps(snapshot, separators=(",", ":")).encode("utf-8")
         self._send(200, "application/json", data, body)

@@ -36,6 +36,7 @@ class Progress:
     rate: float | None  # iterations per second over the last RATE_WINDOW steps
     seconds_since_step: float
     frames: tuple[int, ...]  # the latest captured iterations, newest last (maybe not on disk yet)
+    restarts: int = 0  # a clip's frames begun after the first one seen (each resets the history)
 
 
 class Tracker:
@@ -43,6 +44,8 @@ class Tracker:
 
     ``is_frame(iteration, total)`` says which iterations the capture writer saves; the frame
     itself is written asynchronously, so readers look for the newest one that is on disk.
+    A clip's frames are painted one after another, each counting its iterations from the start:
+    an iteration lower than the last one begins a new frame, whose losses start a new history.
     """
 
     def __init__(self, is_frame: Callable[[int, int], bool], *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -57,6 +60,7 @@ class Tracker:
         self._points: list[tuple[float, ...]] = []
         self._times: deque[tuple[float, int]] = deque(maxlen=RATE_WINDOW)
         self._frames: deque[int] = deque(maxlen=8)  # > the frame writer's queue (4) + the one in hand
+        self._restarts = 0
         self.version = 0  # bumped on every step: readers skip work when it has not moved
 
     def __call__(self, step: Step) -> None:
@@ -66,6 +70,10 @@ class Tracker:
         with self._lock:
             if self._first is None:
                 self._first = step.iteration
+            elif self._iteration is not None and step.iteration < self._iteration:  # a clip's next frame
+                self._points.clear()
+                self._times.clear()
+                self._restarts += 1
             self._iteration, self._total, self._scale = step.iteration, step.total, step.scale
             if values:
                 if not self._names:
@@ -75,6 +83,12 @@ class Tracker:
             if captured:
                 self._frames.append(step.iteration)
             self.version += 1
+
+    @property
+    def restarts(self) -> int:
+        """A clip's frames begun after the first one this tracker saw."""
+        with self._lock:
+            return self._restarts
 
     @property
     def first_iteration(self) -> int | None:
@@ -97,6 +111,7 @@ class Tracker:
                 rate=_rate(times),
                 seconds_since_step=self._clock() - times[-1][0] if times else 0.0,
                 frames=tuple(self._frames),
+                restarts=self._restarts,
             )
 
 

@@ -64,7 +64,7 @@ def publish_run(
             written.append(_tag_video(kit))
         else:
             notify(f"no {run.folder.video.name} yet (make it with `timelapse-nst assemble {run.root}`): not tagged")
-        photo = load_image(run.content.path or run.frames[0].path)
+        photo = load_image(run.photo or run.frames[0].path)  # a clip: its first frame
         painting = load_image(run.final or run.frames[-1].path)
         picture = thumbnail.make_thumbnail(photo, painting, kit.title)
         written.append(thumbnail.save_jpeg(picture, run.folder.thumbnail))

@@ -164,7 +164,7 @@ def load(run: RunFolder) -> tuple[dict[str, Any] | None, list[str]]:
         except (CorruptCheckpoint, OSError) as exc:
             warnings.append(f"{path.name} is unusable: {exc}")
             continue
-        if best is None or state.get("iteration", -1) > best.get("iteration", -1):
+        if best is None or _position(state) > _position(best):
             best = state
     if found and best is None:
         raise UserError(
@@ -173,6 +173,11 @@ def load(run: RunFolder) -> tuple[dict[str, Any] | None, list[str]]:
     if best is not None and warnings:
         warnings.append(f"continuing from the checkpoint at iteration {best['iteration']}")
     return best, warnings
+
+
+def _position(state: dict[str, Any]) -> tuple[int, int]:
+    """How far a checkpoint got: (frame, iteration); a still render is frame 0 throughout."""
+    return int(state.get("frame", 0)), int(state.get("iteration", -1))
 
 
 class Checkpointer:
@@ -189,8 +194,10 @@ class Checkpointer:
         elapsed: float,
         inputs: dict[str, str],
         last_state: dict[str, Any] | None = None,
+        record: dict[str, Any] | None = None,
     ) -> None:
         self.run, self.config, self.writer, self.log, self.total = run, config, writer, log, total
+        self.record = dict(record or {})  # more for the checkpoint and progress.json: a clip's frame
         self.elapsed_before = elapsed
         self.inputs = inputs
         self.started = time.monotonic()
@@ -226,9 +233,12 @@ class Checkpointer:
             losses=dict(step.losses),
             elapsed=self.elapsed_before + time.monotonic() - self.started,
             saved_at=time.time(),
+            **self.record,
         )
         save(self.run, state)
-        summary = {k: state[k] for k in ("iteration", "scale", "complete", "losses", "elapsed", "saved_at")}
+        summary = {
+            k: state[k] for k in ("iteration", "scale", "complete", "losses", "elapsed", "saved_at", *self.record)
+        }
         write_atomic(self.run.progress, json.dumps({**summary, "total": self.total}).encode())
         self.last_saved = time.monotonic()
         self.last_state = state

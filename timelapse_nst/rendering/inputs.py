@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from timelapse_nst import ffmpeg
+from timelapse_nst.engine.footprint import long_edge_size
 from timelapse_nst.errors import UserError, option
-from timelapse_nst.images import MIN_STYLE_EDGE, file_sha256, load_image, resize_long_edge, resize_style
+from timelapse_nst.images import MIN_STYLE_EDGE, file_sha256, load_image
 from timelapse_nst.runfolder.folder import RunFolder
-from timelapse_nst.settings.config import INIT_STARTS, NOT_RENDER_KEYS, RenderConfig, layer_stride
+from timelapse_nst.settings.config import INIT_STARTS, NOT_RENDER_KEYS, NOT_RENDER_SUBKEYS, RenderConfig, layer_stride
 from timelapse_nst.settings.scales import plan_scales
 from timelapse_nst.version import __version__
 
@@ -46,22 +45,29 @@ def style_paths(style: StylePaths) -> tuple[Path, ...]:
 
 
 def check_inputs(
-    config: RenderConfig, content: str | Path, style: StylePaths, weights: str | None, *, blend_given: str | None = None
+    config: RenderConfig,
+    content: str | Path,
+    style: StylePaths,
+    weights: str | None,
+    *,
+    blend_given: str | None = None,
+    content_size: tuple[int, int] | None = None,
 ) -> RenderInputs:
     """Every check of the inputs a render can fail, before the run folder is created: a corrected
     command then starts cleanly instead of meeting a half-made folder. (The device, its precision,
     memory and disk are the memory plan's checks.) ``blend_given``: how the user gave
-    ``style_blend`` (None: it is the preset's)."""
+    ``style_blend`` (None: it is the preset's). ``content_size``: the content is a clip, painted at
+    that size (checked by ``clip.source``), not an image to load."""
     content, styles = Path(content), style_paths(style)
     check_blend(config, len(styles), given=blend_given)
-    photo, paintings = load_image(content), [load_image(path) for path in styles]
-    check_sizes(config, photo, paintings)
+    size = content_size or load_image(content).size
+    paintings = tuple(load_image(path).size for path in styles)
+    check_sizes(config, size, paintings)
     init = check_init(config)
     if config.video.audio is not None:  # the video comes last: a bad sound track must not wait for it
         ffmpeg.check_sound(config.video.audio)
     source = weights_source(weights)
-    sizes = tuple(painting.size for painting in paintings)
-    return RenderInputs(content, styles, source, photo.size, sizes, init)
+    return RenderInputs(content, styles, source, size, paintings, init)
 
 
 def check_init(config: RenderConfig) -> Path | None:
@@ -94,15 +100,16 @@ def check_blend(config: RenderConfig, paintings: int, *, given: str | None) -> N
     )
 
 
-def check_sizes(config: RenderConfig, content: Image.Image, styles: Sequence[Image.Image]) -> None:
-    """VGG19 halves the image at each pool: the deepest layer needs a short edge of 2^pools."""
+def check_sizes(config: RenderConfig, content: tuple[int, int], styles: Sequence[tuple[int, int]]) -> None:
+    """VGG19 halves the image at each pool: the deepest layer needs a short edge of 2^pools.
+    Sizes are (width, height), as ``resize_long_edge`` and ``resize_style`` would make them."""
     needed = layer_stride(config.layers.deepest())
     for plan in plan_scales(config):
-        scaled = resize_long_edge(content, plan.size)
-        sizes = {"content": scaled.size}
+        scaled = long_edge_size(content, plan.size)
+        sizes = {"content": scaled}
         for number, style in enumerate(styles, start=1):
             role = "style" if len(styles) == 1 else f"style {number}"
-            sizes[role] = resize_style(style, scaled.size, config.style_scale).size
+            sizes[role] = long_edge_size(style, max(MIN_STYLE_EDGE, round(config.style_scale * max(scaled))))
         for role, (width, height) in sizes.items():
             if min(width, height) < needed:
                 raise UserError(
@@ -212,7 +219,7 @@ def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -
     """(dotted key, old, new) for every key that decides the pixels and differs."""
     changes = []
     for key in sorted(set(old) | set(new)):
-        if not prefix and key in NOT_RENDER_KEYS:
+        if (not prefix and key in NOT_RENDER_KEYS) or f"{prefix}{key}" in NOT_RENDER_SUBKEYS:
             continue
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict) and "schedule" not in a:

@@ -50,13 +50,14 @@ class ProgressBar:
     def __init__(self, total: int, completed: int = 0, *, console: Console | None = None) -> None:
         self.console = console or terminal.console()
         self.total, self.completed = total, completed
+        self.label = "painting"
         self._bar: _TwoLines | None = None
         self._task: TaskID | None = None
         self._started = time.monotonic()
         self._last_line = self._started
         if self.console.is_terminal:
             self._bar = _TwoLines(
-                TextColumn("[bold]painting"),
+                TextColumn("[bold]{task.fields[label]}"),
                 BarColumn(bar_width=None),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]}"),
@@ -65,7 +66,7 @@ class ProgressBar:
                 console=self.console,
                 transient=False,
             )
-            self._task = self._bar.add_task("render", total=total, completed=completed, rate="")
+            self._task = self._bar.add_task("render", total=total, completed=completed, rate="", label=self.label)
             self._bar.start()
 
     def __call__(self, step: Step) -> None:
@@ -78,6 +79,13 @@ class ProgressBar:
         else:
             self._plain(step)
 
+    def frame(self, label: str, total: int) -> None:
+        """A clip: what is painted now ("painting frame 3/48"), shown before the bar, and the
+        whole clip's iterations as now known (a scene cut adds some)."""
+        self.label, self.total = label, total
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, label=label, total=total)
+
     def _plain(self, step: Step) -> None:
         now = time.monotonic()
         if now - self._last_line < PLAIN_EVERY_SECONDS and step.iteration < self.total:
@@ -88,7 +96,7 @@ class ProgressBar:
         left = f", {duration((self.total - step.iteration) / rate)} left" if rate > 0 else ""
         share = f"{100 * step.iteration / max(1, self.total):.0f}%"
         pace = f", {rate:.2f} it/s" if rate > 0 else ""
-        line = f"painting: iteration {step.iteration}/{self.total} ({share}){pace}{left}; {losses_line(step.losses, step.loss_weights)}"
+        line = f"{self.label}: iteration {step.iteration}/{self.total} ({share}){pace}{left}; {losses_line(step.losses, step.loss_weights)}"
         self.console.print(line, soft_wrap=True)
 
     def close(self) -> None:

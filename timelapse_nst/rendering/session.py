@@ -96,10 +96,6 @@ class RenderSession:
     # -- 2. the objective of each scale ---------------------------------------------------------
     def _objective_factory(self, device: torch.device, dtype: torch.dtype | None) -> Callable[[ScalePlan], Objective]:
         config = self.config
-        features = VGGFeatures(self.vgg, [*config.layers.content, *config.layers.style], pooling=config.pooling)
-        features = features.to(device)
-        if device.type in ("cpu", "cuda"):
-            features = features.to(memory_format=torch.channels_last)  # faster convolutions
         content, styles = self.run.input_files(self.manifest)
         content_image = load_image(content.path)  # type: ignore[arg-type]  # verified by the caller
         style_images = [load_image(style.path) for style in styles]  # type: ignore[arg-type]
@@ -108,19 +104,8 @@ class RenderSession:
             config, content_image.size, [s.size for s in style_images], decided=recorded_tiling(self.manifest)
         )
         self.tiled = [scale.tiled for scale in memory.scales]
-
-        def make(plan: ScalePlan) -> Objective:
-            scaled = resize_long_edge(content_image, plan.size)
-            paintings = [to_tensor(resize_style(s, scaled.size, config.style_scale)).to(device) for s in style_images]
-            photo = to_tensor(scaled).to(device)
-            args = (features, config.layers, photo, paintings)
-            smoothing = {"tv_smoothing": config.optimizer.tv_smoothing}
-            if self.tiled[plan.index]:
-                tiling = {"tile": config.tiling.tile, "overlap": tile_overlap(config.tiling, config.layers.deepest())}
-                return TiledObjective(*args, activation_dtype=dtype, color=config.color.preserve, **smoothing, **tiling)
-            return Objective(*args, activation_dtype=dtype, color=config.color.preserve, **smoothing)
-
-        return make
+        features = network_features(config, self.vgg, device)
+        return objectives(config, features, content_image, style_images, self.tiled, dtype)
 
     # -- 3. hooks and the loop ---------------------------------------------------------------------
     def _paint(self, state: dict[str, Any] | None) -> None:
@@ -142,7 +127,7 @@ class RenderSession:
                 last_state=state,
             )
             progress = self.progress_factory(self.total, done) if self.progress_factory else None
-            hooks = [CaptureHook(writer, self.config.capture), _log_hook(log), *self.hooks]
+            hooks = [CaptureHook(writer, self.config.capture), log_hook(log), *self.hooks]
             hooks += [progress] if progress is not None else []
             continuing = f", continuing after iteration {done}" if state else ""
             self.notify(
@@ -193,10 +178,7 @@ class RenderSession:
         return to_tensor(picture).to(device)
 
     def save_final(self, image: torch.Tensor) -> None:
-        """final.png as `final:` asks: 8 or 16 bits per channel, with or without the sRGB profile."""
-        final = self.config.final
-        pixels = to_uint16(image) if final.bit_depth == 16 else to_uint8(image)
-        save_png(pixels, self.run.final, icc_profile=srgb_profile() if final.icc_profile else None)
+        save_final(self.run, self.config, image)
 
     def _tiling_note(self) -> str:
         tiled = [index + 1 for index, flag in enumerate(self.tiled) if flag]
@@ -224,7 +206,51 @@ class RenderSession:
         return RenderResult(self.run.root, self.run.final, video, self.total, time.monotonic() - self.started)
 
 
-def _log_hook(log: LogWriter) -> Hook:
+def network_features(config: RenderConfig, vgg: torch.nn.Sequential, device: torch.device) -> VGGFeatures:
+    """VGG19 cut after the deepest layer the config uses, on ``device``."""
+    features = VGGFeatures(vgg, [*config.layers.content, *config.layers.style], pooling=config.pooling)
+    features = features.to(device)
+    if device.type in ("cpu", "cuda"):
+        features = features.to(memory_format=torch.channels_last)  # faster convolutions
+    return features
+
+
+def objectives(
+    config: RenderConfig,
+    features: VGGFeatures,
+    content_image: Image.Image,
+    style_images: Sequence[Image.Image],
+    tiled: Sequence[bool],
+    dtype: torch.dtype | None,
+) -> Callable[[ScalePlan], Objective]:
+    """The objective of each scale: ``content_image`` and the paintings at the scale's size,
+    evaluated tile by tile where ``tiled`` (one flag per scale, from the memory plan) says."""
+    device = features.mean.device
+
+    def make(plan: ScalePlan) -> Objective:
+        scaled = resize_long_edge(content_image, plan.size)
+        paintings = [to_tensor(resize_style(s, scaled.size, config.style_scale)).to(device) for s in style_images]
+        photo = to_tensor(scaled).to(device)
+        args = (features, config.layers, photo, paintings)
+        smoothing = {"tv_smoothing": config.optimizer.tv_smoothing}
+        if tiled[plan.index]:
+            tiling = {"tile": config.tiling.tile, "overlap": tile_overlap(config.tiling, config.layers.deepest())}
+            return TiledObjective(*args, activation_dtype=dtype, color=config.color.preserve, **smoothing, **tiling)
+        return Objective(*args, activation_dtype=dtype, color=config.color.preserve, **smoothing)
+
+    return make
+
+
+def save_final(run: RunFolder, config: RenderConfig, image: torch.Tensor) -> None:
+    """final.png as `final:` asks: 8 or 16 bits per channel, with or without the sRGB profile."""
+    final = config.final
+    pixels = to_uint16(image) if final.bit_depth == 16 else to_uint8(image)
+    save_png(pixels, run.final, icc_profile=srgb_profile() if final.icc_profile else None)
+
+
+def log_hook(log: LogWriter) -> Hook:
+    """Writes log.jsonl's line of every iteration after the starting image."""
+
     def write(step: Step) -> None:
         if step.iteration > 0:
             record = {

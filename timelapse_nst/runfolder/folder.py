@@ -13,6 +13,14 @@ Layout (a stable contract, documented in the README)::
     contact_sheet.png  frames in a labelled grid;  losses.png  the loss curves
     thumbnail.jpg, loop.mp4, loop.gif, description.txt   written by `timelapse-nst publish`
 
+A clip render (its content a video; render.yaml holds a ``clip`` record, see ``runfolder.clip``)
+adds::
+
+    source/NNNNNN.png     the input frames as painted (trimmed, resampled, upright, resized)
+    stylised/NNNNNN.png   one painted frame per output frame, written when that frame is finished
+    clip.jsonl            one JSON line per finished painted frame, in order
+    stylised.mp4          the painted clip with the source's sound
+
 Everything that reads or writes these paths takes them from ``RunFolder``: the render, the
 checkpoints, ``status``, assembly and publishing.
 """
@@ -80,6 +88,10 @@ class RunFolder:
         self.loop_video = self.root / "loop.mp4"
         self.loop_gif = self.root / "loop.gif"
         self.description = self.root / "description.txt"
+        self.source = self.root / "source"  # these four: a clip render
+        self.stylised = self.root / "stylised"
+        self.clip_log = self.root / "clip.jsonl"
+        self.stylised_video = self.root / "stylised.mp4"
         self.lock_file = self.root / ".lock"
         self._lock_handle: IO[str] | None = None
 
@@ -100,6 +112,22 @@ class RunFolder:
 
     def frame_iterations(self) -> list[int]:
         return [frame.iteration for frame in self.frame_list()]
+
+    # -- a clip's frames --------------------------------------------------------------------
+    def source_frame(self, index: int) -> Path:
+        """Input frame ``index`` (0-based) of a clip, as it is painted."""
+        return self.source / FRAME_NAME.format(index)
+
+    def stylised_frame(self, index: int) -> Path:
+        """Painted frame ``index`` (0-based) of a clip."""
+        return self.stylised / FRAME_NAME.format(index)
+
+    def stylised_count(self) -> int:
+        """How many painted frames lie in ``stylised/`` without a gap from 000000.png on."""
+        count = 0
+        while self.stylised_frame(count).is_file():
+            count += 1
+        return count
 
     # -- manifest -------------------------------------------------------------------------
     def has_render(self) -> bool:
@@ -225,7 +253,7 @@ class RunFolder:
     def remove_partial_files(self) -> int:
         """Delete the temporary files a killed process left behind (every write is atomic)."""
         count = 0
-        for folder in (self.root, self.frames, self.inputs):
+        for folder in (self.root, self.frames, self.inputs, self.source, self.stylised):
             if folder.is_dir():
                 for leftover in folder.glob(f"*{TEMP_SUFFIX}"):
                     leftover.unlink(missing_ok=True)
@@ -237,7 +265,7 @@ class RunFolder:
         copied, a manifest without a single iteration): the same command may take it over."""
         if not self.root.is_dir():
             return False
-        ours = {self.inputs.name, self.frames.name, MANIFEST, self.lock_file.name}
+        ours = {self.inputs.name, self.frames.name, self.source.name, MANIFEST, self.lock_file.name}
         names = {p.name for p in self.root.iterdir() if not p.name.endswith(TEMP_SUFFIX)}
         frames_empty = not self.frames.is_dir() or not any(self.frames.iterdir())
         no_progress = not self.log.exists() and not self.checkpoint.exists()

@@ -7,6 +7,7 @@ Only the schema lives here; reading preset files, ``extends:`` and ``--set`` ove
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from typing import Annotated, Any, Literal
 
@@ -252,6 +253,110 @@ def _check_blend(blend: list[Any] | None) -> list[Any] | None:
     return blend
 
 
+TEMPORAL_WEIGHT = 1.0e3
+"""The temporal loss's default weight (see ``Clip.temporal_weight``)."""
+
+
+class Clip(BaseModel):
+    """How a video clip is painted (a render whose content is a video; ignored for a photo).
+
+    Frame 0 is painted as a still is, with every other setting of the preset; each later frame
+    starts from the previous painted frame carried along the optical flow between the input
+    frames, and a temporal loss keeps it close to that where the flow can be trusted (Ruder et
+    al. 2016, "Artistic style transfer for videos").
+    """
+
+    model_config = _FROZEN
+    start: float = Field(0.0, ge=0, description="seconds into the source where the painted clip starts (--start)")
+    end: float | None = Field(
+        None, gt=0, description="seconds into the source where it ends (--end); not given: the source's end"
+    )
+    fps: float | None = Field(
+        None,
+        gt=0,
+        le=240,
+        description="frames per second of the painted clip (--fps); not given: the source's rate, a variable "
+        "rate made constant. 29.97, 23.976 and 59.94 mean the NTSC rates (30000/1001 ...)",
+    )
+    iterations: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="iterations of each frame after the first (frame 0, and a frame after a scene cut, get "
+        "optimizer.iterations); not given: a quarter of optimizer.iterations, at least 10",
+    )
+    temporal_weight: float = Field(
+        TEMPORAL_WEIGHT,
+        ge=0,
+        allow_inf_nan=False,
+        description="weight of the temporal loss: the mean squared difference, in levels, between a frame and the "
+        "earlier painted frame(s) carried along the flow, where the flow check trusts it; 0: none (each frame "
+        "still starts from the previous one)",
+    )
+    still_weight: float = Field(
+        100.0,
+        ge=1,
+        le=1e6,
+        allow_inf_nan=False,
+        description="how many times harder the temporal loss holds a pixel that neither moved (flow under "
+        "0.25 px) nor changed (its 5x5 neighbourhood within 3 levels) since the previous frame: a still "
+        "background stays put instead of creeping on towards convergence frame after frame; 1: Ruder et "
+        "al.'s uniform weight",
+    )
+    earlier_frames: list[Annotated[int, Field(ge=1, le=16)]] = Field(
+        default_factory=lambda: [1],
+        min_length=1,
+        max_length=4,
+        description="which earlier frames the temporal loss looks back to: [1] the previous one; [1, 2, 4] "
+        "Ruder et al.'s long-term consistency (each pixel held to the nearest of them that saw it)",
+    )
+    flow: Literal["ultrafast", "fast", "medium"] = Field(
+        "medium", description="OpenCV DIS optical flow preset: faster or more precise motion between the input frames"
+    )
+    scene_cut: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="a frame where the flow check trusts less than this share of the pixels starts fresh from its "
+        "photo with optimizer.iterations (a scene cut: nothing is carried across it); 0: never; 1: every frame "
+        "(each painted on its own, as a still: what the temporal consistency is measured against)",
+    )
+    schedules: Literal["frame", "clip"] = Field(
+        "frame",
+        description="frame: every schedule runs over frame 0's iterations and later frames keep the values it "
+        "ended with; clip: schedules run over the clip's frames instead (frame i at i/(frames-1) of the way; "
+        "keyframes count frames), so style-morph turns the first painting into the second along the clip",
+    )
+    max_frames: int = Field(
+        300,
+        ge=1,
+        le=1_000_000,
+        description="the most frames a clip may be painted as (at about 2-10 s a frame on a CPU at 256 px): a "
+        "longer clip is refused before anything is written; trim it, lower --fps, or raise this",
+    )
+
+    @field_validator("earlier_frames")
+    @classmethod
+    def _increasing(cls, frames: list[int]) -> list[int]:
+        if any(b <= a for a, b in itertools.pairwise(frames)):
+            raise ValueError(f"earlier_frames must increase strictly, got {frames}")
+        return frames
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> Clip:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"the clip must end after it starts: end {self.end:g} <= start {self.start:g}")
+        return self
+
+    def later_iterations(self, first: int) -> int:
+        """Iterations of a frame after the first, where frame 0 gets ``first`` (optimizer.iterations)."""
+        return self.iterations if self.iterations is not None else max(10, first // 4)
+
+    def trims(self) -> bool:
+        """Whether the trim or the rate is set (only a clip can have them)."""
+        return self.start > 0 or self.end is not None or self.fps is not None
+
+
 class Final(BaseModel):
     """How final.png is written. It does not change the painting, so it is not in the render hash."""
 
@@ -314,6 +419,7 @@ class RenderConfig(BaseModel):
     credits: Credits = Field(
         Credits(), description="who made the photo, the painting(s) and the video; a plain string credits the painting"
     )
+    clip: Clip = Field(Clip(), description="how a video clip is painted, frame by frame (ignored for a photo)")
 
     @model_validator(mode="before")
     @classmethod
@@ -357,6 +463,9 @@ class RenderConfig(BaseModel):
     def render_hash(self) -> str:
         """Hash of what decides the pixels (not the keys in ``NOT_RENDER_KEYS``)."""
         data = self.model_dump(mode="json", exclude=set(NOT_RENDER_KEYS))
+        data["clip"].pop("max_frames")
+        if data["clip"] == _DEFAULT_CLIP:  # a still render's hash is what it was before clips
+            del data["clip"]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -370,4 +479,8 @@ NOT_RENDER_KEYS = frozenset({"name", "description", "checkpoint", "video", "fina
 made from the frames afterwards; ``final`` is final.png's format (the same painting, written anew);
 ``tiling`` is how the objective is evaluated, not which one (tiled, it is the same to float
 rounding): a render that ran out of memory continues tiled (``resume --set tiling.mode=on``).
+``clip.max_frames`` does not decide them either (it only refuses a clip before painting).
 Every other key decides the painting, its frames or its log."""
+NOT_RENDER_SUBKEYS = frozenset({"clip.max_frames"})
+
+_DEFAULT_CLIP = {key: value for key, value in Clip().model_dump(mode="json").items() if key != "max_frames"}

@@ -55,7 +55,7 @@ def _is_named(resolution: str) -> bool:
 
 
 class VideoSettings(BaseModel):
-    """How `assemble` turns a run folder's frames into `timelapse.mp4`."""
+    """How `assemble` turns a run folder's frames into `timelapse.mp4` (and a clip's into `stylised.mp4`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -70,7 +70,8 @@ class VideoSettings(BaseModel):
         gt=0,
         le=3600,
         description="Total length of the video in seconds, intro, hold and outro included (they are "
-        "shortened in proportion when they would take more than half of it).",
+        "shortened in proportion when they would take more than half of it). A clip's video is longer "
+        "by the clip itself, which plays at its own speed after the hold.",
     )
     fps: int = Field(30, ge=1, le=120, description="Frames per second (constant frame rate).")
     resolution: str | None = Field(
@@ -95,7 +96,12 @@ class VideoSettings(BaseModel):
         ge=0,
         description="Seconds showing the content photo and style painting before the painting starts; 0 for none.",
     )
-    hold: float = Field(2.0, ge=0, description="Seconds the finished painting stays on screen.")
+    hold: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds the finished painting stays on screen (a clip: its painted first frame, "
+        "before the painted clip starts to move).",
+    )
     outro: Outro = Field(
         "none",
         description="Closing before/after comparison: none, wipe (a line sweeps between photo "
@@ -105,7 +111,8 @@ class VideoSettings(BaseModel):
     transition: float = Field(
         0.5,
         ge=0,
-        description="Seconds of the crossfades between intro, painting and outro.",
+        description="Seconds of the crossfades between intro, painting and outro, and of a clip's "
+        "sound fading in as the painted clip starts to move.",
     )
     title: str | None = Field(
         None,
@@ -145,7 +152,8 @@ class VideoSettings(BaseModel):
     audio: Path | None = Field(
         None,
         description="Sound track file (any format ffmpeg reads), encoded as AAC-LC 48 kHz, looped "
-        "or cut to the video's length.",
+        "or cut to the video's length. For a clip it replaces the clip's own sound in the timelapse "
+        "(stylised.mp4 keeps the clip's).",
     )
     audio_fade_out: float = Field(2.0, ge=0, description="Seconds over which the sound track fades out at the end.")
 
