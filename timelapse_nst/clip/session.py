@@ -36,7 +36,7 @@ from timelapse_nst.rendering.capture import CaptureHook, FrameWriter
 from timelapse_nst.rendering.checkpoint import Checkpointer
 from timelapse_nst.rendering.inputs import input_hashes
 from timelapse_nst.rendering.interruption import Interrupted, StopRequest, stop_signals
-from timelapse_nst.rendering.plan import frame_edge, is_out_of_memory, plan_render, recorded_tiling
+from timelapse_nst.rendering.plan import is_out_of_memory, plan_render, recorded_tiling
 from timelapse_nst.rendering.session import (
     Notify,
     ProgressFactory,
@@ -238,7 +238,7 @@ class ClipSession:
             if step.losses:
                 last[:] = [step]
 
-        with FrameWriter(self.run, compress_level=capture.compress_level, max_size=frame_edge(self.config)) as writer:
+        with FrameWriter(self.run, compress_level=capture.compress_level, max_size=self.config.frame_edge()) as writer:
             kept_log = int(state["log"]["bytes"]) if state else (self.run.log.stat().st_size if index else 0)
             log = LogWriter(self.run.log, resume_at_bytes=kept_log)  # frame 0's iterations only
             saver = Checkpointer(
