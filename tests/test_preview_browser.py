@@ -8,16 +8,14 @@ clock; the browser's requests are counted as the page makes them.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
-from browser import WAIT_MS, chromium_page
+from browser import chromium_page, wait_in
 from conftest import QUICK, make_image
-from playwright.sync_api import Page
 
 ITERATIONS = 120
 RENDER = [
@@ -50,26 +48,6 @@ RECORD = f"""document.addEventListener("DOMContentLoaded", () => {{
   record();
 }});"""
 VIDEO = 'document.getElementById("video")'
-# Resolves once CONDITION holds (of ``arg``), checked again at each DOM change, image load and video
-# event; rejects after browser.WAIT_MS. (Compiled by Playwright's evaluate, not wait_for_function:
-# the page's Content-Security-Policy forbids the eval that one needs, and it stays on.)
-UNTIL = """(arg) => new Promise((resolve, reject) => {
-  const check = () => { if (CONDITION) { observer.disconnect(); resolve(true); } };
-  const observer = new MutationObserver(check);
-  observer.observe(document, {subtree: true, childList: true, characterData: true, attributes: true});
-  document.addEventListener("load", check, true);
-  for (const name of ["timeupdate", "playing", "seeked"]) document.getElementById("video").addEventListener(name, check);
-  setTimeout(() => reject(new Error("not reached: " + SAID)), WAIT);
-  check();
-})"""
-
-
-def wait_in(page: Page, condition: str, arg: object = None) -> None:
-    """Return once the JavaScript ``condition`` holds in ``page`` (``arg`` is its argument)."""
-    script = UNTIL.replace("CONDITION", condition).replace("SAID", json.dumps(condition))
-    page.evaluate(script.replace("WAIT", str(WAIT_MS)), arg)
-
-
 @pytest.mark.slow
 def test_the_page_follows_a_real_render_and_plays_the_video_at_the_end(tmp_path: Path):
     photo = make_image(tmp_path / "photo.png", (64, 48), seed=1)

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from clip_factory import SourceClip, make_clip_run, make_source_clip
-from conftest import require_tool
-from devtools import Chromium
+from browser import chromium_page, wait_in
 from runfolder_factory import make_run
 
 from timelapse_nst.engine.loop import Step
@@ -106,7 +105,7 @@ def test_only_a_clip_s_frames_are_served(tmp_path: Path, source: SourceClip):
         still.close()
 
 
-PAGE = """(() => {
+READ = """() => {
   const visible = (id) => !document.getElementById(id).hidden;
   const player = document.getElementById("player"), now = document.getElementById("now-source");
   return {
@@ -117,35 +116,27 @@ PAGE = """(() => {
     inputs: [...document.querySelectorAll("#inputs img")].map((image) => [image.alt, image.naturalWidth]),
     caption: document.getElementById("caption").textContent,
   };
-})()"""
+}"""
+PAGE = f"({READ})()"
 
 
 @pytest.mark.slow
 def test_the_page_plays_the_clip_so_far_beside_the_frame_being_painted(tmp_path: Path, source: SourceClip):
-    chromium = require_tool("chromium")
     run = make_clip_run(tmp_path / "run", source, painted=6)
     tracker = Tracker(lambda i, total: False)
     for i in range(3):
         tracker(step(i))
     server = PreviewServer(PreviewState(run, tracker))
     try:
-        with Chromium(chromium, tmp_path / "profile") as browser:
-            browser.navigate(server.url)
-            page = _wait(browser, lambda page: page["player"] == 64 and page["now"] and page["now"][0])
+        with chromium_page() as browser:
+            browser.goto(server.url)
+            wait_in(browser, f"(({READ})()).player === 64 && (({READ})()).now?.[0] > 0")
+            page = browser.evaluate(PAGE)
             assert page["count"] == "7/20" and page["player"] == 64 and not page["frame"]
             assert page["now"] == [64, "source/000006.png"]
             assert page["inputs"][0] == ["clip: walk.mp4", 64]
             (run / "stylised" / "000006.png").write_bytes((run / "stylised" / "000005.png").read_bytes())
-            page = _wait(browser, lambda page: page["count"] == "8/20" and "7 painted frames" in page["caption"])
-            assert page["now"][1] == "source/000007.png"
+            wait_in(browser, f'(({READ})()).count === "8/20" && (({READ})()).caption.includes("7 painted frames")')
+            assert browser.evaluate(PAGE)["now"][1] == "source/000007.png"
     finally:
         server.close()
-
-
-def _wait(browser: Chromium, done, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while not done(page := browser.evaluate(PAGE)):
-        if time.monotonic() > deadline:
-            pytest.fail(f"the page never got there; last seen: {page}")
-        time.sleep(0.05)
-    return page

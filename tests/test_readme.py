@@ -23,6 +23,7 @@ RANDOM = {**os.environ, "TIMELAPSE_NST_WEIGHTS": "random"}
 TINY = {
     "render": "--size 32 --iterations 2 --set video.resolution=320x180 --set video.duration=0.5 --set video.fps=8 "
     "--set video.preset=ultrafast --quiet",
+    "clip": "--end 2.25 --fps 8",  # after a render's: two frames of the clip
     "assemble": "--resolution 720p --duration 0.5 --fps 8 --quiet",
 }
 
@@ -55,6 +56,8 @@ def test_the_readme_command_examples_run(tmp_path):
         words = shlex.split(command)
         assert all((checkout / word).is_file() for word in words if word.startswith("examples/")), command
         argv = [sys.executable, "-m", "timelapse_nst", *words[1:], *shlex.split(TINY[words[1]])]
+        if words[1] == "render" and words[2].endswith(".mp4"):
+            argv += shlex.split(TINY["clip"])
         result = subprocess.run(argv, cwd=checkout, env=RANDOM, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, f"{command}\n{result.stderr}"
     shorts = ffprobe_video(checkout / "runs" / "chelsea" / "shorts.mp4")
