@@ -67,30 +67,43 @@ def cpu_bf16_pays() -> bool:
     """Whether bf16 VGG convolutions beat fp32 on this CPU: measured once per machine (about a
     second), kept in the cache folder keyed by CPU, torch version and threads, so that every
     render on this machine makes the same choice (a render records its own in render.yaml)."""
-    import json
-
-    from timelapse_nst.atomic import write_atomic
     from timelapse_nst.engine.weights import cache_dir
 
     key = f"{cpu_name()}|torch {torch.__version__}|{torch.get_num_threads()} threads|{platform.machine()}"
     path = cache_dir() / "cpu-precision.json"
     try:
-        known = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        known = {}
-    if not isinstance(known, dict):
-        known = {}
-    if isinstance(known.get(key), dict) and isinstance(known[key].get("bf16_pays"), bool):
-        return bool(known[key]["bf16_pays"])
+        return _cached_choice(path, key)
+    except OSError:  # no cache folder can be made: measured now, and again next time
+        return bool(_measured_choice()["bf16_pays"])
+
+
+def _cached_choice(path: Path, key: str) -> bool:
+    """The recorded choice for ``key``, else measured and recorded. Under the cache's lock, so
+    workers starting together measure once and never lose each other's entries."""
+    import json
+
+    from timelapse_nst.atomic import exclusive, write_atomic
+
+    with exclusive(path):
+        try:
+            known = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = {}
+        if not isinstance(known, dict):
+            known = {}
+        if isinstance(known.get(key), dict) and isinstance(known[key].get("bf16_pays"), bool):
+            return bool(known[key]["bf16_pays"])
+        known[key] = _measured_choice()
+        try:
+            write_atomic(path, json.dumps(known, indent=1).encode("utf-8"))
+        except OSError:
+            pass  # an unwritable cache: measured again next time, nothing lost
+    return bool(known[key]["bf16_pays"])
+
+
+def _measured_choice() -> dict[str, Any]:
     fp32, bf16 = measure_conv_seconds()
-    pays = bf16 <= (1 - BF16_MUST_SAVE) * fp32
-    known[key] = {"bf16_pays": pays, "fp32_s": round(fp32, 5), "bf16_s": round(bf16, 5)}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(known, indent=1).encode("utf-8"))
-    except OSError:
-        pass  # an unwritable cache: measured again next time, nothing lost
-    return pays
+    return {"bf16_pays": bf16 <= (1 - BF16_MUST_SAVE) * fp32, "fp32_s": round(fp32, 5), "bf16_s": round(bf16, 5)}
 
 
 def measure_conv_seconds(rounds: int = 5) -> tuple[float, float]:
