@@ -10,7 +10,9 @@ from typing import Any
 
 from timelapse_nst.errors import UserError
 
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal number, as shells report
+# SIGTERM where the platform has it (Windows delivers it only from within the process).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
+EXIT_CODES = {sig: 128 + int(sig) for sig in STOP_SIGNALS}  # 130, 143: as shells report them
 
 
 class Interrupted(UserError):
@@ -49,7 +51,7 @@ def stop_signals() -> Iterator[StopRequest]:
         request.signum = signum
         request.event.set()
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield request
     finally:
@@ -61,7 +63,7 @@ def stop_signals() -> Iterator[StopRequest]:
 def terminate_cleanly() -> Iterator[None]:
     """SIGTERM raises ``Terminated`` (like Ctrl-C raises KeyboardInterrupt), so a stop during the
     video unwinds through the encoder's clean-up instead of killing the process mid-write."""
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
         yield
         return
 

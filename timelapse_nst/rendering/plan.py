@@ -10,7 +10,6 @@ tiled, the disk, and the refusal of what cannot fit.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -149,31 +148,18 @@ def make_plan(
 
 
 def process_memory() -> int:
-    """Resident memory of this process now (Linux: VmRSS; elsewhere its peak so far)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import resource
-    import sys
+    """Resident memory of this process now (psutil: VmRSS on Linux, the working set on Windows)."""
+    import psutil
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
+    return int(psutil.Process().memory_info().rss)
 
 
 def available_ram() -> int:
-    """RAM the kernel could give without swapping (Linux: MemAvailable), else the free pages."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    """RAM the system could give without swapping (psutil: MemAvailable on Linux; on macOS and
+    Windows their own measure of it), on every platform."""
+    import psutil
+
+    return int(psutil.virtual_memory().available)
 
 
 def memory_budget(device: torch.device, *, runtime: int) -> int:
