@@ -11,7 +11,6 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -33,6 +32,7 @@ from timelapse_nst.rendering.inputs import (
     copy_inputs,
     input_hashes,
     new_manifest,
+    rerun_config,
     style_paths,
     verify_input_copies,
 )
@@ -99,36 +99,26 @@ def render(
     manifest = new_manifest(config, inputs)
     activations = precision_name(activation_dtype(config.precision, pick_device(config.device)))
     manifest["plan"] = {**plan_record(memory_plan), "activations": activations}  # a resume keeps both
-    # 2. Decide: a new render, the same one continued, or a refusal.
-    if restart and run.root.exists() and any(run.root.iterdir()):
-        notify(f"moved the previous run to {run.move_aside()}")
-    elif run.holds_only_setup():
-        notify(f"{run.root} holds only an unfinished set-up: starting afresh there")
-    elif run.has_render():
-        check_same_render(run, manifest)
-        notify(f"{run.root} already holds this render: continuing it")
-        return _continue_same(
-            run,
-            manifest,
-            hooks,
-            make_video,
-            notify,
-            progress_factory,
-            publish=publish,
-            credit=credit,
-            preview=preview,
-            preview_port=preview_port,
-        )
-    elif run.root.exists() and any(run.root.iterdir()):
-        raise UserError(f"{run.root} is not empty and holds no render; choose another --out")
-    # 3. Lay out the run folder and paint.
     vgg = _load_vgg(inputs.weights, config.seed, notify, progress=progress_factory is not None)
-    with _preview(preview, preview_port, run, config, notify) as watch, write_errors(run.root), _locked(run, notify):
-        _lay_out(run, manifest, inputs)
-        session = RenderSession(
-            run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory
-        )
-        return _finished(session, None, make_video=make_video, publish=publish, credit=credit, notify=notify)
+    painting = _Painting(hooks, make_video, publish, credit, notify, progress_factory, preview, preview_port)
+    # 2. Under the folder's lock, decide: a new render, the same one continued, or a refusal.
+    #    Nothing is moved, deleted or written before the lock is held.
+    with write_errors(run.root), _locked(run, notify):
+        decision = _decision(run, restart=restart)
+        if decision == "continue":
+            check_same_render(run, manifest)
+            notify(f"{run.root} already holds this render: continuing it")
+            return _continue_same(run, manifest, vgg, painting)
+        if decision == "restart":
+            notify(f"moved the previous run to {run.move_aside()}")
+        elif decision == "afresh":
+            notify(f"{run.root} holds only an unfinished set-up: starting afresh there")
+            run.remove_partial_files()
+        # 3. Lay out the run folder and paint.
+        with _preview(painting, run, config) as watch:
+            _lay_out(run, manifest, inputs)
+            session = painting.session(run, config, vgg, watch)
+            return _finished(session, None, painting)
 
 
 def resume(
@@ -151,23 +141,23 @@ def resume(
     """
     check_preview(preview, preview_port)
     run = RunFolder(Path(run_dir))
+    # 1. Check the folder and the overrides, and load the network, before anything is written.
     manifest = run.read_manifest()
     config = presets.validate_file_data(manifest["config"], f"{run.manifest} config")
     if overrides:
-        config = _changed_settings(run, manifest, config, overrides)
-        manifest = run.read_manifest()
+        config = _changed_settings(manifest, config, overrides)
     verify_input_copies(run, manifest)
     _warn_if_too_large(run, manifest, config, notify)
     vgg = _load_vgg(manifest.get("weights", "torchvision"), config.seed, notify, progress=progress_factory is not None)
-    with _preview(preview, preview_port, run, config, notify) as watch, write_errors(run.root), _locked(run, notify):
-        removed = run.remove_partial_files()
-        if removed:
-            notify(f"removed {removed} partial file(s) left by the interrupted process")
-        state = _checkpoint_of(run, config, manifest, notify)
-        session = RenderSession(
-            run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory
-        )
-        return _finished(session, state, make_video=make_video, publish=publish, credit=credit, notify=notify)
+    painting = _Painting(hooks, make_video, publish, credit, notify, progress_factory, preview, preview_port)
+    # 2. Under the lock: the folder is still the one checked; record --set; paint what is left.
+    with write_errors(run.root), _locked(run, notify, must_exist=True):
+        if run.read_manifest() != manifest:
+            raise UserError(f"{run.root} was changed by another process while this one started; run the command again")
+        if overrides:
+            manifest = {**manifest, "config": config.model_dump(mode="json")}
+            run.write_manifest(manifest)
+        return _resume_held(run, config, manifest, vgg, painting)
 
 
 def plan(
@@ -205,52 +195,82 @@ def shortcuts(size: int | None, iterations: int | None, title: str | None) -> li
 # -- steps ---------------------------------------------------------------------------------------
 
 
-def _continue_same(
-    run: RunFolder,
-    manifest: dict,
-    hooks: Sequence[Hook],
-    make_video: bool,
-    notify: Notify,
-    progress_factory: ProgressFactory | None,
-    *,
-    publish: bool,
-    credit: str | None,
-    **preview_options: Any,
-) -> RenderResult:
-    """``render`` on a folder holding this render: take its new video settings, then resume."""
+@dataclasses.dataclass(frozen=True)
+class _Painting:
+    """How ``render``/``resume`` were asked to paint: hooks, what to make after, how to report."""
+
+    hooks: Sequence[Hook]
+    make_video: bool
+    publish: bool
+    credit: str | None
+    notify: Notify
+    progress_factory: ProgressFactory | None
+    preview: str | None
+    preview_port: int | None
+
+    def session(
+        self, run: RunFolder, config: RenderConfig, vgg: torch.nn.Sequential, watch: list[Hook]
+    ) -> RenderSession:
+        hooks = [*self.hooks, *watch]
+        return RenderSession(run, config, vgg, hooks=hooks, notify=self.notify, progress_factory=self.progress_factory)
+
+
+def _decision(run: RunFolder, *, restart: bool) -> str:
+    """What ``render`` does with the folder (the caller holds its lock): "new", "restart" (move the
+    old one aside), "afresh" (over an unfinished set-up of ours), "continue"; refuses a foreign one."""
+    occupied = run.root.is_dir() and any(run.root.iterdir())
+    if restart and occupied:
+        return "restart"
+    if run.holds_only_setup():
+        return "afresh"
+    if run.has_render():
+        return "continue"
+    if occupied:
+        raise UserError(f"{run.root} is not empty and holds no render; choose another --out")
+    return "new"
+
+
+def _continue_same(run: RunFolder, manifest: dict, vgg: torch.nn.Sequential, painting: _Painting) -> RenderResult:
+    """``render`` on a folder holding this render (lock held): take its new video settings (keeping
+    the title and credits ``publish`` saved, unless given anew), then go on like ``resume``."""
     old = run.read_manifest()
-    if old["config"] != manifest["config"]:  # only settings that don't decide the pixels can differ here
-        with write_errors(run.root):
-            run.write_manifest({**old, "config": manifest["config"]})
-    return resume(
-        run.root,
-        hooks=hooks,
-        make_video=make_video,
-        publish=publish,
-        credit=credit,
-        notify=notify,
-        progress_factory=progress_factory,
-        **preview_options,
-    )
+    config_data = rerun_config(old["config"], manifest["config"])
+    if config_data != old["config"]:  # only settings that don't decide the pixels can differ here
+        old = {**old, "config": config_data}
+        run.write_manifest(old)
+    config = presets.validate_file_data(config_data, f"{run.manifest} config")
+    verify_input_copies(run, old)
+    return _resume_held(run, config, old, vgg, painting)
 
 
-def _preview(
-    kind: str | None, port: int | None, run: RunFolder, config: RenderConfig, notify: Notify
-) -> AbstractContextManager[list[Hook]]:
-    """The live preview's hooks for this render (none without a preview), opened before the lock."""
-    return open_preview(
-        kind, run.root, is_frame=lambda i, total: is_captured(i, total, config.capture), port=port, notify=notify
-    )
-
-
-def _finished(
-    session: RenderSession, state: dict | None, *, make_video: bool, publish: bool, credit: str | None, notify: Notify
+def _resume_held(
+    run: RunFolder, config: RenderConfig, manifest: dict, vgg: torch.nn.Sequential, painting: _Painting
 ) -> RenderResult:
+    """Continue the render in ``run`` from its checkpoint (the caller holds the folder's lock)."""
+    removed = run.remove_partial_files()
+    if removed:
+        painting.notify(f"removed {removed} partial file(s) left by the interrupted process")
+    state = _checkpoint_of(run, config, manifest, painting.notify)
+    with _preview(painting, run, config) as watch:
+        return _finished(painting.session(run, config, vgg, watch), state, painting)
+
+
+def _preview(painting: _Painting, run: RunFolder, config: RenderConfig) -> AbstractContextManager[list[Hook]]:
+    """The live preview's hooks for this render (none without a preview), opened under the lock."""
+
+    def is_frame(iteration: int, total: int) -> bool:
+        return is_captured(iteration, total, config.capture)
+
+    port, notify = painting.preview_port, painting.notify
+    return open_preview(painting.preview, run.root, is_frame=is_frame, port=port, notify=notify)
+
+
+def _finished(session: RenderSession, state: dict | None, painting: _Painting) -> RenderResult:
     """Paint what is left, then the video and the publishing kit when asked (the caller holds the lock)."""
     up_to_date = session.execute(state)
-    run = session.run
-    video = run.video if up_to_date else (_make_video(run, notify) if make_video else None)
-    return _published(session.result(video), publish, credit, notify)
+    run, notify = session.run, painting.notify
+    video = run.video if up_to_date else (_make_video(run, notify) if painting.make_video else None)
+    return _published(session.result(video), painting.publish, painting.credit, notify)
 
 
 def _make_video(run: RunFolder, notify: Notify) -> Path:
@@ -260,7 +280,7 @@ def _make_video(run: RunFolder, notify: Notify) -> Path:
     how = f"the painting is finished, the video is not; make it with: timelapse-nst assemble {run.root}"
     try:
         with terminate_cleanly(), write_errors(run.root):
-            video = assemble_run(run.root)
+            video = assemble_run(run.root, lock=False)  # the render holds the folder's lock
     except KeyboardInterrupt:
         raise Interrupted(f"stopped; {how}") from None
     except Terminated:
@@ -280,8 +300,9 @@ def _published(result: RenderResult, publish: bool, credit: str | None, notify: 
     return dataclasses.replace(result, published=tuple(written))
 
 
-def _changed_settings(run: RunFolder, manifest: dict, config: RenderConfig, overrides: Sequence[str]) -> RenderConfig:
-    """``resume --set``: apply overrides that leave the pixels alone, record them in render.yaml."""
+def _changed_settings(manifest: dict, config: RenderConfig, overrides: Sequence[str]) -> RenderConfig:
+    """``resume --set``: the config with overrides that leave the pixels alone (refused otherwise).
+    Nothing is written here: the caller records it in render.yaml once it holds the lock."""
     data = manifest["config"]
     for text in overrides:
         data = presets.deep_merge(data, presets.parse_override(text))
@@ -293,8 +314,6 @@ def _changed_settings(run: RunFolder, manifest: dict, config: RenderConfig, over
             f"resume --set can change only {', '.join(sorted(NOT_RENDER_KEYS - {'name', 'description'}))} "
             f"settings; {keys} decides the pixels: start a new render for that"
         )
-    with write_errors(run.root):
-        run.write_manifest({**manifest, "config": changed.model_dump(mode="json")})
     return changed
 
 
@@ -344,11 +363,8 @@ def _load_vgg(source: str, seed: int, notify: Notify, *, progress: bool) -> torc
 
 
 @contextmanager
-def _locked(run: RunFolder, notify: Notify) -> Iterator[None]:
-    note = run.lock()
-    if note:
-        notify(note)
-    try:
+def _locked(run: RunFolder, notify: Notify, *, must_exist: bool = False) -> Iterator[None]:
+    with run.locked(must_exist=must_exist) as note:
+        if note:
+            notify(note)
         yield
-    finally:
-        run.unlock()

@@ -8,7 +8,8 @@ cleanly on a signal), write final.png. The video is the api's next step (assembl
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,10 @@ class RenderSession:
     def execute(self, state: dict[str, Any] | None) -> bool:
         """Paint from ``state`` (a checkpoint, or None for a fresh start); True when the render was
         already complete and its video is up to date (nothing left to make)."""
+        with _callers_torch_state():  # a notebook's own RNG and threads are not ours to change
+            return self._execute(state)
+
+    def _execute(self, state: dict[str, Any] | None) -> bool:
         if state is not None and state.get("complete") and self.run.final.exists():
             self.notify(f"{self.run.root}: the render is already complete")
             if png_format(self.run.final) != (self.config.final.bit_depth, self.config.final.icc_profile):
@@ -208,6 +213,21 @@ class RenderSession:
 
     def result(self, video: Path | None) -> RenderResult:
         return RenderResult(self.run.root, self.run.final, video, self.total, time.monotonic() - self.started)
+
+
+@contextmanager
+def _callers_torch_state() -> Iterator[None]:
+    """Put back the global torch RNG (CPU and CUDA) and thread count that a render sets for
+    determinism, so that the process it runs in (a notebook, a batch worker) is left as it was."""
+    threads, rng = torch.get_num_threads(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_rng_state(rng)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
 
 
 def _log_hook(log: LogWriter) -> Hook:
