@@ -196,6 +196,8 @@ def test_too_small_for_the_network_is_a_clear_error(tmp_path, content_path, styl
         (["--set", "loss_weights.style={schedule: cosin, start: 1, end: 2}"], ["did you mean 'cosine'?"]),
         (["--iterations", "0"], ["--iterations 0:", "greater than or equal to 1"]),
         (["--set", "layers.style=[conv9_9]"], ["[conv9_9]", "did you mean"]),  # brackets shown, not eaten as markup
+        (["--set", "optimizer.itera\ntions=5"], ["unknown key 'optimizer.itera\\ntions'"]),  # a line break, shown
+        (["--seed", str(2**64)], [f"--seed {2**64}", "less than or equal to"]),
     ],
 )
 def test_config_mistakes_are_one_line_errors_that_teach(tmp_path, content_path, style_path, args, fragments):
