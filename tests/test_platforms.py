@@ -1,6 +1,6 @@
 """Every platform: the package imports and paints where the POSIX-only parts of the standard
-library are missing (Windows: no fcntl, resource or statvfs) and os.sysconf does not know
-Linux's names (macOS has no SC_AVPHYS_PAGES)."""
+library are missing (Windows: no fcntl, resource, statvfs or getloadavg) and os.sysconf does
+not know Linux's names (macOS has no SC_AVPHYS_PAGES)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import psutil  # a library with its own code per platform: loaded before its Lin
 sys.modules["fcntl"] = None  # `import fcntl` now fails, as on Windows
 sys.modules["resource"] = None
 del os.statvfs
+del os.getloadavg
 
 
 def sysconf(name):
@@ -26,7 +27,7 @@ os.sysconf = sysconf
 """
 
 
-def test_a_render_runs_without_fcntl_resource_statvfs_and_sysconf(tmp_path, content_path, style_path):
+def test_a_render_runs_without_fcntl_resource_statvfs_getloadavg_and_sysconf(tmp_path, content_path, style_path):
     run = tmp_path / "run"
     argv = ["timelapse-nst", "render", str(content_path), str(style_path), "--weights", "random", "--size", "48"]
     argv += ["--iterations", "3", "--quiet", "--out", str(run), "--set", "video.resolution=160x90"]
@@ -42,6 +43,8 @@ def test_a_render_runs_without_fcntl_resource_statvfs_and_sysconf(tmp_path, cont
         assert "fcntl" not in sys.modules or sys.modules["fcntl"] is None
         from timelapse_nst.rendering.plan import available_ram
         print("available", available_ram() > 0)
+        from timelapse_nst.bench.report import machine_info
+        print("load", machine_info("fp32")["load_average_at_start"] >= 0)  # what the benchmark records
     """)
     # A cache of its own: a lock file left by flock elsewhere would read as held to the soft lock
     # that filelock falls back to without fcntl (two kinds of lock never share a folder for real).
@@ -49,6 +52,6 @@ def test_a_render_runs_without_fcntl_resource_statvfs_and_sysconf(tmp_path, cont
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=200, env=env)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    assert result.stdout.split() == ["available", "True"]
+    assert result.stdout.split() == ["available", "True", "load", "True"]
     assert (run / "final.png").is_file() and (run / "timelapse.mp4").is_file()
     assert (run / "checkpoint.pt").is_file() and not list(run.rglob("*.partial"))
