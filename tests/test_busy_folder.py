@@ -1,5 +1,5 @@
 """Two processes, one run folder: whatever would change a folder a render is painting in
-(`render --restart`, `resume --set`, `assemble`) is refused in one line naming the render's
+(`render --restart`, `resume --set`, `assemble`, `publish`) is refused in one line naming the render's
 process, and changes nothing; two `render --restart` started together: one paints, the other
 refuses, and no render is lost. Real processes throughout, synchronised on files and the lock."""
 
@@ -83,6 +83,7 @@ def test_restart_resume_set_and_assemble_are_refused_while_a_render_paints(tmp_p
             ),
             "resume --set": cli("resume", str(run), "--set", "checkpoint.every_iterations=7", "--quiet", "--no-video"),
             "assemble": cli("assemble", str(run), "--quiet"),
+            "publish": cli("publish", str(run), "--quiet"),
         }
         for what, result in attempts.items():
             line = one_error_line(result)
