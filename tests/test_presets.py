@@ -228,3 +228,13 @@ def test_yaml_too_deep_too_big_or_unconvertible_is_one_line(tmp_path, text, frag
 def test_set_values_that_yaml_cannot_hold_are_one_line():
     assert "a value contains itself" in error_of("classic", overrides=["style_blend=&a [1, *a]"])
     assert "a number of more than 4300 digits" in error_of("classic", overrides=["seed=0x" + "f" * 3600])
+
+
+def test_an_unknown_key_named_like_a_schedule_or_a_type_is_still_named(tmp_path):
+    # pydantic puts union members ("linear", "str") into error paths; a key the user wrote with
+    # such a name was dropped with them: an IndexError, or "unknown key 'video'".
+    assert "unknown key 'linear'" in error_of("classic", overrides=["linear="])
+    assert "unknown key 'str'" in error_of(str(write(tmp_path / "p.yaml", "str: 1\n")))
+    assert "unknown key 'video.linear'" in error_of(str(write(tmp_path / "q.yaml", "video: {linear: 1}\n")))
+    nested = "loss_weights: {style: {schedule: linear, start: 1, end: 2, linear: 3}}\n"
+    assert "unknown key 'loss_weights.style.linear'" in error_of(str(write(tmp_path / "r.yaml", nested)))

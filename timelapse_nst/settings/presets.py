@@ -282,7 +282,7 @@ def explain(
     """The first error of validating ``model`` as one line: where it is (file and line, or the
     override), what is wrong, and the nearest valid key. Also used for jobs files."""
     error = exc.errors()[0]
-    loc = tuple(str(p) for p in error["loc"] if not _is_union_tag(p))
+    loc = _key_path(error)
     key = ".".join(loc)
     where = _where(loc, sources, overrides)
     if error["type"] == "extra_forbidden":
@@ -305,6 +305,15 @@ def _shown(value: Any) -> str:
     except ValueError:  # an int of more digits than Python prints (YAML's 0b111… makes one)
         return "a number of more than 4300 digits"
     return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
+
+
+def _key_path(error: Any) -> tuple[str, ...]:
+    """The error's key path without the union members pydantic puts into it. Those never come
+    first, nor last in an unknown-key error, whose last part is the key as written: a key that
+    happens to be called ``linear`` or ``str`` is kept."""
+    parts = [str(part) for part in error["loc"]]
+    last = len(parts) - 1 if error["type"] == "extra_forbidden" else -1
+    return tuple(part for i, part in enumerate(parts) if i in (0, last) or not _is_union_tag(part))
 
 
 def _is_union_tag(part: Any) -> bool:
