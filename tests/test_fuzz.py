@@ -116,11 +116,18 @@ values = st.recursive(
 )
 
 
+# Made-up keys, also named like what pydantic puts into its error paths (a schedule, a type).
+made_up_keys = st.text(max_size=10) | st.sampled_from([*SCHEDULE_NAMES, "str", "list[str]", "function-after"])
+
+
 @st.composite
 def trees(draw: st.DrawFn, keys: list[tuple[str, ...]], leaves: st.SearchStrategy = values) -> dict[str, Any]:
-    """A mapping made of real key paths (and a few made-up ones) with values of any type."""
+    """A mapping made of real key paths, and made-up keys at the top or under a real path, with
+    values of any type."""
+    real = st.sampled_from(keys)
+    made_up = st.builds(lambda path, key: (*path, key), st.sampled_from([(), *keys]), made_up_keys)
     tree: dict[str, Any] = {}
-    for path in draw(st.lists(st.sampled_from(keys) | st.tuples(st.text(max_size=10)), max_size=6)):
+    for path in draw(st.lists(real | made_up, max_size=6)):
         node = tree
         for part in path[:-1]:
             if not isinstance(node.get(part), dict):
@@ -187,7 +194,7 @@ yaml_values = st.recursive(yaml_scalars | deeply, flow, max_leaves=10)
 @st.composite
 def yaml_documents(draw: st.DrawFn, keys: list[tuple[str, ...]]) -> str:
     """A block mapping of real top-level keys (and made-up ones) to generated YAML values."""
-    names = [*sorted({path[0] for path in keys}), "zzz"]
+    names = [*sorted({path[0] for path in keys}), "zzz", "linear"]
     pairs = draw(st.lists(st.tuples(st.sampled_from(names), yaml_values), max_size=5, unique_by=lambda p: p[0]))
     return "".join(f"{key}: {value}\n" for key, value in pairs)
 
@@ -214,7 +221,7 @@ def test_generated_preset_text_loads_or_is_one_line(folder, data):
     loads_or_one_line(lambda: presets.resolve(path))
 
 
-keys_text = st.sampled_from([".".join(path) for path in PRESET_KEYS]) | st.text(max_size=12)
+keys_text = st.sampled_from([".".join(path) for path in PRESET_KEYS]) | made_up_keys
 set_values = st.one_of(
     st.text(max_size=20),
     st.sampled_from(
