@@ -27,13 +27,14 @@ class UserError(Exception):
     exit_code: int = 2
 
     def __init__(self, message: str, *, exit_code: int = 2) -> None:
-        super().__init__(one_line(message))
+        super().__init__(_escape_line_breaks(message))
         self.exit_code = exit_code
 
 
-def one_line(text: str) -> str:
-    """``text`` on one line: a line break that came in with user input (a path, a ``--set`` value,
-    a title) is shown as ``\\n``, never printed, so an error stays the one line it promises."""
+def _escape_line_breaks(text: str) -> str:
+    """``text`` on one line: a line break that came in with user input (a path, a ``--set`` key, a
+    title) is shown as ``\\n``, never printed, so an error stays the one line it promises and
+    keeps what follows the break."""
     return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
 
 
