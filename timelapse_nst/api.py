@@ -99,6 +99,10 @@ def render(
     manifest = new_manifest(config, inputs)
     activations = precision_name(activation_dtype(config.precision, pick_device(config.device)))
     manifest["plan"] = {**plan_record(memory_plan), "activations": activations}  # a resume keeps both
+    # A folder that would be refused is refused before the weights load (a download, a warning
+    # line); this look changes nothing, and the decision is taken again under the lock.
+    if _decision(run, restart=restart) == "continue":
+        check_same_render(run, manifest)
     vgg = _load_vgg(inputs.weights, config.seed, notify, progress=progress_factory is not None)
     painting = _Painting(hooks, make_video, publish, credit, notify, progress_factory, preview, preview_port)
     # 2. Under the folder's lock, decide: a new render, the same one continued, or a refusal.
