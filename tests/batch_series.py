@@ -15,6 +15,7 @@ from conftest import make_image, shared
 
 from timelapse_nst.rendering.status import read_progress
 from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.runfolder.lock import FolderLock
 
 # num_cpus: 1 → one torch thread per job, locally and on Ray alike (the bytes depend on it).
 JOBS = """\
@@ -73,11 +74,8 @@ def frames(run: Path) -> int:
 
 
 def lock_holder(run: Path) -> int | None:
-    try:
-        text = (run / ".lock").read_text().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
+    """The pid recorded beside the run folder by the process holding its lock, if any."""
+    return FolderLock(run).recorded_pid()
 
 
 def attempts(folder: Path, name: str) -> int:

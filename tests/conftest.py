@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import select
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,8 +82,7 @@ def shared(tmp_path_factory, worker_id: str, name: str, build: Callable[[Path], 
         build(folder)
         return folder
     root = tmp_path_factory.getbasetemp().parent  # this session's folder, shared by the workers
-    with open(root / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(str(root / f"{name}.lock")):  # every platform, not only where fcntl is
         folder = root / name
         if not (folder / "built").exists():
             shutil.rmtree(folder, ignore_errors=True)

@@ -74,3 +74,44 @@ def test_painting_larger_than_the_photo_is_said(tmp_path, style_path):
     notes.clear()
     render(small, style_path, out=tmp_path / "same size", size=30, **common)
     assert not [note for note in notes if "enlarges" in note]  # the painting at 30 px: nothing enlarged
+
+
+def test_the_api_leaves_the_callers_rng_and_thread_count_as_they_were(tmp_path, content_path, style_path):
+    """A notebook's own torch RNG and threads: a render seeds and a resume restores its own, then
+    both put the caller's back (here across a real stop by SIGINT and a resume with other threads)."""
+    import signal
+
+    import pytest
+    import torch
+
+    from timelapse_nst import resume
+    from timelapse_nst.rendering.interruption import Interrupted
+
+    def stop_after_two(step):
+        if step.iteration == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # as a Ctrl-C in the notebook's kernel would
+
+    threads, run = torch.get_num_threads(), tmp_path / "run"
+    try:
+        torch.set_num_threads(2)
+        torch.manual_seed(1234)
+        before = torch.get_rng_state()
+        with pytest.raises(Interrupted):
+            render(
+                content_path,
+                style_path,
+                out=run,
+                preset="quick-preview",
+                overrides=SMALL,
+                weights="random",
+                make_video=False,
+                hooks=[stop_after_two],
+            )
+        assert torch.equal(torch.get_rng_state(), before) and torch.get_num_threads() == 2
+        torch.set_num_threads(3)  # the checkpoint says 2: the resume paints with 2, then gives 3 back
+        torch.manual_seed(99)
+        before = torch.get_rng_state()
+        assert resume(run, make_video=False).iterations == 6
+        assert torch.equal(torch.get_rng_state(), before) and torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(threads)

@@ -200,6 +200,14 @@ BAD = [
     ("jobs: []\n", ["no jobs", "'jobs:'", "'matrix:'"]),
     ("- just\n- a list\n", ["a jobs file must be a mapping"]),
     ("jobs: [\n", ["jobs.yaml line", "expected"]),
+    # YAML that would overflow or hang a reader: a value inside itself, aliases that expand to billions
+    ("jobs: &all [{content: photos/cat.png, style: wave.png, set: *all}]\n", ["line 1", "a value contains itself"]),
+    (
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}' if i > 1 else '*a'] * 10)}]\n" for i in range(1, 7))
+        + "jobs: *a6\n",
+        ["more than 100,000 values once its aliases are expanded"],
+    ),
 ]
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -133,3 +136,37 @@ def test_a_1080p_lbfgs_checkpoint_stays_under_1_gb():
     size = len(encode({"iteration": steps, "image": image.detach().clone(), "optimizer": optimizer.state_dict()}))
     assert size < 1_000_000_000, f"{size / 1e6:.0f} MB"
     assert size > 20 * image.numel() * 4  # sanity: the history really is in the file
+
+
+@pytest.mark.parametrize(("found", "words"), [(2, "in format 2, written by a newer timelapse-nst"), ("x", "'x'")])
+def test_a_checkpoint_in_an_unknown_format_is_refused_not_misread(tmp_path, found, words):
+    checkpoint.save(RunFolder(tmp_path), {**state_at(5), "format": found})
+    with pytest.raises(UserError) as refused:
+        checkpoint.load(RunFolder(tmp_path))
+    message = str(refused.value)
+    assert words in message and str(RunFolder(tmp_path).checkpoint) in message and "\n" not in message
+    if found == 2:
+        assert "pip install --upgrade timelapse-nst" in message
+
+
+def test_too_little_memory_to_read_a_checkpoint_says_memory_not_damage(tmp_path):
+    """A real allocation failure: the child's address space is capped just above what it uses."""
+    checkpoint.save(RunFolder(tmp_path), {**state_at(5), "image": torch.zeros(12_500_000)})  # 50 MB
+    code = """
+        import resource, sys, psutil
+        from timelapse_nst.errors import UserError
+        from timelapse_nst.rendering import checkpoint
+        from timelapse_nst.runfolder.folder import RunFolder
+        used = psutil.Process().memory_info().vms
+        resource.setrlimit(resource.RLIMIT_AS, (used + 20_000_000, resource.RLIM_INFINITY))
+        try:
+            checkpoint.load(RunFolder(sys.argv[1]))
+        except UserError as error:
+            print(error)
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"not enough memory to read {RunFolder(tmp_path).checkpoint} (48 MiB)")
+    assert "the checkpoint itself is intact" in result.stdout and "damaged" not in result.stdout

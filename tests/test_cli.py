@@ -183,6 +183,8 @@ def test_too_small_for_the_network_is_a_clear_error(tmp_path, content_path, styl
         (["--set", "layers.style=[conv9_9]"], ["[conv9_9]", "did you mean"]),  # brackets shown, not eaten as markup
         (["--tv-weight", "-1"], ["--tv-weight -1.0: loss_weights.tv:", "must not be negative"]),
         (["--init", "nosie"], ["init: no image file nosie; did you mean 'noise'?"]),
+        (["--set", "optimizer.itera\ntions=5"], ["unknown key 'optimizer.itera\\ntions'"]),  # a line break, shown
+        (["--seed", str(2**64)], [f"--seed {2**64}", "less than or equal to"]),
     ],
 )
 def test_config_mistakes_are_one_line_errors_that_teach(tmp_path, content_path, style_path, args, fragments):

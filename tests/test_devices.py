@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -51,3 +52,26 @@ def test_a_render_keeps_the_precision_it_started_with():
     assert devices.recorded_activation_dtype({"plan": {"activations": "fp32"}}, "auto", cpu) is None
     decided = devices.activation_dtype("auto", cpu)
     assert devices.recorded_activation_dtype({}, "auto", cpu) is decided  # an older run folder
+
+
+@pytest.mark.slow
+def test_workers_starting_together_measure_into_one_cache_and_lose_no_entry(tmp_path):
+    """Three real processes on an empty cache, two keys (1 and 2 threads): every entry is kept
+    (no read-modify-write lost to another), and the two workers with the same key agree."""
+    from together import outputs, start_together
+
+    cache = tmp_path / "cache"
+    prepare = """
+        import json, sys, torch
+        from timelapse_nst.engine import devices
+        torch.set_num_threads(int(sys.argv[2]))
+    """
+    act = "print(json.dumps(devices.cpu_bf16_pays()))"
+    env = {**os.environ, "TIMELAPSE_NST_CACHE": str(cache)}
+    processes = start_together(prepare, act, tmp_path / "gate", args=[["1"], ["2"], ["1"]], env=env)
+    answers = [json.loads(out) for out in outputs(processes)]
+    recorded = json.loads((cache / "cpu-precision.json").read_text())
+    assert sorted(key.split("|")[2] for key in recorded) == ["1 threads", "2 threads"]
+    by_threads = {key.split("|")[2]: entry["bf16_pays"] for key, entry in recorded.items()}
+    assert answers == [by_threads["1 threads"], by_threads["2 threads"], by_threads["1 threads"]]
+    assert sorted(p.name for p in cache.iterdir()) == ["cpu-precision.json", "cpu-precision.json.lock"]

@@ -193,6 +193,24 @@ def test_exif_orientation_is_applied(tmp_path: Path, orientation: int, upright) 
     assert np.abs(_quadrant_centres(loaded) - _quadrant_centres(expected)).max() <= 8
 
 
+@pytest.mark.filterwarnings("error")  # Pillow's warnings about the damage do not reach the user
+def test_a_damaged_exif_block_still_turns_the_picture_upright(tmp_path: Path) -> None:
+    # Found by generated damage: the Make tag (text) turned into XPosition, a tag that holds a
+    # fraction, still declared as text. Pillow's exif_transpose raised TypeError writing it back.
+    stored = quadrants(32, 16)
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Camera"
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(stored).save(path, quality=95, subsampling=0, exif=exif.tobytes())
+    make = b"\x01\x0f\x00\x02"  # tag 0x010F, type 2 (text), as written big-endian
+    assert path.read_bytes().count(make) == 1
+    path.write_bytes(path.read_bytes().replace(make, b"\x01\x1f\x00\x02"))
+    loaded = _pixels(load_image(path))
+    expected = np.rot90(stored, -1)
+    assert loaded.shape == expected.shape
+    assert np.abs(_quadrant_centres(loaded) - _quadrant_centres(expected)).max() <= 8
+
+
 # --- bad files: one UserError line naming the file -----------------------------------------------
 
 

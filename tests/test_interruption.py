@@ -106,6 +106,17 @@ def test_assemble_to_an_unwritable_place_is_one_line(tmp_path):
     assert not list(run.glob("*.partial"))
 
 
+def _encoding(run: Path) -> bool:
+    """Whether ffmpeg has written video into the temporary file: the encode is under way."""
+    for partial in run.glob("timelapse.mp4.*.partial"):
+        try:
+            if partial.stat().st_size > 0:
+                return True
+        except FileNotFoundError:  # renamed or removed between the listing and the look
+            pass
+    return False
+
+
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_stop_during_the_video_says_how_to_make_it(tmp_path, content_path, style_path, sig, code):
     """A Ctrl-C reaches the whole process group (ffmpeg too), as a terminal sends it."""
@@ -118,8 +129,7 @@ def test_a_stop_during_the_video_says_how_to_make_it(tmp_path, content_path, sty
         text=True,
         start_new_session=True,  # its own process group, which we signal like a terminal would
     )
-    partial = run / "timelapse.mp4.partial"
-    wait_until(process, lambda: partial.exists() and partial.stat().st_size > 0, what="ffmpeg writing the video")
+    wait_until(process, lambda: _encoding(run), what="ffmpeg writing the video")
     os.killpg(process.pid, sig)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr

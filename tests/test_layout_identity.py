@@ -76,8 +76,11 @@ def _paint(tree: Path, inputs: list[Path], out: Path, cache: Path) -> None:
 
 
 def _log_values(log: Path) -> list[dict]:
+    """The records by their values: ``weights`` under its later name, and the ``format`` stamp that
+    records carry since (it says how to read them, not what was painted) left out."""
     records = [json.loads(line) for line in log.read_text().splitlines()]
-    return [{("loss_weights" if key == "weights" else key): value for key, value in r.items()} for r in records]
+    renamed = [{("loss_weights" if key == "weights" else key): value for key, value in r.items()} for r in records]
+    return [{key: value for key, value in r.items() if key != "format"} for r in renamed]
 
 
 @pytest.mark.slow

@@ -187,3 +187,59 @@ def test_the_old_weights_section_reads_as_loss_weights(tmp_path):
     assert old.loss_weights.style.at(0, 1) == 123 and old.loss_weights.content.at(0, 1) == 1e5
     both = presets.validate({"loss_weights": {"tv": 7}, "weights": {"style": 5}}, [])
     assert (both.loss_weights.style.at(0, 1), both.loss_weights.tv.at(0, 1)) == (5, 7)
+
+
+def test_values_no_schema_expects_are_one_line(tmp_path):
+    # A list where a style layer's name belongs, a weight past what a float holds, a seed past
+    # torch's 64 bits: each was an exception other than UserError (or a crash at render time).
+    message = error_of(str(write(tmp_path / "a.yaml", "layers: {style: [[relu1_1]]}\n")))
+    assert "layers.style" in message and "a style layer is a name such as relu1_1" in message
+    message = error_of(str(write(tmp_path / "b.yaml", f"layers: {{style: {{relu1_1: {10**400}}}}}\n")))
+    assert "layers.style.relu1_1" in message
+    assert "seed" in error_of("classic", overrides=[f"seed={2**64}"])
+    assert presets.resolve("classic", overrides=[f"seed={2**64 - 1}"]).seed == 2**64 - 1
+
+
+def test_a_line_break_in_a_key_stays_on_the_one_line(tmp_path):
+    message = error_of("classic", overrides=["optimizer.itera\ntions=5"])
+    assert "unknown key 'optimizer.itera\\ntions'" in message
+
+
+# YAML a preset will not hold, each once an exception other than UserError, or a hang.
+LAUGHS = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9)
+)  # 10**9 values in nine lines, if every alias were expanded
+UNREADABLE = [
+    ("style_blend: &a [1, *a]\n", ["line 1", "a value contains itself"]),
+    ("video: &v {title: x, again: *v}\n", ["line 1", "a value contains itself"]),
+    ("size: " + "[" * 70 + "]" * 70 + "\n", ["line 1", "nested more than 64 levels deep"]),
+    ("size: " + "[" * 5000 + "]" * 5000 + "\n", ["nested more than 64 levels deep"]),  # deeper than Python recurses
+    (LAUGHS + "description: *a8\n", ["more than 100,000 values"]),
+    ("size: " + "9" * 5000 + "\n", ["a value cannot be read", "4300 digits"]),
+    ("name: 2024-13-45\n", ["a value cannot be read", "month must be in 1..12"]),
+    ("size: 0x" + "f" * 3600 + "\n", ["size", "less than or equal to 8192", "a number of more than 4300 digits"]),
+]
+
+
+@pytest.mark.parametrize(("text", "fragments"), UNREADABLE, ids=range(len(UNREADABLE)))
+def test_yaml_too_deep_too_big_or_unconvertible_is_one_line(tmp_path, text, fragments):
+    message = error_of(str(write(tmp_path / "p.yaml", text)))
+    assert message.startswith(str(tmp_path / "p.yaml")), message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert len(message) < 300, message  # a 4300-digit number is not shown whole
+
+
+def test_set_values_that_yaml_cannot_hold_are_one_line():
+    assert "a value contains itself" in error_of("classic", overrides=["style_blend=&a [1, *a]"])
+    assert "a number of more than 4300 digits" in error_of("classic", overrides=["seed=0x" + "f" * 3600])
+
+
+def test_an_unknown_key_named_like_a_schedule_or_a_type_is_still_named(tmp_path):
+    # pydantic puts union members ("linear", "str") into error paths; a key the user wrote with
+    # such a name was dropped with them: an IndexError, or "unknown key 'video'".
+    assert "unknown key 'linear'" in error_of("classic", overrides=["linear="])
+    assert "unknown key 'str'" in error_of(str(write(tmp_path / "p.yaml", "str: 1\n")))
+    assert "unknown key 'video.linear'" in error_of(str(write(tmp_path / "q.yaml", "video: {linear: 1}\n")))
+    nested = "loss_weights: {style: {schedule: linear, start: 1, end: 2, linear: 3}}\n"
+    assert "unknown key 'loss_weights.style.linear'" in error_of(str(write(tmp_path / "r.yaml", nested)))

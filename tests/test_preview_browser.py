@@ -48,6 +48,8 @@ RECORD = f"""document.addEventListener("DOMContentLoaded", () => {{
   record();
 }});"""
 VIDEO = 'document.getElementById("video")'
+
+
 @pytest.mark.slow
 def test_the_page_follows_a_real_render_and_plays_the_video_at_the_end(tmp_path: Path):
     photo = make_image(tmp_path / "photo.png", (64, 48), seed=1)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from clip_factory import SourceClip, make_clip_run, make_source_clip
 from browser import chromium_page, wait_in
+from clip_factory import SourceClip, make_clip_run, make_source_clip
 from runfolder_factory import make_run
 
 from timelapse_nst.engine.loop import Step

@@ -165,3 +165,34 @@ def test_a_stopped_render_says_so_in_the_line(tmp_path):
     view.end()
     assert display.line.shown[-1].text.startswith("stopped: iteration 8/8")
     assert display.line.shown[-1].text.endswith("stopped after iteration 2 of 8 (checkpoint saved)")
+
+
+class ClosedHandle(StandInHandle):
+    """A handle whose output has gone (the kernel's connection to the page closed)."""
+
+    def update(self, obj: object) -> None:
+        raise ConnectionError("the output channel is closed")
+
+
+def test_a_display_that_fails_stops_the_view_and_the_log_says_why(tmp_path: Path, caplog):
+    import logging
+    import time
+
+    run = make_run(tmp_path / "run", iterations=(0, 2), total_iterations=8, log=False)
+    tracker = Tracker(lambda i, total: i % 2 == 0)
+
+    def closed(obj: object, *, display_id: bool = False) -> StandInHandle:
+        return ClosedHandle(obj)
+
+    caplog.set_level(logging.WARNING, logger="timelapse_nst.preview.notebook")
+    view = NotebookView(PreviewState(run, tracker), display=closed, interval=0.01)
+    try:
+        tracker(step(2, style=5.0))  # something to show: the next update is tried, and fails
+        while not caplog.records:  # pytest-timeout ends a view that never gives up
+            time.sleep(0.01)
+        (record,) = caplog.records
+        assert record.getMessage() == (
+            "the notebook preview stopped updating (ConnectionError: the output channel is closed); the render goes on"
+        )
+    finally:
+        view.close()

@@ -53,8 +53,11 @@ def test_a_second_holder_is_refused_and_told_who_holds_the_folder(tmp_path):
     first, second = RunFolder(tmp_path / "run"), RunFolder(tmp_path / "run")
     assert first.lock() is None
     try:
-        with pytest.raises(UserError, match=f"in use by process {os.getpid()} \\(a render is running there\\)"):
+        with pytest.raises(
+            UserError, match=f"in use by process {os.getpid()} \\(.*python.*\\); wait for it"
+        ) as refused:
             second.lock()
+        assert "\n" not in str(refused.value)
     finally:
         first.unlock()
     assert second.lock() is None  # free again, and a clean unlock is not reported as stale
@@ -80,7 +83,7 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
         RunFolder(run).lock()
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=30)
-    assert RunFolder(run).lock_file.read_text() == str(holder.pid)  # the stale pid is still in the file
+    assert RunFolder(run).holder_pid() == holder.pid  # the dead holder's record is still there
     folder = RunFolder(run)
     assert folder.lock() == f"took over the lock of process {holder.pid}, which is no longer running"
     folder.unlock()
@@ -145,7 +148,7 @@ def test_the_log_is_cut_back_to_the_checkpoint_offset(tmp_path):
     assert resumed.lines == 3
     resumed.write({"iteration": 4})
     resumed.close()
-    assert path.read_text().splitlines() == [f'{{"iteration": {i}}}' for i in range(1, 5)]
+    assert path.read_text().splitlines() == [f'{{"iteration": {i}, "format": 1}}' for i in range(1, 5)]
 
 
 def test_an_unreadable_manifest_is_a_user_error(tmp_path):
@@ -167,3 +170,28 @@ def test_the_render_schema_does_not_import_the_video_stack():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert json.loads(result.stdout) == []
+
+
+def test_a_manifest_or_log_from_a_newer_version_is_refused_in_one_line(tmp_path):
+    from timelapse_nst.runfolder.log import last_entry, read_log
+
+    folder = RunFolder(tmp_path)
+    folder.write_manifest({"format": 2, "tool": {"version": "9.0.0"}, "config": {}})
+    with pytest.raises(UserError) as refused:
+        folder.read_manifest()
+    assert str(refused.value).startswith(f"{folder.manifest} is in format 2, written by a newer timelapse-nst;")
+    assert "pip install --upgrade timelapse-nst" in str(refused.value)
+    folder.write_manifest({"config": {}})  # no format: what 0.3 and earlier wrote, format 1
+    assert folder.read_manifest() == {"config": {}}
+
+    record = {"iteration": 1, "losses": {"total": 1.0}}
+    folder.log.write_text(json.dumps(record) + "\n" + json.dumps({**record, "iteration": 2, "format": 3}) + "\n")
+    with pytest.raises(UserError, match=f"^{folder.log}:2 is in format 3, written by a newer timelapse-nst"):
+        read_log(folder.log)
+    with pytest.raises(UserError, match="is in format 3"):
+        last_entry(folder.log)
+    log = LogWriter(folder.log)  # what this version writes, it reads
+    log.write(record)
+    log.close()
+    assert [entry.iteration for entry in read_log(folder.log)] == [1]
+    assert json.loads(folder.log.read_text())["format"] == 1

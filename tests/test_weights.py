@@ -333,7 +333,8 @@ def test_download_keeps_features_only_caches_them_and_reuses_the_cache(serve) ->
     cached = cache_dir() / CACHE_FILE_NAME
     state = torch.load(cached, weights_only=True)
     assert set(state) == {f"{i}.{p}" for i in conv_shapes() for p in ("weight", "bias")}
-    assert [p.name for p in cache_dir().iterdir()] == [CACHE_FILE_NAME]  # no temp file left
+    # no temp file left; the cache's lock file stays (filelock keeps it for the next waiter)
+    assert sorted(p.name for p in cache_dir().iterdir()) == [CACHE_FILE_NAME, f"{CACHE_FILE_NAME}.lock"]
     assert str(cached) in weights_status() and "cached at" in weights_status()
 
     # Offline now, and torch hub's copy gone: the features cache alone must do.
@@ -420,3 +421,23 @@ def test_a_damaged_cache_is_named_not_silently_replaced(serve) -> None:
     message = one_line_error(excinfo)
     assert str(cached) in message and "delete" in message
     assert server.requests == []
+
+
+@pytest.mark.slow
+def test_workers_starting_together_on_an_empty_cache_download_once(serve, tmp_path: Path) -> None:
+    """`batch --workers 3` on a fresh machine: three real processes load ImageNet weights at once;
+    one downloads and caches, the others wait for it and read the cache."""
+    from together import outputs, start_together
+
+    server = serve(to_bytes(full_torchvision_state(offset=50)))
+    prepare = """
+        import sys, torchvision
+        from timelapse_nst.engine.weights import load_vgg19_features
+        torchvision.models.VGG19_Weights.IMAGENET1K_V1.value.url = sys.argv[2]
+    """
+    act = "print(float(load_vgg19_features('torchvision')[0].weight[0, 0, 0, 0]))"
+    url = f"{server.url}/{HUB_NAME}"
+    processes = start_together(prepare, act, tmp_path / "gate", args=[[url]] * 3)
+    assert [float(out) for out in outputs(processes)] == [51.0] * 3
+    assert server.requests == [f"/{HUB_NAME}"]
+    assert_tiny_values(load_vgg19_features("torchvision"), offset=50)

@@ -11,7 +11,6 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -34,6 +33,7 @@ from timelapse_nst.rendering.inputs import (
     enlargement_note,
     input_hashes,
     new_manifest,
+    rerun_config,
     verify_input_copies,
 )
 from timelapse_nst.rendering.interruption import (
@@ -105,35 +105,30 @@ def render(
     manifest = {**new_manifest(config, inputs), "plan": memory_plan.record}  # a resume keeps the plan's choices
     if clip is not None:
         manifest["clip"] = clip.record().to_yaml()
+    # A folder that would be refused is refused before the weights load (a download, a warning
+    # line); this look changes nothing, and the decision is taken again under the lock.
     where = destination(run, manifest, restart=restart)
     refuse_what_cannot_fit(memory_plan, disk=where is not Destination.CONTINUE)  # a continued render: resume's
-    # 2. Decide: a new render, the same one continued, or a refusal.
-    if where is Destination.MOVE_ASIDE:
-        notify(f"moved the previous run to {run.move_aside()}")
-    elif where is Destination.SETUP:
-        notify(f"{run.root} holds only an unfinished set-up: starting afresh there")
-    elif where is Destination.CONTINUE:
-        notify(f"{run.root} already holds this render: continuing it")
-        return _continue_same(
-            run,
-            manifest,
-            hooks,
-            make_video,
-            notify,
-            progress_factory,
-            publish=publish,
-            credit=credit,
-            preview=preview,
-            preview_port=preview_port,
-        )
-    # 3. Lay out the run folder and paint (said first: what it enlarges, once every check passed).
-    if note := enlargement_note(config, inputs):
-        notify(note)
+    if where is not Destination.CONTINUE and (note := enlargement_note(config, inputs)):
+        notify(note)  # said once every check passed: what the render enlarges
     vgg = _load_vgg(inputs.weights, config.seed, notify, progress=progress_factory is not None)
-    with _preview(preview, preview_port, run, config, notify) as watch, write_errors(run.root), _locked(run, notify):
-        _lay_out(run, manifest, inputs, clip)
-        session = _session(run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory)
-        return _finished(session, None, make_video=make_video, publish=publish, credit=credit, notify=notify)
+    painting = _Painting(hooks, make_video, publish, credit, notify, progress_factory, preview, preview_port)
+    # 2. Under the folder's lock, decide: a new render, the same one continued, or a refusal.
+    #    Nothing is moved, deleted or written before the lock is held.
+    with write_errors(run.root), _locked(run, notify):
+        where = destination(run, manifest, restart=restart)
+        if where is Destination.CONTINUE:
+            notify(f"{run.root} already holds this render: continuing it")
+            return _continue_same(run, manifest, vgg, painting)
+        if where is Destination.MOVE_ASIDE:
+            notify(f"moved the previous run to {run.move_aside()}")
+        elif where is Destination.SETUP:
+            notify(f"{run.root} holds only an unfinished set-up: starting afresh there")
+            run.remove_partial_files()
+        # 3. Lay out the run folder and paint.
+        with _preview(painting, run, config) as watch:
+            _lay_out(run, manifest, inputs, clip)
+            return _finished(painting.session(run, config, vgg, watch), None, painting)
 
 
 def resume(
@@ -158,20 +153,21 @@ def resume(
     run = RunFolder(Path(run_dir))
     manifest = run.read_manifest()
     config = presets.validate_file_data(manifest["config"], f"{run.manifest} config")
+    # 1. Check the folder and the overrides, and load the network, before anything is written.
     if overrides:
-        config = _changed_settings(run, manifest, config, overrides)
-        manifest = run.read_manifest()
+        config = _changed_settings(manifest, config, overrides)
     verify_input_copies(run, manifest)
     _warn_if_too_large(run, manifest, config, notify)
     vgg = _load_vgg(manifest.get("weights", "torchvision"), config.seed, notify, progress=progress_factory is not None)
-    with _preview(preview, preview_port, run, config, notify) as watch, write_errors(run.root), _locked(run, notify):
-        removed = run.remove_partial_files()
-        if removed:
-            notify(f"removed {removed} partial file(s) left by the interrupted process")
-        state = _checkpoint_of(run, config, manifest, notify)
-        _source_frames(run, manifest, config, notify)
-        session = _session(run, config, vgg, hooks=[*hooks, *watch], notify=notify, progress_factory=progress_factory)
-        return _finished(session, state, make_video=make_video, publish=publish, credit=credit, notify=notify)
+    painting = _Painting(hooks, make_video, publish, credit, notify, progress_factory, preview, preview_port)
+    # 2. Under the lock: the folder is still the one checked; record --set; paint what is left.
+    with write_errors(run.root), _locked(run, notify, must_exist=True):
+        if run.read_manifest() != manifest:
+            raise UserError(f"{run.root} was changed by another process while this one started; run the command again")
+        if overrides:
+            manifest = {**manifest, "config": config.model_dump(mode="json")}
+            run.write_manifest(manifest)
+        return _resume_held(run, config, manifest, vgg, painting)
 
 
 # plan() repeats render()'s keywords on purpose: it answers for render called with the same ones.
@@ -233,67 +229,71 @@ def shortcuts(size: int | None, iterations: int | None, title: str | None) -> li
 # -- steps ---------------------------------------------------------------------------------------
 
 
-def _continue_same(
-    run: RunFolder,
-    manifest: dict,
-    hooks: Sequence[Hook],
-    make_video: bool,
-    notify: Notify,
-    progress_factory: ProgressFactory | None,
-    *,
-    publish: bool,
-    credit: str | None,
-    **preview_options: Any,
-) -> RenderResult:
-    """``render`` on a folder holding this render: take its new video settings, then resume."""
+@dataclasses.dataclass(frozen=True)
+class _Painting:
+    """How ``render``/``resume`` were asked to paint: hooks, what to make after, how to report."""
+
+    hooks: Sequence[Hook]
+    make_video: bool
+    publish: bool
+    credit: str | None
+    notify: Notify
+    progress_factory: ProgressFactory | None
+    preview: str | None
+    preview_port: int | None
+
+    def session(
+        self, run: RunFolder, config: RenderConfig, vgg: torch.nn.Sequential, watch: list[Hook]
+    ) -> RenderSession | ClipSession:
+        """The session that paints what ``run`` holds: a still, or a clip frame by frame."""
+        kind = ClipSession if clip_record(run.read_manifest()) is not None else RenderSession
+        hooks = [*self.hooks, *watch]
+        return kind(run, config, vgg, hooks=hooks, notify=self.notify, progress_factory=self.progress_factory)
+
+
+def _continue_same(run: RunFolder, manifest: dict, vgg: torch.nn.Sequential, painting: _Painting) -> RenderResult:
+    """``render`` on a folder holding this render (lock held): take its new video settings (keeping
+    the title and credits ``publish`` saved, unless given anew), then go on like ``resume``."""
     old = run.read_manifest()
-    if old["config"] != manifest["config"]:  # only settings that don't decide the pixels can differ here
-        with write_errors(run.root):
-            run.write_manifest({**old, "config": manifest["config"]})
-    return resume(
-        run.root,
-        hooks=hooks,
-        make_video=make_video,
-        publish=publish,
-        credit=credit,
-        notify=notify,
-        progress_factory=progress_factory,
-        **preview_options,
-    )
+    config_data = rerun_config(old["config"], manifest["config"])
+    if config_data != old["config"]:  # only settings that don't decide the pixels can differ here
+        old = {**old, "config": config_data}
+        run.write_manifest(old)
+    config = presets.validate_file_data(config_data, f"{run.manifest} config")
+    verify_input_copies(run, old)
+    return _resume_held(run, config, old, vgg, painting)
 
 
-def _preview(
-    kind: str | None, port: int | None, run: RunFolder, config: RenderConfig, notify: Notify
-) -> AbstractContextManager[list[Hook]]:
-    """The live preview's hooks for this render (none without a preview), opened before the lock."""
-    return open_preview(
-        kind, run.root, is_frame=lambda i, total: is_captured(i, total, config.capture), port=port, notify=notify
-    )
-
-
-def _session(
-    run: RunFolder, config: RenderConfig, vgg: torch.nn.Sequential, **options: Any
-) -> RenderSession | ClipSession:
-    """The session that paints what ``run`` holds: a still, or a clip frame by frame."""
-    kind = ClipSession if clip_record(run.read_manifest()) is not None else RenderSession
-    return kind(run, config, vgg, **options)
-
-
-def _finished(
-    session: RenderSession | ClipSession,
-    state: dict | None,
-    *,
-    make_video: bool,
-    publish: bool,
-    credit: str | None,
-    notify: Notify,
+def _resume_held(
+    run: RunFolder, config: RenderConfig, manifest: dict, vgg: torch.nn.Sequential, painting: _Painting
 ) -> RenderResult:
-    """Paint what is left, then the video and the publishing kit when asked (the caller holds the lock)."""
+    """Continue the render in ``run`` from its checkpoint (the caller holds the folder's lock)."""
+    removed = run.remove_partial_files()
+    if removed:
+        painting.notify(f"removed {removed} partial file(s) left by the interrupted process")
+    state = _checkpoint_of(run, config, manifest, painting.notify)
+    _source_frames(run, manifest, config, painting.notify)
+    with _preview(painting, run, config) as watch:
+        return _finished(painting.session(run, config, vgg, watch), state, painting)
+
+
+def _preview(painting: _Painting, run: RunFolder, config: RenderConfig) -> AbstractContextManager[list[Hook]]:
+    """The live preview's hooks for this render (none without a preview), opened under the lock."""
+
+    def is_frame(iteration: int, total: int) -> bool:
+        return is_captured(iteration, total, config.capture)
+
+    port, notify = painting.preview_port, painting.notify
+    return open_preview(painting.preview, run.root, is_frame=is_frame, port=port, notify=notify)
+
+
+def _finished(session: RenderSession | ClipSession, state: dict | None, painting: _Painting) -> RenderResult:
+    """Paint what is left, then the video(s) and the publishing kit when asked (the caller holds the lock)."""
     up_to_date = session.execute(state)
-    run = session.run
+    run, notify = session.run, painting.notify
     make = _make_clip_videos if isinstance(session, ClipSession) else _make_video
-    video = run.video if up_to_date else (make(run, notify) if make_video else None)
-    return _published(session.result(video), publish, credit, notify)
+    video = run.video if up_to_date else (make(run, notify) if painting.make_video else None)
+    return _published(session.result(video), painting.publish, painting.credit, notify)
 
 
 def _make_video(run: RunFolder, notify: Notify) -> Path:
@@ -303,7 +303,7 @@ def _make_video(run: RunFolder, notify: Notify) -> Path:
     how = f"the painting is finished, the video is not; make it with: timelapse-nst assemble {run.root}"
     try:
         with terminate_cleanly(), write_errors(run.root):
-            video = assemble_run(run.root)
+            video = assemble_run(run.root, lock=False)  # the render holds the folder's lock
     except KeyboardInterrupt:
         raise Interrupted(f"stopped; {how}") from None
     except Terminated:
@@ -332,8 +332,9 @@ def _published(result: RenderResult, publish: bool, credit: str | None, notify: 
     return dataclasses.replace(result, published=tuple(written))
 
 
-def _changed_settings(run: RunFolder, manifest: dict, config: RenderConfig, overrides: Sequence[str]) -> RenderConfig:
-    """``resume --set``: apply overrides that leave the pixels alone, record them in render.yaml."""
+def _changed_settings(manifest: dict, config: RenderConfig, overrides: Sequence[str]) -> RenderConfig:
+    """``resume --set``: the config with overrides that leave the pixels alone (refused otherwise).
+    Nothing is written here: the caller records it in render.yaml once it holds the lock."""
     data = manifest["config"]
     for text in overrides:
         data = presets.deep_merge(data, presets.parse_override(text))
@@ -346,8 +347,6 @@ def _changed_settings(run: RunFolder, manifest: dict, config: RenderConfig, over
             f"{', '.join(sorted(NOT_RENDER_KEYS - {'name', 'description'}))} "
             f"settings; {keys} decides the pixels: start a new render for that"
         )
-    with write_errors(run.root):
-        run.write_manifest({**manifest, "config": changed.model_dump(mode="json")})
     return changed
 
 
@@ -419,11 +418,8 @@ def _load_vgg(source: str, seed: int, notify: Notify, *, progress: bool) -> torc
 
 
 @contextmanager
-def _locked(run: RunFolder, notify: Notify) -> Iterator[None]:
-    note = run.lock()
-    if note:
-        notify(note)
-    try:
+def _locked(run: RunFolder, notify: Notify, *, must_exist: bool = False) -> Iterator[None]:
+    with run.locked(must_exist=must_exist) as note:
+        if note:
+            notify(note)
         yield
-    finally:
-        run.unlock()

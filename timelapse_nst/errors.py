@@ -16,7 +16,12 @@ from contextvars import ContextVar
 from enum import IntEnum
 from pathlib import Path
 
-_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# Not every platform names every errno (Windows has no EDQUOT): look them up, never assume.
+_DISK_FULL = {getattr(errno, name, None) for name in ("ENOSPC", "EDQUOT", "EFBIG")} - {None}
+_READ_ONLY = {errno.EROFS}
+_NOT_ALLOWED = {errno.EACCES, errno.EPERM}
+_TOO_LONG = {errno.ENAMETOOLONG}
+_WINDOWS_TOO_LONG = {206}  # ERROR_FILENAME_EXCED_RANGE, which Python reports as ENOENT
 
 
 class ExitCode(IntEnum):
@@ -50,7 +55,7 @@ class UserError(Exception):
     exit_code: int = ExitCode.USER_ERROR
 
     def __init__(self, message: str, *, exit_code: int = ExitCode.USER_ERROR) -> None:
-        super().__init__(message)
+        super().__init__(_escape_line_breaks(message))
         self.exit_code = exit_code
 
 
@@ -112,25 +117,63 @@ def one_line(error: BaseException | str, *, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _escape_line_breaks(text: str) -> str:
+    """``text`` on one line: a line break that came in with user input (a path, a ``--set`` key, a
+    title) is shown as ``\\n``, never printed, so an error stays the one line it promises and
+    keeps what follows the break."""
+    return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
+
+
 @contextmanager
 def write_errors(root: Path) -> Iterator[None]:
-    """A full disk (or a file-size limit) or an unwritable place becomes one line that says how to go on."""
+    """A write that fails becomes one line that names why (a full disk, a read-only file system, a
+    missing permission, a path too long) and says how to go on."""
     try:
         yield
     except OSError as exc:
-        if exc.errno in _DISK_FULL:
-            raise UserError(
-                f"the disk is full while writing to {root} ({os.strerror(exc.errno)}); the last checkpoint "
-                f"is intact: free some space, then run: timelapse-nst resume {root}"
-            ) from None
-        detail = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(root) else ""
-        raise UserError(f"cannot write to {root}: {exc.strerror or exc}{detail}") from None
+        raise UserError(write_failure(exc, root)) from None
+
+
+def write_failure(exc: OSError, root: Path) -> str:
+    """The one line for a failed write under ``root``: what happened, to which file, what to do."""
+    if exc.errno in _DISK_FULL:
+        return (
+            f"the disk is full while writing to {root} ({os.strerror(exc.errno)}); the last checkpoint "
+            f"is intact: free some space, then run: timelapse-nst resume {root}"
+        )
+    detail = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(root) else ""
+    return f"cannot write to {root}: {why_not(exc)}{detail}{_WHAT_TO_DO.get(why_not(exc), '')}"
+
+
+def why_not(exc: OSError) -> str:
+    """Why a file operation failed, in the words a user knows."""
+    if exc.errno in _READ_ONLY:
+        return "read-only file system"
+    if exc.errno in _NOT_ALLOWED:
+        return "permission denied"
+    if exc.errno in _TOO_LONG or getattr(exc, "winerror", None) in _WINDOWS_TOO_LONG:
+        return "the path is too long for the file system"
+    return exc.strerror or str(exc)
+
+
+_WHAT_TO_DO = {
+    "read-only file system": "; use a folder on a writable disk",
+    "permission denied": "; use a folder you may write in",
+    "the path is too long for the file system": "; use a shorter one",
+}
 
 
 def check_writable_folder(folder: Path, *, what: str | None = None) -> None:
     """Refuse, in one line and before anything is written, an output folder that cannot be made
     (``what``: how to name it; default the ``out`` option)."""
     named = f"{what} {folder}" if what else option("out", folder)
+    try:
+        _check_folder(folder, named)
+    except OSError as exc:  # even looking fails: a name too long, a folder we may not enter
+        raise UserError(f"{named}: {why_not(exc)}{_WHAT_TO_DO.get(why_not(exc), '')}") from None
+
+
+def _check_folder(folder: Path, named: str) -> None:
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{named} is a file, not a folder; choose a folder name")
     existing = folder
@@ -146,6 +189,8 @@ def check_writable_folder(folder: Path, *, what: str | None = None) -> None:
 
 
 def _read_only(path: Path) -> bool:
+    if not hasattr(os, "statvfs"):  # Windows: no such flag to read; "permission denied" it is
+        return False
     try:
         return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
     except OSError:

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
 from timelapse_nst.atomic import atomic_path
 from timelapse_nst.errors import UserError, one_line
@@ -44,6 +44,17 @@ _BACKGROUND = (255, 255, 255, 255)
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "La", "RGBa"})
 # Pillow keeps these in more than 8 bits; their range is 0..65535 (16-bit PNG, TIFF).
 _WIDE_INTEGER_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+_ORIENTATION = 0x0112
+# The EXIF orientation → the turn that shows the picture upright (ImageOps.exif_transpose's table).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 # What Pillow raises while parsing or decoding a damaged file.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
 
@@ -61,11 +72,7 @@ def load_image(path: Path) -> Image.Image:
         _check_file(path)
     except OSError as error:  # e.g. a name too long for the file system
         raise UserError(f"cannot read image {_quote(path)}: {error.strerror or error}") from None
-    image = _decode(path)
-    try:
-        image = ImageOps.exif_transpose(image)
-    except _DECODE_ERRORS:
-        pass  # A broken EXIF block leaves the pixels usable; show them as stored.
+    image = _upright(_decode(path))
     try:
         return _to_rgb(image)
     except ValueError as error:  # e.g. a LAB TIFF, which Pillow cannot convert
@@ -202,9 +209,10 @@ def _decode(path: Path) -> Image.Image:
     """Open, check the size from the header, then decode every pixel (truncation shows here)."""
     try:
         # Our own MAX_PIXELS check replaces Pillow's warning, which would otherwise print
-        # for images between Pillow's limit (~89 MP) and ours.
+        # for images between Pillow's limit (~89 MP) and ours; its other warnings (a damaged
+        # block it skips) would print Python source lines under the user's command.
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")
             with Image.open(path) as image:  # closing the file keeps the decoded pixels
                 _check_pixel_count(path, image.size)
                 image.load()
@@ -223,6 +231,24 @@ def _decode(path: Path) -> Image.Image:
         raise UserError(f"cannot read image {_quote(path)}: {error.strerror}") from None
     except _DECODE_ERRORS as error:
         raise UserError(f"image {_quote(path)} is truncated or corrupt ({one_line(error)})") from None
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The picture the way its camera held it (the EXIF orientation, 1-8).
+
+    Only the orientation is read: Pillow's ``ImageOps.exif_transpose`` also writes the EXIF
+    block back, and a damaged block breaks that in ways no list of exceptions covers (a text
+    where a fraction belongs raises TypeError). A block that cannot be read leaves the pixels
+    usable: they are shown as stored.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns of the damaged tags it reads around
+            orientation = image.getexif().get(_ORIENTATION)
+    except _DECODE_ERRORS:
+        return image
+    method = _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
+    return image if method is None else image.transpose(method)
 
 
 def _check_pixel_count(path: Path, size: tuple[int, int]) -> None:

@@ -1,3 +1,3 @@
 """The tool's version: recorded in every run folder, checkpoint and video it makes."""
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import difflib
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 from PIL import Image
@@ -17,6 +18,7 @@ from timelapse_nst.assembly.encode import EncodeJob, container_of, encode
 from timelapse_nst.assembly.recording import Recording, read_recording, thumbnail
 from timelapse_nst.errors import UserError, check_writable_folder, option, setting, write_errors
 from timelapse_nst.images import load_image
+from timelapse_nst.runfolder.folder import RunFolder
 from timelapse_nst.runfolder.log import LogEntry, read_log
 from timelapse_nst.settings.video import VideoSettings
 
@@ -68,13 +70,27 @@ def assemble_run(
     out: Path | None = None,
     overrides: Mapping[str, object] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    lock: bool = True,
 ) -> Path:
     """Make the timelapse of the run in `run_dir`; returns the MP4's path.
 
     Settings come from render.yaml's `config.video`, with `overrides` (field -> value) on top.
     Also writes contact_sheet.png and losses.png into the run folder, and for a clip
-    stylised.mp4 (the painted clip with its sound; with `out` given, only when it is missing).
+    stylised.mp4 (the painted clip with its sound; with `out` given, only when it is missing),
+    under the folder's lock (a busy folder is refused in one line); `lock=False` is for a caller
+    that holds it already.
     """
+    with RunFolder(Path(run_dir)).locked(must_exist=True) if lock else nullcontext():
+        return _assemble(run_dir, out=out, overrides=overrides, progress=progress)
+
+
+def _assemble(
+    run_dir: Path,
+    *,
+    out: Path | None,
+    overrides: Mapping[str, object] | None,
+    progress: Callable[[int, int], None] | None,
+) -> Path:
     # 1. Read the folder and settle the settings.
     run = read_recording(Path(run_dir))
     settings = video_settings(run.video, overrides, where=f"{run.folder.manifest} config.video")

@@ -202,9 +202,5 @@ def _total_iterations(run: RunFolder) -> tuple[int | None, str]:
 
 
 def _lock_pid(run: RunFolder) -> int | None:
-    """The pid a render wrote into the run folder's lock (it empties it on a clean exit)."""
-    try:
-        text = run.lock_file.read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
+    """The pid a render recorded beside its run folder's lock (removed on a clean exit)."""
+    return run.holder_pid()

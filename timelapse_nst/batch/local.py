@@ -166,6 +166,6 @@ def _outcome(child: _Child, folder: BatchFolder) -> Outcome:
     log = folder.log(child.task.job.name)
     if code < 0:
         name = signal.Signals(-code).name
-        hint = " (out of memory?)" if code == -signal.SIGKILL else ""
+        hint = " (out of memory?)" if code == -getattr(signal, "SIGKILL", 9) else ""  # no SIGKILL on Windows
         return Outcome("failed", f"the render process was killed by {name}{hint}; see {log}")
     return Outcome("failed", f"the render process exited with code {code}; see {log}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -60,6 +59,12 @@ def peak_self_mb() -> float:
                     return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         pass
+    try:
+        import resource  # POSIX only: imported where it is used, so Windows can import the bench
+    except ImportError:  # Windows: psutil knows the peak working set
+        import psutil
+
+        return round(psutil.Process().memory_info().peak_wset / (1024 * 1024), 1)
     return _kb_to_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 

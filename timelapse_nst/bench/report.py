@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -322,8 +321,15 @@ def machine_info(precision: str) -> dict[str, Any]:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "precision": precision,
-        "load_average_at_start": round(os.getloadavg()[0], 2),
+        "load_average_at_start": load_average(),
     }
+
+
+def load_average() -> float:
+    """The 1-minute load average: psutil's, since Windows has no ``os.getloadavg``."""
+    import psutil
+
+    return round(psutil.getloadavg()[0], 2)
 
 
 def jsonable(data: dict[str, Any]) -> dict[str, Any]:

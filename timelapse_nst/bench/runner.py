@@ -23,7 +23,7 @@ from timelapse_nst.bench.memory import measure_rss
 from timelapse_nst.bench.ours import Fp32Objective, OursRun, bench_config
 from timelapse_nst.bench.preview import measure_preview
 from timelapse_nst.bench.reach import Reach, measure_reach
-from timelapse_nst.bench.report import BenchReport, jsonable, machine_info, targets
+from timelapse_nst.bench.report import BenchReport, jsonable, load_average, machine_info, targets
 from timelapse_nst.bench.settings import BenchSettings, Say
 from timelapse_nst.bench.tiling import measure_tiling
 from timelapse_nst.bench.video import measure_assembly
@@ -122,7 +122,7 @@ _CLIP_STUDY = (
 def _finished(report: BenchReport, started: float) -> BenchReport:
     """The targets, a note if other processes competed for the cores, and the time it all took."""
     report.targets = targets(report)
-    report.machine["load_average_at_end"] = round(os.getloadavg()[0], 2)
+    report.machine["load_average_at_end"] = load_average()
     if (
         max(report.machine["load_average_at_start"], report.machine["load_average_at_end"])
         > report.machine["threads"] + 0.5

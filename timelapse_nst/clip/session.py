@@ -25,6 +25,7 @@ from PIL import Image
 
 from timelapse_nst.clip.flow import Motion, motion, warp
 from timelapse_nst.clip.frame_config import frame_config
+from timelapse_nst.engine.determinism import deterministic_torch
 from timelapse_nst.engine.devices import pick_device, precision_name, recorded_activation_dtype
 from timelapse_nst.engine.loop import Hook, RenderInterrupted, Step, paint
 from timelapse_nst.engine.objective import Objective
@@ -101,6 +102,10 @@ class ClipSession:
     def execute(self, state: dict[str, Any] | None) -> bool:
         """Paint the frames not finished yet, the first of them from ``state`` (the last checkpoint)
         when it is that frame's; True when the clip was already complete and its video up to date."""
+        with deterministic_torch():  # and afterwards a notebook's own RNG and threads as they were
+            return self._execute(state)
+
+    def _execute(self, state: dict[str, Any] | None) -> bool:
         done = self._finished_frames()
         if done == self.frames:
             self.notify(f"{self.run.root}: all {self.frames} frames are painted")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import time
 from collections.abc import Mapping
@@ -110,30 +109,43 @@ def cpu_bf16_pays() -> bool:
     """Whether bf16 VGG convolutions beat fp32 on this CPU: measured once per machine (about a
     second), kept in the cache folder keyed by CPU, torch version and threads, so that every
     render on this machine makes the same choice (a render records its own in render.yaml)."""
-    import json
-
-    from timelapse_nst.atomic import write_atomic
     from timelapse_nst.engine.weights import cache_dir
 
     key = f"{cpu_name()}|torch {torch.__version__}|{torch.get_num_threads()} threads|{platform.machine()}"
     path = cache_dir() / "cpu-precision.json"
     try:
-        known = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        known = {}
-    if not isinstance(known, dict):
-        known = {}
-    if isinstance(known.get(key), dict) and isinstance(known[key].get("bf16_pays"), bool):
-        return bool(known[key]["bf16_pays"])
+        return _cached_choice(path, key)
+    except OSError:  # no cache folder can be made: measured now, and again next time
+        return bool(_measured_choice()["bf16_pays"])
+
+
+def _cached_choice(path: Path, key: str) -> bool:
+    """The recorded choice for ``key``, else measured and recorded. Under the cache's lock, so
+    workers starting together measure once and never lose each other's entries."""
+    import json
+
+    from timelapse_nst.atomic import exclusive, write_atomic
+
+    with exclusive(path):
+        try:
+            known = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = {}
+        if not isinstance(known, dict):
+            known = {}
+        if isinstance(known.get(key), dict) and isinstance(known[key].get("bf16_pays"), bool):
+            return bool(known[key]["bf16_pays"])
+        known[key] = _measured_choice()
+        try:
+            write_atomic(path, json.dumps(known, indent=1).encode("utf-8"))
+        except OSError:
+            pass  # an unwritable cache: measured again next time, nothing lost
+    return bool(known[key]["bf16_pays"])
+
+
+def _measured_choice() -> dict[str, Any]:
     fp32, bf16 = measure_conv_seconds()
-    pays = bf16 <= (1 - BF16_MUST_SAVE) * fp32
-    known[key] = {"bf16_pays": pays, "fp32_s": round(fp32, 5), "bf16_s": round(bf16, 5)}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(known, indent=1).encode("utf-8"))
-    except OSError:
-        pass  # an unwritable cache: measured again next time, nothing lost
-    return pays
+    return {"bf16_pays": bf16 <= (1 - BF16_MUST_SAVE) * fp32, "fp32_s": round(fp32, 5), "bf16_s": round(bf16, 5)}
 
 
 def measure_conv_seconds(rounds: int = 5) -> tuple[float, float]:
@@ -179,32 +191,18 @@ def precision_name(dtype: torch.dtype | None) -> str:
 
 
 def process_memory() -> int:
-    """Resident memory of this process now (Linux: VmRSS; elsewhere its peak so far)."""
-    resident = _proc_kib("/proc/self/status", "VmRSS:")
-    if resident is not None:
-        return resident * 1024
-    import resource
-    import sys
+    """Resident memory of this process now (psutil: VmRSS on Linux, the working set on Windows)."""
+    import psutil
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
+    return int(psutil.Process().memory_info().rss)
 
 
 def available_ram() -> int:
-    """RAM the kernel could give without swapping (Linux: MemAvailable), else the free pages."""
-    available = _proc_kib("/proc/meminfo", "MemAvailable:")
-    if available is not None:
-        return available * 1024
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    """RAM the system could give without swapping (psutil: MemAvailable on Linux; on macOS and
+    Windows their own measure of it), on every platform."""
+    import psutil
 
-
-def _proc_kib(path: str, field: str) -> int | None:
-    """A ``field: N kB`` line of a Linux /proc file, in KiB (None where there is no such file or line)."""
-    try:
-        with open(path, encoding="ascii") as lines:
-            return next((int(line.split()[1]) for line in lines if line.startswith(field)), None)
-    except OSError:
-        return None
+    return int(psutil.virtual_memory().available)
 
 
 def memory_budget(device: torch.device, *, runtime: int) -> int:

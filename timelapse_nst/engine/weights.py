@@ -28,7 +28,7 @@ import torch
 import torchvision
 from torch import nn
 
-from timelapse_nst.atomic import atomic_path
+from timelapse_nst.atomic import atomic_path, exclusive
 from timelapse_nst.errors import UserError, one_line, option
 
 __all__ = [
@@ -106,7 +106,7 @@ def fetch_imagenet_weights(*, progress: bool = True) -> Path:
     """Make sure the ImageNet features cache exists (downloading once) and return its path."""
     path = _cache_file()
     if not path.is_file():
-        _download_and_cache(progress=progress)
+        _cached_or_downloaded(progress=progress)
     return path
 
 
@@ -200,7 +200,11 @@ def _load_failure(exc: BaseException) -> str:
 def _imagenet_state(*, progress: bool) -> Mapping[str, Any]:
     path = _cache_file()
     if not path.is_file():
-        return _download_and_cache(progress=progress)
+        return _cached_or_downloaded(progress=progress)
+    return _load_cache(path)
+
+
+def _load_cache(path: Path) -> Mapping[str, Any]:
     try:
         return _safe_load(path)
     except Exception as exc:  # any failure: the cache file is damaged
@@ -208,6 +212,17 @@ def _imagenet_state(*, progress: bool) -> Mapping[str, Any]:
             f"The cached VGG19 features at {path} are unreadable ({_load_failure(exc)}); "
             "delete that file to download them again."
         ) from exc
+
+
+def _cached_or_downloaded(*, progress: bool) -> Mapping[str, Any]:
+    """Download and cache under the cache's lock: workers that start together on an empty cache
+    (``batch --workers 2``) download once; the others wait, then read what the first cached."""
+    path = _cache_file()
+    try:
+        with exclusive(path):
+            return _load_cache(path) if path.is_file() else _download_and_cache(progress=progress)
+    except OSError as exc:  # the lock beside the cache cannot be made: the cache cannot be written either
+        raise UserError(f"cannot write the weights cache in {path.parent}: {exc.strerror or exc}") from None
 
 
 def _download_and_cache(*, progress: bool) -> dict[str, torch.Tensor]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import io
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,9 @@ from PIL import Image
 from timelapse_nst.errors import UserError
 from timelapse_nst.images import load_image
 from timelapse_nst.preview.state import PreviewState
+
+logger = logging.getLogger(__name__)
+"""Why the view stopped updating or skipped a picture (a warning reaches the notebook's stderr)."""
 
 
 class Handle(Protocol):
@@ -94,7 +98,10 @@ class NotebookView:
         while not self._stop.wait(self.interval):
             try:
                 self.refresh()
-            except Exception:  # a failing display must never reach the render: stop showing instead
+            except Exception as error:  # a failing display must never reach the render: stop showing instead
+                logger.warning(
+                    "the notebook preview stopped updating (%s: %s); the render goes on", type(error).__name__, error
+                )
                 return
 
     def refresh(self) -> None:
@@ -140,8 +147,8 @@ class NotebookView:
             try:
                 image = load_image(source)  # the one loader (a 16-bit final.png too)
                 image.thumbnail((self.width, self.width * 4))
-            except UserError:  # e.g. a file being replaced: the next update shows it
-                pass
+            except UserError as error:  # e.g. a file being replaced: the next update shows it
+                logger.debug("notebook preview: skipped a picture (%s)", error)
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=90, subsampling=0)  # 4:4:4: fine detail stays
         return Picture(buffer.getvalue(), source.name if source else "no picture yet")

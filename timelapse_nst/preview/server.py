@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import http.server
 import json
+import logging
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +31,10 @@ from urllib.parse import parse_qs, urlsplit
 from timelapse_nst.errors import UserError
 from timelapse_nst.preview.state import PreviewState
 from timelapse_nst.runfolder.folder import FRAME_PATTERN
+
+logger = logging.getLogger(__name__)
+"""Requests the server drops: a page that went away (debug), a malformed or refused request
+(info), a failure inside a handler (warning: a bug; shown on stderr when logging is not set up)."""
 
 HOST = "127.0.0.1"
 ACTIVE_SECONDS = 5.0  # a page that polled this recently is open (it polls every second)
@@ -137,7 +143,22 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a page closed mid-download is not worth a traceback on the render's terminal
+        """A request that failed while being handled: logged in one line, never a traceback on the
+        render's terminal; a page that closed mid-download is routine and logged as such."""
+        error = sys.exc_info()[1]
+        who = _address(client_address)
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            logger.debug("preview: %s went away (%s)", who, type(error).__name__)
+        else:
+            logger.warning("preview: dropped a request from %s (%s: %s)", who, type(error).__name__, error)
+
+
+def _address(client_address: Any) -> str:
+    try:
+        host, port = client_address[:2]
+    except (TypeError, ValueError):
+        return str(client_address)
+    return f"{host}:{port}"
 
 
 def _handler(server: PreviewServer) -> type[http.server.BaseHTTPRequestHandler]:
@@ -154,13 +175,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "timelapse-nst-preview"
 
     def log_message(self, format: str, *args: Any) -> None:
-        pass  # the render's terminal is not a web server log
+        logger.debug("preview: %s %s", _address(self.client_address), format % args)  # not the terminal's business
+
+    def log_error(self, format: str, *args: Any) -> None:
+        """http.server's own refusals (a malformed request line, headers too long, a timeout)."""
+        logger.info("preview: dropped a request from %s: %s", _address(self.client_address), format % args)
 
     def do_HEAD(self) -> None:
         self.do_GET(body=False)
 
     def do_GET(self, body: bool = True) -> None:
         if self.headers.get("Host") not in (f"{HOST}:{self.preview.port}", f"localhost:{self.preview.port}"):
+            self.log_error("refused Host %r", self.headers.get("Host"))
             return self._error(403)  # DNS rebinding: another site's page must not read this one
         url = urlsplit(self.path)
         query = {key: values[-1] for key, values in parse_qs(url.query).items()}
@@ -186,6 +212,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             since = max(0, int(query.get("since", "0")))
             series = int(query["series"]) if "series" in query else None
         except ValueError:
+            self.log_error("bad since=%r", query.get("since"))
             return self._error(400)
         snapshot = self.preview.state.snapshot(since, series)
         self.preview.seen(query.get("visitor", ""), end=snapshot["phase"] in ("done", "stopped"))

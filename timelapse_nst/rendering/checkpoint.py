@@ -13,6 +13,7 @@ import io
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import torch
@@ -21,12 +22,16 @@ from timelapse_nst.atomic import atomic_path, fsync_dir, write_atomic
 from timelapse_nst.engine.loop import Snapshot, Step
 from timelapse_nst.errors import UserError, option
 from timelapse_nst.rendering.capture import FrameWriter
+from timelapse_nst.rendering.plan import is_out_of_memory
 from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.runfolder.formats import check_format
 from timelapse_nst.runfolder.log import LogWriter
 from timelapse_nst.settings.config import RenderConfig
 from timelapse_nst.version import __version__
 
 MAGIC = b"TLNSTCK1"
+CHECKPOINT_FORMAT = 1
+"""The layout of the state mapping (its ``format`` key); a newer one is refused, not misread."""
 
 
 class CorruptCheckpoint(Exception):
@@ -75,7 +80,11 @@ def read_from(file: BinaryIO) -> dict[str, Any]:
         raise CorruptCheckpoint("checksum mismatch (truncated or damaged)")
     try:
         state = torch.load(_Payload(file, len(header)), map_location="cpu", weights_only=True)
+    except MemoryError:
+        raise  # not a damaged file: the caller says so
     except Exception as exc:
+        if is_out_of_memory(exc):  # torch's allocator says so with a RuntimeError
+            raise MemoryError(str(exc)) from None
         raise CorruptCheckpoint(f"unreadable payload ({type(exc).__name__})") from None
     if not isinstance(state, dict):
         raise CorruptCheckpoint("payload is not a checkpoint mapping")
@@ -164,6 +173,9 @@ def load(run: RunFolder) -> tuple[dict[str, Any] | None, list[str]]:
         except (CorruptCheckpoint, OSError) as exc:
             warnings.append(f"{path.name} is unusable: {exc}")
             continue
+        except MemoryError:
+            raise UserError(_no_memory(path)) from None
+        check_format(state.get("format"), CHECKPOINT_FORMAT, str(path))  # newer: refused, never misread
         if best is None or _position(state) > _position(best):
             best = state
     if found and best is None:
@@ -178,6 +190,15 @@ def load(run: RunFolder) -> tuple[dict[str, Any] | None, list[str]]:
 def _position(state: dict[str, Any]) -> tuple[int, int]:
     """How far a checkpoint got: (frame, iteration); a still render is frame 0 throughout."""
     return int(state.get("frame", 0)), int(state.get("iteration", -1))
+
+
+def _no_memory(path: Path) -> str:
+    size = path.stat().st_size
+    shown = f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
+    return (
+        f"not enough memory to read {path} ({shown}): close other programs, or resume on a machine "
+        "with more memory; the checkpoint itself is intact"
+    )
 
 
 class Checkpointer:
@@ -221,7 +242,7 @@ class Checkpointer:
     def save(self, state: dict[str, Any], step: Step, *, complete: bool = False) -> None:
         self.writer.flush()  # every frame up to this iteration is on disk before we say so
         state.update(
-            format=1,
+            format=CHECKPOINT_FORMAT,
             version=__version__,
             render_hash=self.config.render_hash(),
             inputs=self.inputs,

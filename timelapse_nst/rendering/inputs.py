@@ -14,6 +14,7 @@ from timelapse_nst.engine.footprint import long_edge_size
 from timelapse_nst.errors import UserError, option
 from timelapse_nst.images import MIN_STYLE_EDGE, file_sha256, load_image
 from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.runfolder.formats import MANIFEST_FORMAT
 from timelapse_nst.settings.config import INIT_STARTS, NOT_RENDER_KEYS, NOT_RENDER_SUBKEYS, RenderConfig, layer_stride
 from timelapse_nst.settings.scales import plan_scales
 from timelapse_nst.version import __version__
@@ -153,6 +154,7 @@ def weights_source(weights: str | None) -> str:
 def new_manifest(config: RenderConfig, inputs: RenderInputs) -> dict[str, Any]:
     """render.yaml's content before the inputs are copied (their ``file`` is filled in then)."""
     return {
+        "format": MANIFEST_FORMAT,
         "tool": {"name": "timelapse-nst", "version": __version__},
         "weights": inputs.weights,
         "render_hash": config.render_hash(),
@@ -213,6 +215,26 @@ def check_same_render(run: RunFolder, new: dict[str, Any]) -> None:
             f"{run.root} holds a different render: {'; '.join(differences[:4])}{more}; "
             f"use another folder ({option('out')}), or {option('restart', True)} to move it aside"
         )
+
+
+PUBLISHED_KEYS = (("video", "title"), ("credits", "artist"), ("credits", "photo"), ("credits", "painting"))
+"""What ``publish --title/--credit`` saves in render.yaml (for ``assemble`` and later re-runs)."""
+
+
+def rerun_config(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The config a re-run of ``render`` on its own folder records: the new settings, except that a
+    title or credit the folder holds (one ``publish`` saved) stays unless the command gives its own."""
+
+    def section_of(config: dict[str, Any], name: str) -> dict[str, Any]:
+        value = config.get(name)
+        return dict(value) if isinstance(value, dict) else {}
+
+    kept = {section: section_of(new, section) for section, _ in PUBLISHED_KEYS}
+    for section, key in PUBLISHED_KEYS:
+        before = section_of(old, section).get(key)
+        if before and not kept[section].get(key):  # None, "" or []: the command gave none
+            kept[section][key] = before
+    return {**new, **kept}
 
 
 def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:

@@ -10,6 +10,9 @@ from typing import Any
 
 from timelapse_nst.errors import ExitCode, UserError
 
+# SIGTERM where the platform has it (Windows delivers it only from within the process).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
+
 
 class Interrupted(UserError):
     """The render stopped on request after saving what it had (exit 130 for Ctrl-C, 143 for SIGTERM)."""
@@ -56,14 +59,12 @@ def terminate_cleanly() -> Iterator[None]:
     def handler(signum: int, frame: Any) -> None:
         raise Terminated
 
-    with handling_signals(handler, (signal.SIGTERM,)):
+    with handling_signals(handler, STOP_SIGNALS[1:]):  # SIGTERM, where there is one
         yield
 
 
 @contextmanager
-def handling_signals(
-    handler: Callable[[int, Any], None], signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
-) -> Iterator[None]:
+def handling_signals(handler: Callable[[int, Any], None], signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
     """``handler`` for ``signals`` while the block runs, the previous handlers back after it. Only
     the main thread may set one: elsewhere (a Ray task, a notebook's worker) the block runs without."""
     if threading.current_thread() is not threading.main_thread():

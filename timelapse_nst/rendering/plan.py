@@ -161,12 +161,17 @@ def plan_render(
     return Plan(config, tuple(content_size), tuple(style_sizes), here, tuple(estimates), out=out, disk_free=free)
 
 
-def free_disk(folder: Path) -> int:
-    """Bytes free on the file system that holds ``folder``, or will (its nearest existing parent)."""
+def free_disk(folder: Path) -> int | None:
+    """Bytes free on the file system that holds ``folder``, or will (its nearest existing parent);
+    None where the platform cannot tell (then the disk is not checked up front)."""
     existing = folder.absolute()
     while not existing.exists() and existing.parent != existing:
         existing = existing.parent
-    return shutil.disk_usage(existing).free
+    usage = getattr(shutil, "disk_usage", None)  # statvfs on POSIX, GetDiskFreeSpaceEx on Windows
+    try:
+        return None if usage is None else int(usage(existing).free)
+    except OSError:
+        return None
 
 
 def largest_size(plan: Plan) -> int | None:

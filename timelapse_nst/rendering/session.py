@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from timelapse_nst.engine.determinism import deterministic_torch
 from timelapse_nst.engine.devices import pick_device, precision_name, recorded_activation_dtype
 from timelapse_nst.engine.features import VGGFeatures
 from timelapse_nst.engine.geometry import tile_overlap
@@ -73,6 +74,10 @@ class RenderSession:
     def execute(self, state: dict[str, Any] | None) -> bool:
         """Paint from ``state`` (a checkpoint, or None for a fresh start); True when the render was
         already complete and its video is up to date (nothing left to make)."""
+        with deterministic_torch():  # and afterwards a notebook's own RNG and threads as they were
+            return self._execute(state)
+
+    def _execute(self, state: dict[str, Any] | None) -> bool:
         if state is not None and state.get("complete") and self.run.final.exists():
             self.notify(f"{self.run.root}: the render is already complete")
             if png_format(self.run.final) != (self.config.final.bit_depth, self.config.final.icc_profile):

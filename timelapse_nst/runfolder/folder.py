@@ -12,6 +12,7 @@ Layout (a stable contract, documented in the README)::
     timelapse.mp4      the video (re-made at will by `timelapse-nst assemble`)
     contact_sheet.png  frames in a labelled grid;  losses.png  the loss curves
     thumbnail.jpg, loop.mp4, loop.gif, description.txt   written by `timelapse-nst publish`
+    ../.<name>.lock    beside the folder: the lock of whoever changes it (lock.py)
 
 A clip render (its content a video; render.yaml holds a ``clip`` record, see ``runfolder.clip``)
 adds::
@@ -27,20 +28,20 @@ checkpoints, ``status``, assembly and publishing.
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import yaml
 
 from timelapse_nst.atomic import TEMP_SUFFIX, write_atomic
 from timelapse_nst.errors import UserError
+from timelapse_nst.runfolder.formats import MANIFEST_FORMAT, check_format
+from timelapse_nst.runfolder.lock import LEGACY_LOCK_NAME, FolderLock
 
 MANIFEST = "render.yaml"
 FRAME_NAME = "{:06d}.png"
@@ -92,8 +93,8 @@ class RunFolder:
         self.stylised = self.root / "stylised"
         self.clip_log = self.root / "clip.jsonl"
         self.stylised_video = self.root / "stylised.mp4"
-        self.lock_file = self.root / ".lock"
-        self._lock_handle: IO[str] | None = None
+        self._lock = FolderLock(self.root)
+        self.lock_file = self._lock.path  # beside the folder, not in it (see lock.py)
 
     # -- frames ---------------------------------------------------------------------------
     def frame_path(self, iteration: int) -> Path:
@@ -151,6 +152,7 @@ class RunFolder:
             ) from None
         if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
             raise UserError(f"{self.manifest} is not a timelapse-nst manifest (no config mapping)")
+        check_format(data.get("format"), MANIFEST_FORMAT, str(self.manifest))
         return data
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
@@ -194,60 +196,35 @@ class RunFolder:
 
     # -- lock -----------------------------------------------------------------------------
     def lock(self) -> str | None:
-        """Take the folder for this process; refuse if another live process holds it.
-
-        Uses ``flock``, which the kernel drops when the holder dies (even by SIGKILL), so a
-        stale lock can always be taken over. Returns a note when it took over a stale one.
-        """
-        self.root.mkdir(parents=True, exist_ok=True)
-        handle = open(self.lock_file, "a+", encoding="utf-8")  # noqa: SIM115 -- held until unlock()
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise UserError(
-                    f"{self.root} is in use by process {holder} (a render is running there); "
-                    f"see `timelapse-nst status {self.root}`"
-                ) from None
-            raise
-        handle.seek(0)
-        previous = handle.read().strip()
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._lock_handle = handle
-        if previous and previous != str(os.getpid()):
-            return f"took over the lock of process {previous}, which is no longer running"
-        return None
+        """Take the folder for this process; refuse (one line, naming the holder) if another live
+        process has it. The lock lies beside the folder (see ``lock.py``), so the folder need
+        not exist yet. Returns a note when it took over the lock of a process that died."""
+        return self._lock.acquire()
 
     def unlock(self) -> None:
-        if self._lock_handle is not None:
-            # Forget our pid first: a pid left in the file means "its holder died", and a
-            # clean exit must not make the next run report a take-over.
-            self._lock_handle.truncate(0)
-            self._lock_handle.close()  # closing drops the flock; the file stays (harmless)
-            self._lock_handle = None
+        self._lock.release()
+
+    @contextmanager
+    def locked(self, *, must_exist: bool = False) -> Iterator[str | None]:
+        """The folder's lock for the block; ``must_exist``: refuse first (one line) a folder that is
+        missing or holds no render, rather than make a lock for it."""
+        if must_exist and not self.root.is_dir():
+            raise UserError(f"run folder not found: {self.root}")
+        if must_exist and not self.has_render():
+            raise UserError(f"{self.root} is not a run folder (no {MANIFEST})")
+        note = self.lock()
+        try:
+            yield note
+        finally:
+            self.unlock()
 
     def holder(self) -> int | None:
         """The pid of the live process that holds the folder (a running render), else None."""
-        try:
-            fd = os.open(self.lock_file, os.O_RDONLY)
-        except OSError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-            return int(text) if text.isdigit() else -1
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        finally:
-            os.close(fd)
+        return self._lock.holder()
+
+    def holder_pid(self) -> int | None:
+        """The pid the holder recorded, without probing the lock (cheap; may name a dead one)."""
+        return self._lock.recorded_pid()
 
     # -- housekeeping ---------------------------------------------------------------------
     def remove_partial_files(self) -> int:
@@ -265,7 +242,7 @@ class RunFolder:
         copied, a manifest without a single iteration): the same command may take it over."""
         if not self.root.is_dir():
             return False
-        ours = {self.inputs.name, self.frames.name, self.source.name, MANIFEST, self.lock_file.name}
+        ours = {self.inputs.name, self.frames.name, self.source.name, MANIFEST, LEGACY_LOCK_NAME}
         names = {p.name for p in self.root.iterdir() if not p.name.endswith(TEMP_SUFFIX)}
         frames_empty = not self.frames.is_dir() or not any(self.frames.iterdir())
         no_progress = not self.log.exists() and not self.checkpoint.exists()

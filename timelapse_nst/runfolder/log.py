@@ -11,6 +11,7 @@ from typing import Any
 
 from timelapse_nst.atomic import fsync_dir
 from timelapse_nst.errors import UserError
+from timelapse_nst.runfolder.formats import LOG_FORMAT, check_format
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class LogWriter:
             return f.read(limit).count(b"\n")
 
     def write(self, record: Mapping[str, Any]) -> None:
-        self._file.write((json.dumps(record, separators=(", ", ": ")) + "\n").encode("utf-8"))
+        line = json.dumps({**record, "format": LOG_FORMAT}, separators=(", ", ": "))
+        self._file.write((line + "\n").encode("utf-8"))
         self._file.flush()  # visible to `status` at once; durability (fsync) comes with checkpoints
         self.lines += 1
 
@@ -80,7 +82,10 @@ def read_log(path: Path) -> list[LogEntry]:
         if not line.strip():
             continue
         try:
-            entries.append(_entry(json.loads(line)))
+            record = json.loads(line)
+            if isinstance(record, dict):
+                check_format(record.get("format"), LOG_FORMAT, f"{path}:{number}")
+            entries.append(_entry(record))
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             if number == len(lines) and not text.endswith("\n"):
                 break
@@ -99,9 +104,12 @@ def last_entry(path: Path) -> LogEntry | None:
         return None
     for line in reversed(lines[:-1] if lines and lines[-1] else lines):
         try:
-            return _entry(json.loads(line))
+            record = json.loads(line)
+            entry = _entry(record)
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
+        check_format(record.get("format"), LOG_FORMAT, str(path))
+        return entry
     return None
 
 

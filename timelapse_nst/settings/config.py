@@ -74,11 +74,16 @@ class Layers(BaseModel):
     @classmethod
     def _style_names(cls, style: Any) -> Any:
         if isinstance(style, list):  # a plain list means equal weights
+            for name in style:
+                if not isinstance(name, str):  # a list or mapping here cannot even be a key
+                    raise ValueError(f"a style layer is a name such as relu1_1, got {name!r}")
             style = {name: 1.0 for name in style}
         if isinstance(style, dict):
             for name in style:
                 _check_layer(str(name))
-            if not any(float(w) > 0 for w in style.values() if isinstance(w, (int, float))):
+            # Compared as given: float() of a huge YAML integer overflows; the field's own check
+            # then refuses it as too large.
+            if not any(w > 0 for w in style.values() if isinstance(w, (int, float))):
                 raise ValueError("at least one style layer needs a weight greater than 0")
         return style
 
@@ -382,7 +387,10 @@ class RenderConfig(BaseModel):
     size: int = Field(512, ge=16, le=8192, description="long edge of the painting, pixels")
     style_scale: float = Field(1.0, gt=0, le=8, description="style image size relative to the content")
     seed: int = Field(
-        0, ge=0, description="seed of the starting noise and of random weights: a CPU render is reproducible"
+        0,
+        ge=0,
+        le=2**64 - 1,
+        description="seed of the starting noise and of random weights: a CPU render is reproducible",
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         "auto", description="where to paint; auto prefers CUDA, then Apple's MPS, then the CPU"

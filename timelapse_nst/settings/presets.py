@@ -1,7 +1,7 @@
 """Preset files → one validated ``RenderConfig``: built-ins, ``extends:``, ``--set`` overrides.
 
 Errors name the file, the line and the key path, and suggest the nearest valid key.
-YAML is read with ``yaml.safe_load`` / ``yaml.compose`` only: nothing in a preset runs.
+YAML is read with PyYAML's safe loader only: nothing in a preset runs.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ from timelapse_nst.settings.schedules import SCHEDULE_NAMES
 # Mappings that a child preset replaces whole instead of merging key by key.
 _REPLACED_WHOLE = {("layers", "style"), ("layers", "content")}
 _MAX_EXTENDS_DEPTH = 8
+# YAML a preset, a jobs file or a --set value will not hold: aliases let a few lines stand for
+# billions of values, or for a value inside itself, and every reader downstream walks them.
+_MAX_NESTING = 64
+_MAX_VALUES = 100_000
 
 
 @dataclass(frozen=True)
@@ -72,9 +76,7 @@ def read_yaml(path: Path, *, what: str = "preset") -> tuple[dict[str, Any], yaml
     """A YAML mapping and its composed tree (for line numbers); a UserError names ``what``, the file
     and the line. Also used for jobs files."""
     try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data, node = load_yaml(path.read_text(encoding="utf-8"), str(path))
     except OSError as exc:
         raise UserError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
@@ -90,6 +92,61 @@ def read_yaml(path: Path, *, what: str = "preset") -> tuple[dict[str, Any], yaml
         raise UserError(f"{path}: a {what} must be a mapping of keys, not {type(data).__name__}")
     refuse_duplicate_keys(node, str(path))
     return data, node
+
+
+def load_yaml(text: str, label: str, *, lines: bool = True) -> tuple[Any, yaml.Node | None]:
+    """The value of YAML ``text`` and its composed tree (for line numbers), read once. Raises
+    ``yaml.YAMLError`` for what is not YAML, and a ``UserError`` naming ``label`` (and the line,
+    if ``lines``) for YAML too big or too deep to read: see ``check_shape``; a number of more
+    digits than Python converts (4300) and a date that does not exist (2024-13-45) too."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        check_shape(node, label, lines=lines)
+        return loader.construct_document(node), node
+    except RecursionError:  # the composer recurses once per level: deep enough, it overflows first
+        raise UserError(f"{label}: nested more than {_MAX_NESTING} levels deep") from None
+    except ValueError as exc:  # the constructor converting a scalar: int(), datetime.date()
+        raise UserError(f"{label}: a value cannot be read: {str(exc).split(';')[0]}") from None
+    finally:
+        loader.dispose()
+
+
+def check_shape(root: yaml.Node, label: str, *, lines: bool = True) -> None:
+    """Refuse a value that contains itself (an alias inside its own anchor), nesting deeper than
+    ``_MAX_NESTING``, and more than ``_MAX_VALUES`` values with every alias expanded (the
+    "billion laughs"). Walked without recursion, so no file can overflow the stack here."""
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, True)]
+    values = 0
+    while stack:
+        node, entering = stack.pop()
+        if not entering:
+            on_path.discard(id(node))
+            continue
+        where = f"{label} line {node.start_mark.line + 1}" if lines else label
+        if id(node) in on_path:
+            raise UserError(f"{where}: a value contains itself (an alias inside its own anchor)")
+        values += 1
+        if values > _MAX_VALUES:
+            raise UserError(f"{label}: more than {_MAX_VALUES:,} values once its aliases are expanded")
+        if len(on_path) >= _MAX_NESTING:
+            raise UserError(f"{where}: nested more than {_MAX_NESTING} levels deep")
+        children = _children(node)
+        if children:
+            on_path.add(id(node))
+            stack.append((node, False))
+            stack.extend((child, True) for child in reversed(children))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def refuse_duplicate_keys(node: yaml.Node | None, label: str) -> None:
@@ -172,7 +229,7 @@ def parse_override(text: str) -> dict[str, Any]:
     if not sep or not key.strip():
         raise UserError(f"{where}: expected KEY.PATH=VALUE, e.g. optimizer.iterations=200")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw, where, lines=False)[0] if raw.strip() else None
     except yaml.YAMLError:
         value = raw
     if isinstance(value, (dict, list)) and not raw.strip().startswith(("{", "[")):
@@ -225,7 +282,7 @@ def explain(
     """The first error of validating ``model`` as one line: where it is (file and line, or the
     override), what is wrong, and the nearest valid key. Also used for jobs files."""
     error = exc.errors()[0]
-    loc = tuple(str(p) for p in error["loc"] if not _is_union_tag(p))
+    loc = _key_path(error)
     key = ".".join(loc)
     where = _where(loc, sources, overrides)
     if error["type"] == "extra_forbidden":
@@ -236,8 +293,27 @@ def explain(
         return f"{where}: unknown key '{key}'{hint}{listing}"
     value = error.get("input")
     message = error["msg"].removeprefix("Value error, ")
-    shown = f" (got {value!r})" if not isinstance(value, (dict, list)) and repr(value) not in message else ""
+    got = "" if isinstance(value, (dict, list)) else _shown(value)
+    shown = f" (got {got})" if got and got not in message else ""
     return f"{where}: {key or what}: {message}{shown}"
+
+
+def _shown(value: Any) -> str:
+    """A bad value as an error line shows it: cut short; a number too long to print, named."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more digits than Python prints (YAML's 0b111… makes one)
+        return "a number of more than 4300 digits"
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
+
+
+def _key_path(error: Any) -> tuple[str, ...]:
+    """The error's key path without the union members pydantic puts into it. Those never come
+    first, nor last in an unknown-key error, whose last part is the key as written: a key that
+    happens to be called ``linear`` or ``str`` is kept."""
+    parts = [str(part) for part in error["loc"]]
+    last = len(parts) - 1 if error["type"] == "extra_forbidden" else -1
+    return tuple(part for i, part in enumerate(parts) if i in (0, last) or not _is_union_tag(part))
 
 
 def _is_union_tag(part: Any) -> bool:
