@@ -4,6 +4,7 @@ the met / not-met logic of its targets on fabricated figures."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,8 @@ def test_bench_measures_every_figure_side_by_side(tmp_path: Path, content_path: 
     assert conv.multi_scale_sizes[-1] == 64 and len(conv.multi_scale_sizes) > 1
     assert report.overheads["seconds_per_iteration"].keys() == {"none", "capture", "checkpoint"}
     assert report.controls["seconds_per_iteration"].keys() == {"default", "luminance", "histogram", "second_style"}
+    assert report.regions["seconds_per_evaluation"].keys() == {"plain", "masks", "reveal"}
+    assert report.regions["reveal_total"] > report.regions["overhead"]["reveal"]  # its extra evaluations count
     # The reach study: the seed's curve ends at its final score; ours is scored after each iteration.
     [reach] = report.reach
     assert reach.size == 64 and reach.seed_iterations == 3 and reach.seed_curve[-1][1] == reach.seed_final
@@ -71,6 +74,7 @@ def test_bench_measures_every_figure_side_by_side(tmp_path: Path, content_path: 
         "capturing",
         "keeping",
         "a",
+        "two",
         "time",
         "the",
     }
@@ -210,8 +214,20 @@ def test_the_chromium_figure_counts_the_page_polls_and_fails_when_the_page_stops
     settings = BenchSettings(target_size=64, content=photo, style=painting)
     config = bench_config(settings, 64, optimizer={"iterations": 60}, capture={"spacing": "every", "every": 1})
 
+    class Paced(list):
+        """When each iteration was painted, each mark 80 ms late: a render of at least 4.8 s on
+        any machine, so a page that stops polling is told from a render that ended first."""
+
+        def append(self, moment: float) -> None:
+            time.sleep(0.08)
+            super().append(moment)
+
     class Quick(preview.ChromiumPage):
         gap = 2.5  # two missed polls: a short render tells a stopped page too
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.painted = Paced()
 
     page = Quick()
     intervals = preview.watched_render(settings, config, tmp_path / "watched", page)

@@ -245,7 +245,11 @@ def test_the_cli_needs_no_click_package():
 
 @pytest.mark.parametrize(
     ("flag", "fragment"),
-    [(["--title", "T"], "--title only names the video"), (["--publish"], "--publish decides what happens after")],
+    [
+        (["--title", "T"], "--title only names the video"),
+        (["--publish"], "--publish decides what happens after"),
+        (["--masks", "sky.png,ground.png"], "--masks decides where the paint goes"),
+    ],
 )
 def test_plan_refuses_the_render_options_that_cannot_change_a_plan(flag, fragment, content_path, style_path):
     result = cli("plan", str(content_path), str(style_path), "--size", "64", *flag)

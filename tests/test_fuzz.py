@@ -277,3 +277,20 @@ def test_generated_jobs_yaml_loads_or_is_one_line(pictures, text):
     path = pictures / "jobs-text.yaml"
     path.write_text(text, encoding="utf-8")
     loads_or_one_line(lambda: load_jobs(path))
+
+
+# -- video clips ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_generated_damaged_clips_load_or_are_one_line(tmp_path):
+    """A clip cut short, bit-flipped or overwritten in part: the clip loader (probe, trim, every
+    frame decoded once) takes it or says one line, as a damaged image does."""
+    from clip_factory import make_source_clip
+
+    from timelapse_nst.clip.source import clip_content
+    from timelapse_nst.settings import presets
+
+    sample = make_source_clip(tmp_path / "sample.mp4", seconds=0.5, flash=0.2, size=(32, 24)).path.read_bytes()
+    config = presets.resolve("quick-preview")
+    check_damaged_files(lambda path: clip_content(path, config), sample, ".mp4", tmp_path, max_examples=15)

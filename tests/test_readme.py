@@ -54,10 +54,13 @@ def test_the_readme_command_examples_run(tmp_path):
     assert len(commands) >= 8 and any(" assemble " in command for command in commands)
     for command in commands:
         words = shlex.split(command)
-        assert all((checkout / word).is_file() for word in words if word.startswith("examples/")), command
+        named = [path for word in words for path in word.split(",") if path.startswith("examples/")]  # --masks A,B
+        assert all((checkout / path).is_file() for path in named), command
         argv = [sys.executable, "-m", "timelapse_nst", *words[1:], *shlex.split(TINY[words[1]])]
         if words[1] == "render" and words[2].endswith(".mp4"):
             argv += shlex.split(TINY["clip"])
+        if "--masks" in words or "--regions" in words:
+            argv += ["--size", "64"]  # a region must cover a cell of the deepest style layer (16 px)
         result = subprocess.run(argv, cwd=checkout, env=RANDOM, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, f"{command}\n{result.stderr}"
     shorts = ffprobe_video(checkout / "runs" / "chelsea" / "shorts.mp4")

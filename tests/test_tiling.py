@@ -7,11 +7,13 @@ import torch
 
 from timelapse_nst.engine.features import VGGFeatures
 from timelapse_nst.engine.geometry import border_reach, stride, tile_grid
+from timelapse_nst.engine.guides import Guides
 from timelapse_nst.engine.objective import Objective, Scheduled
 from timelapse_nst.engine.tensors import to_tensor
-from timelapse_nst.engine.tiling import TiledObjective, evaluate_tiled, tiled_features, tiled_grams
+from timelapse_nst.engine.tiling import TiledObjective, evaluate_tiled, tiled_features, tiled_grams, tiled_region_grams
 from timelapse_nst.images import load_image, resize_long_edge
 from timelapse_nst.settings.config import Layers
+from timelapse_nst.settings.regions import Reveal
 
 SEED_LAYERS = Layers(content=["relu4_2"], style=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
 WEIGHTS = Scheduled(content=1.0e5, style=3.0e4, tv=1.0)
@@ -197,3 +199,46 @@ def test_tiled_objective_computes_its_targets_tile_by_tile_too(features, content
     tiled_total, _ = tiled.evaluate(y, weights)
     assert float(tiled_total) == pytest.approx(float(total), rel=1e-5)
     assert _cosine(y.grad, x.grad) >= 0.99999
+
+
+def _guides(height: int, width: int, case: str) -> tuple[Guides, float | None]:
+    """Two styles on soft halves (a ramp across the middle), a kept block, and a reveal mid-way."""
+    ramp = ((torch.arange(width, dtype=torch.float32) - 0.4 * width) / (0.25 * width)).clamp(0, 1)
+    right = ramp.expand(height, width)
+    masks = torch.stack([1.0 - right, right])
+    keep = torch.zeros(height, width)
+    keep[10:40, 90:120] = 1.0
+    if case == "masks":
+        return Guides(masks, SEED_LAYERS.style, (height, width), styles=2), None
+    reveal = Reveal(kind="sweep", angle=30, edge=0.2)
+    return Guides(masks, SEED_LAYERS.style, (height, width), keep=keep, reveal=reveal, styles=2), 0.3
+
+
+@pytest.mark.parametrize("case", ["masks", "masks, keep and reveal"])
+def test_guided_objective_tiled_equals_the_untiled(features, content_path, style_path, case):
+    """Each tile adds its positions' share of each region's guided Gram (over the region's whole
+    mass): the whole image's guided Grams, the objective and its gradient are the untiled ones."""
+    content, style, image = _images(content_path, style_path, 128)
+    height, width = content.shape[-2:]
+    guides, clock = _guides(height, width, case)
+    objective = Objective(features, SEED_LAYERS, content, [style, style.flip(-1)], guides=guides)
+    weights = Scheduled(content=1.0e5, style=3.0e4, tv=1.0, blend=(0.5, 0.5), reveal=clock)
+    moment = objective.guides_at(weights)
+    assert moment is not None and len(moment.region_parts) == 2
+    tiles = tile_grid(height, width, tile=64, overlap=80, align=16)
+    picture = objective.picture(image)
+    whole = moment.grams(features(picture), SEED_LAYERS.style)
+    from_tiles = tiled_region_grams(features, picture, list(SEED_LAYERS.style), tiles, moment)
+    for region, layers in enumerate(whole):
+        assert from_tiles[region].keys() == layers.keys()
+        for name, gram in layers.items():
+            torch.testing.assert_close(from_tiles[region][name], gram, rtol=1e-4, atol=1e-5)
+    total, parts, grad = _untiled(objective, image, weights)
+    tiled_total, tiled_parts, tiled_grad = _tiled(objective, image, overlap=80, tile=64, weights=weights)
+    assert parts["style"] > 0
+    for name in parts:
+        assert tiled_parts[name] == pytest.approx(parts[name], rel=1e-5)
+    assert tiled_total == pytest.approx(total, rel=1e-5)
+    assert _cosine(tiled_grad, grad) >= 0.99999
+    if case != "masks":  # the kept block and what no mask covers get no gradient, tiled or not
+        assert float(tiled_grad[..., 10:40, 90:120].abs().max()) == 0.0

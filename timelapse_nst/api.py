@@ -42,6 +42,7 @@ from timelapse_nst.rendering.interruption import (
     terminate_cleanly,
 )
 from timelapse_nst.rendering.plan import Plan, gib, plan_render, recorded_tiling, refuse_what_cannot_fit
+from timelapse_nst.rendering.regions import RegionFiles, reveal_argument
 from timelapse_nst.rendering.session import Notify, ProgressFactory, RenderResult, RenderSession
 from timelapse_nst.runfolder.clip import clip_record
 from timelapse_nst.runfolder.folder import RunFolder
@@ -74,6 +75,10 @@ def render(
     progress_factory: ProgressFactory | None = None,
     preview: str | None = None,
     preview_port: int | None = None,
+    masks: Sequence[str | Path] = (),
+    regions: str | Path | None = None,
+    keep: str | Path | None = None,
+    reveal: str | None = None,
 ) -> RenderResult:
     """Paint ``content`` in the style of ``style`` (one painting or a list) into the run folder ``out``.
 
@@ -90,14 +95,29 @@ def render(
     crediting the painting (see ``timelapse_nst.publish.publish_run``).
     ``preview``: "web" serves a live page on 127.0.0.1 (``preview_port``, default a free one;
     the link goes to ``notify``), "notebook" updates a view in Jupyter; see ``preview/``.
+    Where the paint goes: ``masks`` (one grey mask per painting), or ``regions`` (a colour map,
+    a colour per painting: ``regions.colors``); ``keep`` (a grey mask of what stays the photo).
+    When: ``reveal``, a kind ("left-to-right", "center-out", ...: the preset key ``reveal.kind``)
+    or a grey paint-order image (dark first). The files are copied into the run folder.
     """
     # 1. Check every input before touching the disk, the memory and the disk it will take included.
     check_preview(preview, preview_port)
-    config = config or presets.resolve(preset, overrides=[*overrides, *shortcuts(size, iterations, title)])
+    kind, order = reveal_argument(reveal) if reveal is not None else (None, None)
+    config = with_reveal(config, kind) if config is not None else None
+    config = config or presets.resolve(
+        preset, overrides=[*overrides, *shortcuts(size, iterations, title), *reveal_override(kind)]
+    )
     clip = clip_content(Path(content), config)  # a video: trim, rate, limit and every frame checked here
     blend_given = presets.given_by("style_blend", overrides)
+    files = RegionFiles(tuple(Path(mask) for mask in masks), _path(regions), _path(keep), order)
     inputs = check_inputs(
-        config, content, style, weights, blend_given=blend_given, content_size=clip.size if clip else None
+        config,
+        content,
+        style,
+        weights,
+        blend_given=blend_given,
+        content_size=clip.size if clip else None,
+        regions=files,
     )
     run = RunFolder(Path(out))
     check_writable_folder(run.root)
@@ -210,6 +230,24 @@ def plan(
         return dataclasses.replace(memory_plan, folder=f"refused: {refusal}", folder_refused=True)
     held = bytes_held(run) if found is Destination.CONTINUE else 0
     return dataclasses.replace(memory_plan, folder=f"{run.root}: {found.value}", disk_held=held)
+
+
+def reveal_override(kind: str | None) -> list[str]:
+    """``--reveal KIND`` as the override of ``reveal.kind`` it stands for (errors name the flag)."""
+    return [] if kind is None else [presets.Override("reveal.kind", kind, label=option("reveal", kind))]
+
+
+def with_reveal(config: RenderConfig, kind: str | None) -> RenderConfig:
+    """A given config with ``reveal.kind`` set (the rest of its ``reveal:`` kept)."""
+    if kind is None:
+        return config
+    data = config.model_dump(mode="json")
+    data["reveal"] = {**(data.get("reveal") or {}), "kind": kind}
+    return presets.validate_file_data(data, "--reveal")
+
+
+def _path(value: str | Path | None) -> Path | None:
+    return None if value is None else Path(value)
 
 
 def shortcuts(size: int | None, iterations: int | None, title: str | None) -> list[str]:

@@ -20,7 +20,7 @@ torch is imported inside the functions, so ``timelapse-nst --help`` stays fast.
 
 Modules: ``settings`` (what to measure), ``runner`` (the order of the measurements), ``measure``,
 ``memory``, ``video``, ``reach`` (ours to the seed's final quality, and its plot), ``preview`` (the
-live preview's cost), ``tiling`` (the measurements), ``baseline``, ``ours`` (the two sides), ``report``
+live preview's cost), ``regions`` (two masked styles and a reveal), ``tiling`` (the measurements), ``baseline``, ``ours`` (the two sides), ``report``
 (figures, targets, tables).
 """
 

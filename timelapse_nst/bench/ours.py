@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ class OursRun:
     stamps: list[tuple[int, int, float, float]]  # (iteration, scale, hook entered, hook left)
     images: dict[int, torch.Tensor]  # full-size images after each iteration (when recorded)
     final: torch.Tensor
+    evaluations: dict[int, int] = field(default_factory=dict)  # objective evaluations of each iteration
 
     def _durations(self) -> list[tuple[int, int, float]]:
         """(iteration, scale, seconds) per iteration, the bench hook's own time left out."""
@@ -51,6 +52,12 @@ class OursRun:
         """Seconds of each full-size iteration after the first (the first warms up)."""
         last_scale = self.stamps[-1][1]
         return [seconds for _, scale, seconds in self._durations() if scale == last_scale][1:]
+
+    def per_evaluation(self) -> list[float]:
+        """Seconds per objective evaluation of each full-size iteration after the first."""
+        last_scale = self.stamps[-1][1]
+        timed = [(i, seconds) for i, scale, seconds in self._durations() if scale == last_scale][1:]
+        return [seconds / max(1, self.evaluations.get(i, 1)) for i, seconds in timed]
 
     def seconds_until(self, iteration: int) -> float:
         if iteration == self.stamps[0][0]:  # the first step seen (the initial image): the clock starts there
@@ -86,11 +93,13 @@ def run_ours(
     last_scale = len(plan_scales(config)) - 1
     stamps: list[tuple[int, int, float, float]] = []
     images: dict[int, Any] = {}
+    evaluations: dict[int, int] = {}
 
     def recorder(step: Step) -> None:
         entered = time.perf_counter()
         if record and step.scale == last_scale:  # the last scale is the full size
             images[step.iteration] = step.image.detach().clone()
+        evaluations[step.iteration] = step.evaluations
         if between is not None:
             between(step.iteration)
         enough = stop is not None and step.scale == last_scale and stop(step.iteration, step.image)
@@ -110,8 +119,8 @@ def run_ours(
             **render,
         )
     except _Enough as enough:
-        return OursRun(out, config, stamps, images, enough.image)
-    return OursRun(out, config, stamps, images, final_image(out))
+        return OursRun(out, config, stamps, images, enough.image, evaluations)
+    return OursRun(out, config, stamps, images, final_image(out), evaluations)
 
 
 class _Enough(Exception):

@@ -12,6 +12,7 @@ from rich.table import Table
 from timelapse_nst.bench.clip import ClipStudy, clip_lines, clip_targets
 from timelapse_nst.bench.preview import preview_lines, preview_target
 from timelapse_nst.bench.reach import TARGET_REACH_FRACTION, Reach, reach_lines, reach_targets
+from timelapse_nst.bench.regions import regions_lines, regions_targets
 from timelapse_nst.bench.tiling import to_rows as tiling_rows
 
 # The targets the report checks.
@@ -70,6 +71,7 @@ class BenchReport:
     precision: dict[str, Any] = field(default_factory=dict)
     overheads: dict[str, Any] = field(default_factory=dict)
     controls: dict[str, Any] = field(default_factory=dict)
+    regions: dict[str, Any] = field(default_factory=dict)
     rss: dict[str, Any] = field(default_factory=dict)
     assembly: dict[str, Any] = field(default_factory=dict)
     clip: ClipStudy | None = None
@@ -147,6 +149,8 @@ def targets(report: BenchReport) -> list[dict[str, Any]]:
             value = report.controls[name]
             rows.append((what, f"{value:+.1%} per iteration", f"<= {goal:.0%}", value <= goal))
     rows += clip_targets(report.clip)
+    if report.regions:
+        rows += regions_targets(report.regions)
     if "peak_rss_mb" in report.rss:
         mb = report.rss["peak_rss_mb"]
         rows.append(
@@ -211,6 +215,8 @@ def _detail_lines(report: BenchReport) -> list[tuple[str, str]]:
                 f"{c['luminance']:+.1%} / {c['histogram']:+.1%} / {c['second_style']:+.1%} per iteration",
             )
         )
+    if report.regions:
+        lines += regions_lines(report.regions)
     if report.preview:
         lines += preview_lines(report.preview)
     if report.rss:

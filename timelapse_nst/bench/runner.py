@@ -23,6 +23,7 @@ from timelapse_nst.bench.memory import measure_rss
 from timelapse_nst.bench.ours import Fp32Objective, OursRun, bench_config
 from timelapse_nst.bench.preview import measure_preview
 from timelapse_nst.bench.reach import Reach, measure_reach
+from timelapse_nst.bench.regions import measure_regions
 from timelapse_nst.bench.report import BenchReport, jsonable, load_average, machine_info, targets
 from timelapse_nst.bench.settings import BenchSettings, Say
 from timelapse_nst.bench.tiling import measure_tiling
@@ -92,6 +93,8 @@ def run_bench(settings: BenchSettings, *, say: Say = lambda message: None) -> Be
         report.overheads = _guard(report, "overheads", lambda: measure_overheads(settings, work, target_run), {})
         say(f"colour modes and a second style ({settings.ab_rounds} interleaved rounds)")
         report.controls = _guard(report, "controls", lambda: measure_controls(settings, work), {})
+        say(f"two masked styles and a reveal ({settings.ab_rounds} interleaved rounds)")
+        report.regions = _guard(report, "regions", lambda: measure_regions(settings, work), {})
         say(f"the live preview off, polled and open ({settings.ab_rounds} interleaved rounds)")
         report.preview = _guard(report, "preview", lambda: measure_preview(settings, work), {})
         if settings.tiling_sizes:

@@ -82,6 +82,36 @@ PreserveColor = Annotated[
         "(the painting recoloured to the photo's colours first); preset key color.preserve.",
     ),
 ]
+Masks = Annotated[
+    Optional[str],
+    typer.Option(
+        metavar="MASK1,MASK2,...",
+        help="A grey mask per painting, in their order: white where that painting's style goes, black "
+        "where it does not (soft edges allowed, any size). Pixels no mask covers keep the photo.",
+    ),
+]
+RegionMap = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--regions",
+        metavar="MAP",
+        help="One colour-coded map instead of masks: red, green, blue, ... for painting 1, 2, 3, ... "
+        "(preset key regions.colors), black keeps the photo.",
+    ),
+]
+Keep = Annotated[
+    Optional[Path],
+    typer.Option(metavar="MASK", help="A grey mask of what stays the photo (white), whatever the other masks say."),
+]
+RevealOption = Annotated[
+    Optional[str],
+    typer.Option(
+        metavar="KIND|FILE",
+        help="Paint that spreads: left-to-right, right-to-left, top-to-bottom, bottom-to-top, center-out, "
+        "edges-in, regions (with masks: one after the other), or a grey paint-order image (dark first); "
+        "preset key reveal.",
+    ),
+]
 WeightsSource = Annotated[
     str,
     typer.Option(
@@ -145,6 +175,10 @@ class PaintOptions:
     content_weight: float | None = None
     style_weight: float | None = None
     tv_weight: float | None = None
+    masks: str | None = None
+    regions: Path | None = None
+    keep: Path | None = None
+    reveal: str | None = None
     weights: str = "torchvision"
     restart: bool = False
     memory: str | None = None
@@ -179,6 +213,10 @@ class PaintOptions:
             overrides.append(Override("style_blend", f"[{blend}]", label=f"--style-blend {blend}"))
         return overrides
 
+    def mask_paths(self) -> list[Path]:
+        """--masks a.png,b.png as paths."""
+        return [Path(part.strip()) for part in (self.masks or "").split(",") if part.strip()]
+
     def out_folder(self) -> Path:
         """--out, or runs/CONTENT-STYLE."""
         return self.out or Path("runs") / f"{self.content.stem}-{'+'.join(path.stem for path in self.style)}"
@@ -208,6 +246,10 @@ _DECLARATIONS: dict[str, Any] = {
     "content_weight": ContentWeight,
     "style_weight": StyleWeight,
     "tv_weight": TvWeight,
+    "masks": Masks,
+    "regions": RegionMap,
+    "keep": Keep,
+    "reveal": RevealOption,
     "weights": WeightsSource,
     "restart": Restart,
     "memory": Memory,
@@ -225,6 +267,10 @@ NOT_IN_A_PLAN = {
     "credit": "only goes into the video's tags",
     "preview": "watches a render that plan does not start",
     "port": "is the port of --preview",
+    "masks": "decides where the paint goes",
+    "regions": "decides where the paint goes",
+    "keep": "decides where the paint goes",
+    "reveal": "decides when the paint comes",
 }
 
 

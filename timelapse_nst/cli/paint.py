@@ -28,8 +28,9 @@ from timelapse_nst.terminal import styled
 def render(options: PaintOptions) -> None:
     """Paint CONTENT in the style of STYLE; write frames, final.png and timelapse.mp4 to the run folder.
 
-    Several STYLE paintings are blended (--style-blend), or morph one into the other with
-    --preset style-morph. CONTENT may be a video clip: it is painted frame by frame (--start,
+    Several STYLE paintings are blended (--style-blend), morph one into the other with
+    --preset style-morph, or each paint a region (--masks, --regions). --reveal spreads the
+    paint across the canvas. CONTENT may be a video clip: it is painted frame by frame (--start,
     --end, --fps; the clip: preset keys). A run folder that already holds this render is
     continued where it stopped.
 
@@ -37,7 +38,8 @@ def render(options: PaintOptions) -> None:
 
     Example: timelapse-nst render photo.jpg wave.jpg starry_night.jpg --preset style-morph
 
-    Example: timelapse-nst render clip.mp4 wave.jpg --preset quick-preview --start 2 --end 6 --fps 15
+    Examples: timelapse-nst render clip.mp4 wave.jpg --preset quick-preview --start 2 --end 6 --fps 15;
+    timelapse-nst render photo.jpg sky.jpg ground.jpg --masks sky.png,ground.png --reveal top-to-bottom
     """
     preview_options = _preview_options(options.preview, options.port)  # before torch loads: fail fast
     shared = _shared_arguments(options)
@@ -53,6 +55,10 @@ def render(options: PaintOptions) -> None:
         credit=options.credit,
         notify=notify_for(options.quiet),
         progress_factory=progress_for(options.quiet),
+        masks=options.mask_paths(),
+        regions=options.regions,
+        keep=options.keep,
+        reveal=options.reveal,
         **preview_options,
     )
     if not options.quiet:

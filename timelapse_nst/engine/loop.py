@@ -63,7 +63,8 @@ def scheduled_at(config: RenderConfig, iteration: int, total: int, styles: int =
     """Every scheduled value of the objective at ``iteration``."""
     terms = {name: getattr(config.loss_weights, name).at(iteration, total) for name in ("content", "style", "tv")}
     blend = config.blend_at(iteration, total, styles)
-    return Scheduled(**terms, blend=blend, color=config.color.amount.at(iteration, total))
+    reveal = None if config.reveal is None else config.reveal.clock(iteration, total, styles)
+    return Scheduled(**terms, blend=blend, color=config.color.amount.at(iteration, total), reveal=reveal)
 
 
 def color_at(config: RenderConfig, iteration: int, total: int) -> float | None:
@@ -184,13 +185,13 @@ class Painter:
         """Keep the kept evaluation true to this iteration's objective.
 
         Loss weights that moved re-price it from its parts (no new evaluation; the kept gradient
-        is one iteration old, a percent or so off). A moved blend of styles or colour level
-        changes the parts themselves: then the start image is evaluated afresh.
+        is one iteration old, a percent or so off). A moved blend of styles, colour level or
+        reveal step changes the parts themselves: then the start image is evaluated afresh.
         """
         if self.measured is None or self.measured["weights"] == self._key(scheduled):
             return
         old, new = self.measured["weights"], self._key(scheduled)
-        if (old["blend"], old["level"]) != (new["blend"], new["level"]):
+        if any(old.get(name) != new.get(name) for name in ("blend", "level", "reveal")):
             optimizer.forget_evaluation()
             self.measured = None
             return
@@ -204,7 +205,8 @@ class Painter:
     def _key(self, scheduled: Scheduled) -> dict[str, Any]:
         """What an evaluation depends on besides the image, in plain types (checkpoints load them)."""
         level = self.objective.level(scheduled.color)
-        return {**scheduled.terms(), "blend": [float(b) for b in scheduled.blend], "level": level}
+        key = {**scheduled.terms(), "blend": [float(b) for b in scheduled.blend], "level": level}
+        return key if scheduled.reveal is None else {**key, "reveal": scheduled.reveal}
 
     def _plain_step(self, scheduled: Scheduled) -> tuple[dict[str, float], int]:
         """Adam, or torch's L-BFGS with a line search: evaluate at the image, then update it."""

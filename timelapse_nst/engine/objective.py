@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +16,9 @@ import torch.nn.functional as F
 from timelapse_nst.engine.color import match_color, match_luminance, network_view, with_chroma_of
 from timelapse_nst.engine.features import VGGFeatures
 from timelapse_nst.settings.config import Layers
+
+if TYPE_CHECKING:
+    from timelapse_nst.engine.guides import Guides, GuidesAt
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -78,13 +81,15 @@ def total_variation(image: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor
 @dataclass(frozen=True)
 class Scheduled:
     """The scheduled values of one iteration: the three loss weights, each style's share of the
-    style loss (summing to 1), and how much of the photo's colour is kept (colour modes only)."""
+    style loss (summing to 1), how much of the photo's colour is kept (colour modes only), and
+    the moment of the reveal whose guides hold (a fraction of the render, quantised; None: none)."""
 
     content: float
     style: float
     tv: float
     blend: tuple[float, ...] = (1.0,)
     color: float = 1.0
+    reveal: float | None = None
 
     def terms(self) -> dict[str, float]:
         return {"content": self.content, "style": self.style, "tv": self.tv}
@@ -106,8 +111,9 @@ a smooth fade for the eye, at most 33 target computations for any schedule."""
 class Objective:
     """The weighted loss of an image against fixed content and style targets.
 
-    ``styles`` are one or more paintings; ``color`` is ``config.color.preserve``. Targets are
-    computed once per colour level, with no graph, and kept for the current level.
+    ``styles`` are one or more paintings; ``color`` is ``config.color.preserve``; ``guides``
+    (``guides.Guides``) say where each style paints, and when. Targets are computed once per
+    colour level, with no graph, and kept for the current level.
     """
 
     def __init__(
@@ -120,8 +126,10 @@ class Objective:
         activation_dtype: torch.dtype | None = None,
         color: str = "none",
         tv_smoothing: float = 0.0,
+        guides: Guides | None = None,
     ) -> None:
         self.features = features
+        self.guides = guides
         self.tv_smoothing = tv_smoothing  # ε of the TV optimised (config.optimizer.tv_smoothing); 0: exact
         self.content_layers = list(layers.content)
         total = sum(layers.style.values())
@@ -153,9 +161,22 @@ class Objective:
     def present(self, image: torch.Tensor, amount: float) -> torch.Tensor:
         """The picture the user gets from the optimised ``image``: in luminance mode its
         luminance with the photo's chroma put back (in the scheduled amount); else itself."""
+        image = self.picture(image)
         if self.color != "luminance":
             return image
         return with_chroma_of(image, self.content_image, self.level(amount)).clamp(0, 255)
+
+    # -- regions ----------------------------------------------------------------------------
+    @property
+    def hold(self) -> torch.Tensor | None:
+        """How much of each pixel no style paints, (1, 1, H, W) (None: every pixel is painted)."""
+        return None if self.guides is None else self.guides.hold
+
+    def picture(self, image: torch.Tensor) -> torch.Tensor:
+        """The picture the objective scores: the optimised image, held at the photo where no style
+        paints (a change of variables: the gradient there is scaled by 1 - hold)."""
+        hold = self.hold
+        return image if hold is None else torch.lerp(image, self.content_image, hold)
 
     # -- targets ----------------------------------------------------------------------------
     def targets(self, level: float) -> Targets:
@@ -195,14 +216,43 @@ class Objective:
     def _level(self, scheduled: Scheduled | None) -> float:
         return self.level(scheduled.color if scheduled is not None else 1.0)
 
-    def style_from_grams(self, grams: Mapping[str, torch.Tensor], scheduled: Scheduled | None = None) -> torch.Tensor:
+    def guides_at(self, scheduled: Scheduled | None) -> GuidesAt | None:
+        """The regions' guides of this iteration (None: every style paints the whole canvas)."""
+        return None if self.guides is None else self.guides.at(scheduled.reveal if scheduled is not None else None)
+
+    def image_grams(
+        self, acts: Mapping[str, torch.Tensor], scheduled: Scheduled | None = None
+    ) -> Sequence[Mapping[str, torch.Tensor]]:
+        """The image's Grams at the style layers: one set for every style, or each part's guided ones."""
+        guides = self.guides_at(scheduled)
+        if guides is None:
+            return [{n: gram_matrix(acts[n]) for n in self.style_layers}]
+        return guides.grams(acts, self.style_layers)
+
+    def style_from_grams(
+        self,
+        grams: Mapping[str, torch.Tensor] | Sequence[Mapping[str, torch.Tensor]],
+        scheduled: Scheduled | None = None,
+    ) -> torch.Tensor:
         """The style loss (the blend-weighted mean over the styles) of an image whose Gram matrix
-        at each style layer is ``grams[layer]``. One set of Grams serves every style; a tiled
-        evaluation builds the whole image's Grams from tiles and scores them here too."""
+        at each style layer is ``grams[layer]``, or with guides ``grams[part][layer]`` (the parts of
+        each style's region). One set of Grams serves every style of a region; a tiled evaluation
+        builds the whole image's Grams from tiles and scores them here too. A part's loss counts by
+        its coverage (guides.py)."""
         targets = self.targets(self._level(scheduled))
+        per_part = [grams] if isinstance(grams, Mapping) else grams
+        guides = self.guides_at(scheduled)
+        blend = self._blend(scheduled)
+        shares = blend if guides is None else guides.shares(blend)
         style = sum(
-            share * sum(w * style_loss(grams[n], target[n]) for n, w in self.style_layers.items())
-            for share, target in zip(self._blend(scheduled), targets.styles, strict=True)
+            share
+            * sum(
+                w * (1.0 if guides is None else guides.coverage(p, n)) * style_loss(per_part[p][n], target[n])
+                for p in ((0,) if guides is None else guides.parts_of(i))
+                for n, w in self.style_layers.items()
+                if n in per_part[p]
+            )
+            for i, (share, target) in enumerate(zip(shares, targets.styles, strict=True))
             if share > 0
         )
         return style if isinstance(style, torch.Tensor) else torch.zeros((), device=self.content_image.device)
@@ -212,9 +262,10 @@ class Objective:
         ``image`` (1, 3, H, W), 0..255."""
         level = self._level(scheduled)
         targets = self.targets(level)
+        image = self.picture(image)
         acts = self.network(self.network_input(image, level))
         content = sum(content_loss(acts[n], targets.content[n]) for n in self.content_layers)
-        grams = {n: gram_matrix(acts[n]) for n in self.style_layers}  # once, whatever the number of styles
+        grams = self.image_grams(acts, scheduled)  # once per part of a region, whatever the number of styles
         return {
             "content": content / len(self.content_layers),
             "style": self.style_from_grams(grams, scheduled),
@@ -226,7 +277,7 @@ class Objective:
         if self.tv_smoothing <= 0:
             return dict(parts)
         with torch.no_grad():
-            return {**parts, "tv": total_variation(image)}
+            return {**parts, "tv": total_variation(self.picture(image))}
 
     def __call__(self, image: torch.Tensor, scheduled: Scheduled) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(weighted total, unweighted parts)."""

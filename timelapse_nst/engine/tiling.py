@@ -6,7 +6,8 @@ is a sum over positions, so the whole image's Gram is the sum of its tiles' Gram
 each tile's interior, with the interior's features computed from the tile plus ``overlap`` pixels
 of context. One evaluation is
 
-1. pass 1, no graph: every style layer's whole-image Gram, accumulated tile by tile;
+1. pass 1, no graph: every style layer's whole-image Gram, accumulated tile by tile (with
+   guides, each region's: a tile adds its positions' weighted share, over the region's mass);
 2. the style loss of those Grams and its gradient dL/dG (small C×C matrices);
 3. TV on the whole image at once (cheap; exact across tile borders);
 4. pass 2, one tile at a time with a graph: backpropagate dL/dG through the tile's Grams plus
@@ -25,6 +26,7 @@ from typing import Any
 import torch
 
 from timelapse_nst.engine.geometry import Tile, channels, feature_length, stride, tile_grid
+from timelapse_nst.engine.guides import GuidesAt, guided_grams
 from timelapse_nst.engine.objective import Objective, Scheduled, Targets, content_loss, gram_matrix, total_variation
 from timelapse_nst.settings.config import VGG19_LAYERS
 
@@ -87,21 +89,61 @@ def _partial_gram(interior: torch.Tensor, whole_positions: int) -> torch.Tensor 
     return gram_matrix(interior) * (positions / whole_positions)
 
 
-def _add_grams(sums: dict[str, torch.Tensor], acts: Mapping[str, torch.Tensor], tile: Tile, shape: torch.Size) -> None:
-    for name in sums:
-        part = _partial_gram(_interior(acts[name].detach(), tile, name), _positions(shape, name))
-        if part is not None:
-            sums[name].add_(part)
+def _tile_grams(
+    activation: torch.Tensor, tile: Tile, layer: str, shape: torch.Size, guides: GuidesAt | None
+) -> list[tuple[int, torch.Tensor]]:
+    """The tile's share of the whole image's Gram at ``layer``, or with guides each part's that
+    has positions in the tile: (part, (1, C, C)) pairs."""
+    if guides is None:
+        share = _partial_gram(_interior(activation, tile, layer), _positions(shape, layer))
+        return [] if share is None else [(0, share)]
+    rows, cols = tile.interior_in_image_features(layer)
+    own_rows, own_cols = tile.interior_in_features(layer)
+    if own_rows.stop <= own_rows.start or own_cols.stop <= own_cols.start:
+        return []  # a sliver thinner than this layer's stride has no positions here
+    origin = (rows.start - own_rows.start, cols.start - own_cols.start)
+    slots, batch = guides.in_tile(layer, tile, (rows, cols, origin, int(activation.shape[-1])))
+    return (
+        list(zip(slots, guided_grams(activation, batch, interior=(own_rows, own_cols)), strict=True)) if slots else []
+    )
+
+
+def _add_grams(
+    sums: Sequence[dict[str, torch.Tensor]],
+    acts: Mapping[str, torch.Tensor],
+    tile: Tile,
+    shape: torch.Size,
+    guides: GuidesAt | None = None,
+) -> None:
+    for name in dict.fromkeys(name for layers in sums for name in layers):
+        for part, share in _tile_grams(acts[name].detach(), tile, name, shape, guides):
+            sums[part][name].add_(share)
+
+
+def _zero_grams(image: torch.Tensor, layers: Iterable[str], guides: GuidesAt | None) -> list[dict[str, torch.Tensor]]:
+    """Zero (1, C, C) sums: one set, or one per part for the layers it reaches now."""
+    regions = [set(layers)] if guides is None else [set(layers) & set(part) for part in guides.parts]
+    return [
+        {name: torch.zeros((1, channels(name), channels(name)), device=image.device) for name in layers if name in own}
+        for own in regions
+    ]
 
 
 def tiled_grams(
     network: Network, image: torch.Tensor, layers: Iterable[str], tiles: Sequence[Tile]
 ) -> dict[str, torch.Tensor]:
     """The whole image's Gram at each of ``layers``, tile by tile, without a graph. (1, C, C) fp32."""
-    sums = {name: torch.zeros((1, channels(name), channels(name)), device=image.device) for name in layers}
+    return tiled_region_grams(network, image, list(layers), tiles, None)[0]
+
+
+def tiled_region_grams(
+    network: Network, image: torch.Tensor, layers: Sequence[str], tiles: Sequence[Tile], guides: GuidesAt | None
+) -> list[dict[str, torch.Tensor]]:
+    """Each part's guided Gram (one set without ``guides``) from tiles, without a graph."""
+    sums = _zero_grams(image, layers, guides)
     with torch.no_grad():
         for tile in tiles:
-            _add_grams(sums, network(crop(image, tile)), tile, image.shape)
+            _add_grams(sums, network(crop(image, tile)), tile, image.shape, guides)
     return sums
 
 
@@ -132,21 +174,41 @@ def evaluate_tiled(
     The same values as ``objective.evaluate(image, scheduled)``, with the peak memory of one
     tile. ``image`` is a leaf requiring grad; returned tensors are detached.
     """
+    hold = objective.hold
+    if hold is None:
+        return _evaluate_picture(objective, image, scheduled, tiles)
+    # Regions held at the photo: evaluate the picture, then carry its gradient to the image.
+    picture = objective.picture(image.detach()).requires_grad_(True)
+    total, parts = _evaluate_picture(objective, picture, scheduled, tiles)
+    assert picture.grad is not None
+    step = picture.grad * (1.0 - hold)
+    if image.grad is None:
+        image.grad = step
+    else:
+        image.grad += step
+    return total, parts
+
+
+def _evaluate_picture(
+    objective: Objective, image: torch.Tensor, scheduled: Scheduled, tiles: Sequence[Tile]
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``evaluate_tiled`` of the picture the objective scores (see ``Objective.picture``)."""
     level = objective.level(scheduled.color)
     targets = objective.targets(level)
+    guides = objective.guides_at(scheduled)
     terms = scheduled.terms()
 
     def network(x: torch.Tensor) -> dict[str, torch.Tensor]:
         return objective.network(objective.network_input(x, level))
 
     *others, last = tiles
-    # 1. Pass 1: whole-image Grams (one set serves every style). The last tile keeps its graph,
-    #    so pass 2 starts with it: one forward fewer, the same peak memory.
-    grams = tiled_grams(network, image.detach(), objective.style_layers, others)
+    # 1. Pass 1: whole-image Grams (one set serves every style of a region). The last tile keeps
+    #    its graph, so pass 2 starts with it: one forward fewer, the same peak memory.
+    grams = tiled_region_grams(network, image.detach(), list(objective.style_layers), others, guides)
     patch, acts = _forward(network, image, last)
-    _add_grams(grams, acts, last, image.shape)
+    _add_grams(grams, acts, last, image.shape, guides)
     # 2. Style loss of the whole image, and dL/dG at every style layer (C×C matrices).
-    leaves = {name: gram.requires_grad_(True) for name, gram in grams.items()}
+    leaves = [{name: gram.requires_grad_(True) for name, gram in region.items()} for region in grams]
     with torch.enable_grad():
         style = objective.style_from_grams(leaves, scheduled)
         gram_grads = _gram_gradients(terms["style"] * style, leaves)
@@ -154,24 +216,28 @@ def evaluate_tiled(
         tv = total_variation(image, objective.tv_smoothing)
         (terms["tv"] * tv).backward()
     # 4. Pass 2: one tile at a time, each with its graph, the last tile first.
-    content = _backward(objective, targets, image, last, patch, acts, gram_grads, terms["content"])
+    content = _backward(objective, targets, image, last, patch, acts, gram_grads, terms["content"], guides)
     del patch, acts
     for tile in others:
         patch, acts = _forward(network, image, tile)
-        content = content + _backward(objective, targets, image, tile, patch, acts, gram_grads, terms["content"])
+        content = content + _backward(
+            objective, targets, image, tile, patch, acts, gram_grads, terms["content"], guides
+        )
         del patch, acts
     parts = {"content": content, "style": style.detach(), "tv": tv.detach()}
     total = sum(terms[name] * value for name, value in parts.items())
     return total, parts
 
 
-def _gram_gradients(style: torch.Tensor, leaves: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    if not style.requires_grad:  # every style's share is 0 at this iteration
-        return {name: torch.zeros_like(leaf) for name, leaf in leaves.items()}
-    grads = torch.autograd.grad(style, list(leaves.values()), allow_unused=True)
-    return {
-        name: torch.zeros_like(leaf) if g is None else g for (name, leaf), g in zip(leaves.items(), grads, strict=True)
-    }
+def _gram_gradients(style: torch.Tensor, leaves: Sequence[Mapping[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+    flat = [(region, name, leaf) for region, layers in enumerate(leaves) for name, leaf in layers.items()]
+    grads: list[torch.Tensor | None] = [None] * len(flat)
+    if style.requires_grad:  # else every style's share is 0 at this iteration
+        grads = list(torch.autograd.grad(style, [leaf for _, _, leaf in flat], allow_unused=True))
+    out: list[dict[str, torch.Tensor]] = [{} for _ in leaves]
+    for (region, name, leaf), grad in zip(flat, grads, strict=True):
+        out[region][name] = torch.zeros_like(leaf) if grad is None else grad
+    return out
 
 
 def _forward(network: Network, image: torch.Tensor, tile: Tile) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -188,17 +254,17 @@ def _backward(
     tile: Tile,
     patch: torch.Tensor,
     acts: Mapping[str, torch.Tensor],
-    gram_grads: Mapping[str, torch.Tensor],
+    gram_grads: Sequence[Mapping[str, torch.Tensor]],
     content_weight: float,
+    guides: GuidesAt | None = None,
 ) -> torch.Tensor:
     """Backpropagate the tile's share of the objective into ``image.grad``; returns its content share."""
     outputs, grads = [], []
     with torch.enable_grad():
-        for name, grad in gram_grads.items():
-            part = _partial_gram(_interior(acts[name], tile, name), _positions(image.shape, name))
-            if part is not None:
-                outputs.append(part)
-                grads.append(grad)
+        for name in dict.fromkeys(name for layers in gram_grads for name in layers):
+            for part, share in _tile_grams(acts[name], tile, name, image.shape, guides):
+                outputs.append(share)
+                grads.append(gram_grads[part][name])
         content = _content_share(objective.content_layers, targets, acts, tile)
         if content.requires_grad:
             outputs.append(content_weight * content)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,8 @@ from timelapse_nst import ffmpeg
 from timelapse_nst.engine.footprint import long_edge_size
 from timelapse_nst.errors import UserError, option
 from timelapse_nst.images import MIN_STYLE_EDGE, file_sha256, load_image
-from timelapse_nst.runfolder.folder import RunFolder
+from timelapse_nst.rendering.regions import RegionFiles, check_regions, read_regions
+from timelapse_nst.runfolder.folder import InputFile, RunFolder
 from timelapse_nst.runfolder.formats import MANIFEST_FORMAT
 from timelapse_nst.settings.config import INIT_STARTS, NOT_RENDER_KEYS, NOT_RENDER_SUBKEYS, RenderConfig, layer_stride
 from timelapse_nst.settings.scales import plan_scales
@@ -25,7 +26,8 @@ StylePaths = str | Path | Sequence[str | Path]
 @dataclass(frozen=True)
 class RenderInputs:
     """A render's checked inputs: the photo, the painting(s), the image it starts from (``init:
-    PATH``) and where the weights come from."""
+    PATH``), where the weights come from, and the region inputs (masks, colour map, keep mask,
+    paint order), if any."""
 
     content: Path
     styles: tuple[Path, ...]
@@ -33,6 +35,7 @@ class RenderInputs:
     content_size: tuple[int, int]  # (width, height), upright
     style_sizes: tuple[tuple[int, int], ...]
     init: Path | None = None  # None: the painting starts from the photo, the painting or noise
+    regions: RegionFiles = field(default_factory=RegionFiles)
 
 
 def style_paths(style: StylePaths) -> tuple[Path, ...]:
@@ -53,22 +56,32 @@ def check_inputs(
     *,
     blend_given: str | None = None,
     content_size: tuple[int, int] | None = None,
+    regions: RegionFiles = RegionFiles(),
 ) -> RenderInputs:
     """Every check of the inputs a render can fail, before the run folder is created: a corrected
     command then starts cleanly instead of meeting a half-made folder. (The device, its precision,
     memory and disk are the memory plan's checks.) ``blend_given``: how the user gave
     ``style_blend`` (None: it is the preset's). ``content_size``: the content is a clip, painted at
-    that size (checked by ``clip.source``), not an image to load."""
+    that size (checked by ``clip.source``), not an image to load. ``regions``: masks, a colour map,
+    a keep mask, a paint order."""
     content, styles = Path(content), style_paths(style)
     check_blend(config, len(styles), given=blend_given)
-    size = content_size or load_image(content).size
+    if content_size is not None and (regions.named() or config.reveal is not None):
+        raise UserError(
+            f"{option('masks')}, {option('regions')}, {option('keep')} and {option('reveal')} paint a photo; "
+            "a clip's frames are painted whole (export a frame as an image to paint it by regions)"
+        )
+    photo = None if content_size is not None else load_image(content)
+    size = content_size or photo.size  # type: ignore[union-attr]  # one of them is given
     paintings = tuple(load_image(path).size for path in styles)
     check_sizes(config, size, paintings)
+    if photo is not None:
+        check_regions(config, read_regions(config, regions, len(styles)), photo, len(styles))
     init = check_init(config)
     if config.video.audio is not None:  # the video comes last: a bad sound track must not wait for it
         ffmpeg.check_sound(config.video.audio)
     source = weights_source(weights)
-    return RenderInputs(content, styles, source, size, paintings, init)
+    return RenderInputs(content, styles, source, size, paintings, init=init, regions=regions)
 
 
 def check_init(config: RenderConfig) -> Path | None:
@@ -163,6 +176,8 @@ def new_manifest(config: RenderConfig, inputs: RenderInputs) -> dict[str, Any]:
             "content": _entry(inputs.content),
             "styles": [_entry(path) for path in inputs.styles],
             **({"init": _entry(inputs.init)} if inputs.init is not None else {}),
+            # Region inputs only when given (a render without them reads as before).
+            **{key: [_entry(path) for path in paths] for key, paths in inputs.regions.named().items()},
         },
         "config": config.model_dump(mode="json"),
     }
@@ -179,6 +194,27 @@ def copy_inputs(run: RunFolder, manifest: dict[str, Any], inputs: RenderInputs) 
         entry["file"] = run.copy_input("style" if len(inputs.styles) == 1 else f"style-{number}", path)
     if inputs.init is not None:
         manifest["inputs"]["init"]["file"] = run.copy_input("init", inputs.init)
+    for key, paths in inputs.regions.named().items():
+        for number, (entry, path) in enumerate(zip(manifest["inputs"][key], paths, strict=True), 1):
+            entry["file"] = run.copy_input(f"mask-{number}" if key == "masks" else key.replace("_", "-"), path)
+
+
+REGION_KEYS = {"masks": "mask", "regions": "colour map", "keep": "keep mask", "paint_order": "paint-order"}
+"""render.yaml ``inputs`` keys of the region inputs (``RegionFiles.named``, present when given)
+and the role messages give them."""
+
+
+def region_inputs(run: RunFolder, manifest: dict[str, Any]) -> dict[str, list[InputFile]]:
+    """The region inputs the manifest names, by key (only those given)."""
+    inputs = manifest.get("inputs") or {}
+    return {key: run.input_entries(manifest, key, role) for key, role in REGION_KEYS.items() if key in inputs}
+
+
+def region_files(run: RunFolder, manifest: dict[str, Any]) -> RegionFiles:
+    """The run folder's copies of the region inputs (verified by ``verify_input_copies``)."""
+    found = {key: [entry.path for entry in entries] for key, entries in region_inputs(run, manifest).items()}
+    one = {key: found[key][0] if found.get(key) else None for key in ("regions", "keep", "paint_order")}
+    return RegionFiles(tuple(found.get("masks", [])), **one)  # type: ignore[arg-type]
 
 
 def input_hashes(run: RunFolder, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -186,7 +222,8 @@ def input_hashes(run: RunFolder, manifest: dict[str, Any]) -> dict[str, Any]:
     init image only when there is one)."""
     content, styles = run.input_files(manifest)
     shas = [style.sha256 for style in styles]
-    hashes = {"content": content.sha256, "style": shas[0] if len(shas) == 1 else shas}
+    regions = {key: [entry.sha256 for entry in entries] for key, entries in region_inputs(run, manifest).items()}
+    hashes = {"content": content.sha256, "style": shas[0] if len(shas) == 1 else shas, **regions}
     init = run.init_file(manifest)
     return {**hashes, "init": init.sha256} if init is not None else hashes
 
@@ -206,6 +243,12 @@ def check_same_render(run: RunFolder, new: dict[str, Any]) -> None:
             differences.append(f"the {before.role} image ({before.name} → {after.name})")
     if len(old_styles) != len(new_styles):
         differences.append(f"the number of styles ({len(old_styles)} → {len(new_styles)})")
+    old_regions, new_regions = region_inputs(run, old), region_inputs(run, new)
+    for key in REGION_KEYS:
+        before, after = old_regions.get(key, []), new_regions.get(key, [])
+        if [entry.sha256 for entry in before] != [entry.sha256 for entry in after]:
+            names = (", ".join(entry.name for entry in entries) or "none" for entries in (before, after))
+            differences.append(f"the {key.replace('_', ' ')} ({' → '.join(names)})")
     if old.get("weights") != new["weights"]:
         differences.append(f"the weights ({old.get('weights')} → {new['weights']})")
     differences += [f"{key} ({a} → {b})" for key, a, b in config_changes(old["config"], new["config"])]
@@ -255,7 +298,8 @@ def verify_input_copies(run: RunFolder, manifest: dict[str, Any]) -> None:
     """Before a resume: every input copy is there and unchanged."""
     content, styles = run.input_files(manifest)
     init = run.init_file(manifest)
-    for entry in (content, *styles, *([init] if init is not None else [])):
+    regions = [entry for entries in region_inputs(run, manifest).values() for entry in entries]
+    for entry in (content, *styles, *([init] if init is not None else []), *regions):
         if entry.path is None:
             raise UserError(
                 f"{run.root}: the {entry.role} image copy of {entry.name} is missing; the run cannot continue"

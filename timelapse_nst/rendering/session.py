@@ -28,9 +28,10 @@ from timelapse_nst.errors import UserError, write_errors
 from timelapse_nst.images import load_image, png_format, resize_long_edge, resize_style, save_png, srgb_profile
 from timelapse_nst.rendering.capture import CaptureHook, FrameWriter
 from timelapse_nst.rendering.checkpoint import Checkpointer
-from timelapse_nst.rendering.inputs import input_hashes
+from timelapse_nst.rendering.inputs import input_hashes, region_files
 from timelapse_nst.rendering.interruption import Interrupted, stop_signals
 from timelapse_nst.rendering.plan import is_out_of_memory, plan_render, recorded_tiling
+from timelapse_nst.rendering.regions import RegionImages, guides_at, read_regions
 from timelapse_nst.rendering.status import video_state
 from timelapse_nst.runfolder.folder import RunFolder
 from timelapse_nst.runfolder.log import LogWriter
@@ -104,13 +105,14 @@ class RenderSession:
         content, styles = self.run.input_files(self.manifest)
         content_image = load_image(content.path)  # type: ignore[arg-type]  # verified by the caller
         style_images = [load_image(style.path) for style in styles]  # type: ignore[arg-type]
+        regions = read_regions(config, region_files(self.run, self.manifest), len(styles))
         # The scales the memory plan tiles (auto's choice as render.yaml recorded it).
         memory = plan_render(
             config, content_image.size, [s.size for s in style_images], decided=recorded_tiling(self.manifest)
         )
         self.tiled = [scale.tiled for scale in memory.scales]
         features = network_features(config, self.vgg, device)
-        return objectives(config, features, content_image, style_images, self.tiled, dtype)
+        return objectives(config, features, content_image, style_images, self.tiled, dtype, regions=regions)
 
     # -- 3. hooks and the loop ---------------------------------------------------------------------
     def _paint(self, state: dict[str, Any] | None) -> None:
@@ -227,9 +229,12 @@ def objectives(
     style_images: Sequence[Image.Image],
     tiled: Sequence[bool],
     dtype: torch.dtype | None,
+    *,
+    regions: RegionImages | None = None,
 ) -> Callable[[ScalePlan], Objective]:
     """The objective of each scale: ``content_image`` and the paintings at the scale's size,
-    evaluated tile by tile where ``tiled`` (one flag per scale, from the memory plan) says."""
+    evaluated tile by tile where ``tiled`` (one flag per scale, from the memory plan) says, each
+    painting within its region where ``regions`` (masks, a colour map, a keep mask, a reveal) say."""
     device = features.mean.device
 
     def make(plan: ScalePlan) -> Objective:
@@ -237,11 +242,16 @@ def objectives(
         paintings = [to_tensor(resize_style(s, scaled.size, config.style_scale)).to(device) for s in style_images]
         photo = to_tensor(scaled).to(device)
         args = (features, config.layers, photo, paintings)
-        smoothing = {"tv_smoothing": config.optimizer.tv_smoothing}
+        options: dict[str, Any] = {
+            "activation_dtype": dtype,
+            "color": config.color.preserve,
+            "tv_smoothing": config.optimizer.tv_smoothing,
+            "guides": guides_at(config, regions, len(paintings), scaled.size, device=device),
+        }
         if tiled[plan.index]:
             tiling = {"tile": config.tiling.tile, "overlap": tile_overlap(config.tiling, config.layers.deepest())}
-            return TiledObjective(*args, activation_dtype=dtype, color=config.color.preserve, **smoothing, **tiling)
-        return Objective(*args, activation_dtype=dtype, color=config.color.preserve, **smoothing)
+            return TiledObjective(*args, **options, **tiling)
+        return Objective(*args, **options)
 
     return make
 

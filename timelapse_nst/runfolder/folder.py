@@ -61,7 +61,7 @@ class Frame:
 class InputFile:
     """One input image as the manifest records it: its copy in the run folder (if present)."""
 
-    role: str  # "content", "style" or "init"
+    role: str  # "content", "style", "init", or a region input's ("mask", "keep mask", ...)
     name: str  # the user's file name, for titles and labels
     sha256: str
     path: Path | None  # the byte copy under inputs/, None if missing or outside the folder
@@ -182,6 +182,13 @@ class RunFolder:
         inputs = manifest.get("inputs")
         entry = inputs.get("init") if isinstance(inputs, Mapping) else None
         return self._input_file("init", entry) if entry is not None else None
+
+    def input_entries(self, manifest: Mapping[str, Any], key: str, role: str) -> list[InputFile]:
+        """Other inputs the manifest lists under ``inputs.<key>`` (a list of entries, or one)."""
+        inputs = manifest.get("inputs")
+        entries = inputs.get(key) if isinstance(inputs, Mapping) else None
+        entries = entries if isinstance(entries, list) else [] if entries is None else [entries]
+        return [self._input_file(role, entry) for entry in entries]
 
     def _input_file(self, role: str, entry: Any) -> InputFile:
         entry = entry if isinstance(entry, Mapping) else {}

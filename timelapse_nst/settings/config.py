@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from timelapse_nst.settings.credits import Credits
+from timelapse_nst.settings.regions import Regions, Reveal
 from timelapse_nst.settings.schedules import Schedule
 from timelapse_nst.settings.video import VideoSettings
 
@@ -418,6 +419,12 @@ class RenderConfig(BaseModel):
         "the style loss is their weighted mean; not given: equal weights",
     )
     color: Color = Field(Color(), description="keep the photo's colours, and how much")
+    regions: Regions | None = Field(
+        None, description="how a colour map (--regions) is read; the masks themselves are inputs, like the photo"
+    )
+    reveal: Reveal | None = Field(
+        None, description="paint that spreads across the canvas (--reveal KIND); not given: everywhere at once"
+    )
     scales: Scales | None = Field(None, description="coarse-to-fine; not given: a single scale at full size")
     capture: Capture = Field(Capture(), description="which iterations become frames of the video")
     tiling: Tiling = Field(Tiling(), description="evaluate the objective tile by tile when a scale does not fit")
@@ -474,8 +481,12 @@ class RenderConfig(BaseModel):
         data["clip"].pop("max_frames")
         if data["clip"] == _DEFAULT_CLIP:  # a still render's hash is what it was before clips
             del data["clip"]
+        # Sections added after 0.3 count only when given: a render begun before them keeps its hash.
+        data = {key: value for key, value in data.items() if not (key in _OPTIONAL_SECTIONS and value is None)}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
+
+_OPTIONAL_SECTIONS = frozenset({"regions", "reveal"})
 
 INIT_STARTS = ("content", "style", "noise")
 """The starts ``init`` names; anything else is an image file."""
