@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import select
@@ -187,3 +188,23 @@ def quadrants(width: int = 32, height: int = 16) -> np.ndarray:
     array[height // 2 :, : width // 2] = BLUE
     array[height // 2 :, width // 2 :] = WHITE
     return array
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    """The one ``error:`` line of a refused command (exit 2, no traceback)."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def http_get(port: int, path: str) -> tuple[int, bytes]:
+    """A plain GET on this machine's ``port``: the status and the body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()

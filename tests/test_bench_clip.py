@@ -35,23 +35,23 @@ def test_the_study_clip_pans_and_zooms_then_cuts_once(tmp_path: Path, content_pa
 
 
 def study(**changes: object) -> ClipStudy:
-    figures: dict = dict(
-        width=256,
-        height=144,
-        frames=16,
-        cut=8,
-        first_iterations=40,
-        later_iterations=10,
-        starts=["fresh", *["warped"] * 7, "cut", *["warped"] * 7],
-        warping_ours=0.002,
-        warping_independent=0.02,
-        objective_ratios=[1.0, *[1.05] * 15],
-        frame_seconds=[10.0, *[2.0] * 15],
-        independent_seconds=[10.0] * 16,
-        flow_seconds=0.5,
-        render_seconds=40.0,
-        rss_mb={"frame_10": 1000.0, "last": 1010.0},
-    )
+    figures: dict = {
+        "width": 256,
+        "height": 144,
+        "frames": 16,
+        "cut": 8,
+        "first_iterations": 40,
+        "later_iterations": 10,
+        "starts": ["fresh", *["warped"] * 7, "cut", *["warped"] * 7],
+        "warping_ours": 0.002,
+        "warping_independent": 0.02,
+        "objective_ratios": [1.0, *[1.05] * 15],
+        "frame_seconds": [10.0, *[2.0] * 15],
+        "independent_seconds": [10.0] * 16,
+        "flow_seconds": 0.5,
+        "render_seconds": 40.0,
+        "rss_mb": {"frame_10": 1000.0, "last": 1010.0},
+    }
     return ClipStudy(**{**figures, **changes})
 
 

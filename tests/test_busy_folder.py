@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import one_error_line
 
 from timelapse_nst.runfolder.folder import RunFolder
 
@@ -25,14 +26,6 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "timelapse_nst", *args], capture_output=True, text=True, timeout=240, check=False
     )
-
-
-def one_error_line(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 def wait_for_holder(process: subprocess.Popen, run: Path) -> None:

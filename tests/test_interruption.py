@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
+from conftest import one_error_line, wait_until
 
 QUICK = ["--weights", "random", "--size", "48", "--iterations", "3", "--quiet"]
 
@@ -20,14 +20,6 @@ QUICK = ["--weights", "random", "--size", "48", "--iterations", "3", "--quiet"]
 def cli(*args: str, prefix: tuple[str, ...] = (), **kwargs) -> subprocess.CompletedProcess:
     command = [*prefix, sys.executable, "-m", "timelapse_nst", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, **kwargs)
-
-
-def one_error_line(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 @pytest.fixture()

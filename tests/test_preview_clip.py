@@ -7,7 +7,6 @@ page in headless Chromium.
 
 from __future__ import annotations
 
-import http.client
 import os
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 import torch
 from browser import chromium_page, wait_in
 from clip_factory import SourceClip, make_clip_run, make_source_clip
+from conftest import http_get
 from runfolder_factory import make_run
 
 from timelapse_nst.engine.loop import Step
@@ -35,16 +35,6 @@ def step(iteration: int, total: int = 8) -> Step:
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> SourceClip:
     return make_source_clip(tmp_path_factory.mktemp("source") / "walk.mp4", seconds=2.0, flash=0.5)
-
-
-def get(server: PreviewServer, path: str) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
 
 
 def test_the_state_says_which_frame_is_painted_and_how_long_the_clip_has_left(tmp_path: Path, source: SourceClip):
@@ -92,14 +82,14 @@ def test_only_a_clip_s_frames_are_served(tmp_path: Path, source: SourceClip):
     server = PreviewServer(PreviewState(run, Tracker(lambda i, total: False)))
     still = PreviewServer(PreviewState(make_run(tmp_path / "still"), Tracker(lambda i, total: False)))
     try:
-        assert get(server, "/stylised/000002.png") == (200, (run / "stylised" / "000002.png").read_bytes())
-        assert get(server, "/source/000007.png") == (200, (run / "source" / "000007.png").read_bytes())
-        assert get(server, "/stylised/000003.png")[0] == 404  # not painted yet
+        assert http_get(server.port, "/stylised/000002.png") == (200, (run / "stylised" / "000002.png").read_bytes())
+        assert http_get(server.port, "/source/000007.png") == (200, (run / "source" / "000007.png").read_bytes())
+        assert http_get(server.port, "/stylised/000003.png")[0] == 404  # not painted yet
         for path in ("/stylised/../render.yaml", "/source/7.png", "/clip.jsonl", "/inputs/content.mp4x"):
-            assert get(server, path)[0] == 404, path
+            assert http_get(server.port, path)[0] == 404, path
         (tmp_path / "still" / "stylised").mkdir()
         (tmp_path / "still" / "stylised" / "000000.png").write_bytes(b"x")
-        assert get(still, "/stylised/000000.png")[0] == 404  # a still render has no clip frames
+        assert http_get(still.port, "/stylised/000000.png")[0] == 404  # a still render has no clip frames
     finally:
         server.close()
         still.close()

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import http_get
 from runfolder_factory import make_run
 
 from timelapse_nst.errors import UserError
@@ -176,21 +177,11 @@ def test_the_session_announces_the_link_and_stops_the_server_with_the_render(tmp
         assert len(hooks) == 1
         url = notes[0].removeprefix("preview: ")
         port = int(url.rsplit(":", 1)[1].strip("/"))
-        assert get_port(port, "/")[0] == 200
+        assert http_get(port, "/")[0] == 200
     with pytest.raises(OSError):
-        get_port(port, "/")
+        http_get(port, "/")
     with pytest.raises(ZeroDivisionError), open_preview("web", run, is_frame=lambda i, total: True):
         1 / 0  # an error in the render passes through unchanged
-
-
-def get_port(port: int, path: str) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
 
 
 @pytest.mark.parametrize(

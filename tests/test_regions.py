@@ -112,7 +112,7 @@ def test_each_region_takes_its_own_painting_s_style(tmp_path, inputs, random_vgg
 REVEALED = ["optimizer.iterations=30", "reveal.kind=left-to-right", "reveal.steps=10"]
 
 
-def _render(inputs, out: Path, hooks=()) -> None:
+def _render(inputs, out: Path, hooks=(), masks=("left.png", "right.png")) -> None:
     folder = inputs["folder"]
     api.render(
         inputs["content"],
@@ -121,7 +121,7 @@ def _render(inputs, out: Path, hooks=()) -> None:
         config=config(*REVEALED),
         weights="random",
         make_video=False,
-        masks=[folder / "left.png", folder / "right.png"],
+        masks=[folder / name for name in masks],
         keep=folder / "keep.png",
         reveal="left-to-right",
         hooks=hooks,
@@ -182,22 +182,11 @@ def test_masks_and_a_reveal_resume_byte_for_byte(tmp_path, revealed, inputs):
 def test_a_run_folder_refuses_the_same_render_with_other_masks(revealed, inputs):
     """The same photo, paintings and config with the masks swapped is another render: refused,
     naming the masks, and the folder it would have continued is left as it was."""
-    folder = inputs["folder"]
     before = {path: path.read_bytes() for path in sorted(revealed.rglob("*")) if path.is_file()}
     with pytest.raises(
         UserError, match=r"holds a different render: the masks \(left.png, right.png → right.png, left.png\)"
     ):
-        api.render(
-            inputs["content"],
-            [inputs["a"], inputs["b"]],
-            out=revealed,
-            config=config(*REVEALED),
-            weights="random",
-            make_video=False,
-            masks=[folder / "right.png", folder / "left.png"],
-            keep=folder / "keep.png",
-            reveal="left-to-right",
-        )
+        _render(inputs, revealed, masks=("right.png", "left.png"))
     assert {path: path.read_bytes() for path in sorted(revealed.rglob("*")) if path.is_file()} == before
 
 

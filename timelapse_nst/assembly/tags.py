@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from timelapse_nst.assembly.timeline import Segment, Shot
 from timelapse_nst.errors import UserError
+from timelapse_nst.runfolder.losses import number
 from timelapse_nst.settings.credits import Credits
 
 SEGMENT_TITLES: dict[Segment, str] = {
@@ -124,27 +125,18 @@ def _schedule(value: Any) -> str:
     """1e5 -> "1e5"; {schedule: cosine, start: 100, end: 30000} -> "100 -> 3e4 (cosine)"."""
     try:
         if isinstance(value, int | float):
-            return _number(value)
+            return number(value)
         if isinstance(value, Mapping):
             kind = value.get("schedule", "")
             if "start" in value and "end" in value:
-                return f"{_number(value['start'])} -> {_number(value['end'])} ({kind})"
+                return f"{number(value['start'])} -> {number(value['end'])} ({kind})"
             if kind == "keyframes":
-                return "keyframes " + " ".join(f"{at}:{_number(weight)}" for at, weight in value.get("points", []))
+                return "keyframes " + " ".join(f"{at}:{number(weight)}" for at, weight in value.get("points", []))
             if "value" in value:
-                return _number(value["value"])
+                return number(value["value"])
     except (TypeError, ValueError):  # a hand-edited render.yaml: show it as written
         pass
     return str(value)
-
-
-def _number(value: float) -> str:
-    """Loss weights the way presets write them: 1e5, 3e4, 0.5, 1."""
-    text = f"{float(value):.3g}"
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        text = f"{mantissa}e{int(exponent)}"
-    return text
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

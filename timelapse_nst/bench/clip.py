@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from timelapse_nst import ffmpeg
 from timelapse_nst.bench.memory import peak_self_mb
-from timelapse_nst.bench.ours import bench_config
+from timelapse_nst.bench.ours import bench_config, render_job
 from timelapse_nst.bench.settings import BenchSettings
 
 if TYPE_CHECKING:
@@ -167,7 +167,6 @@ def _in_subprocess(settings: BenchSettings, clip: Path, out: Path) -> dict[str, 
 
 def clip_child(job_json: str) -> None:
     """Inside the subprocess: render the clip, timing its frames and its flow, and report."""
-    from timelapse_nst import api
     from timelapse_nst.clip import flow
 
     job = json.loads(job_json)
@@ -175,15 +174,7 @@ def clip_child(job_json: str) -> None:
     flow.optical_flow = _timed(flow.optical_flow, timer)  # the render's own calls, counted as they run
     config = _config(job["size"], job["iterations"])
     started = time.perf_counter()
-    api.render(
-        job["clip"],
-        job["style"],
-        out=job["out"],
-        config=config,
-        weights=job["weights"],
-        make_video=False,
-        hooks=[timer],
-    )
+    render_job(job, job["clip"], config, hooks=[timer])
     timer.finish()
     report = {
         "render_seconds": time.perf_counter() - started,

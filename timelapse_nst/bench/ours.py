@@ -14,6 +14,7 @@ from timelapse_nst.settings.presets import deep_merge
 if TYPE_CHECKING:
     import torch
 
+    from timelapse_nst.engine.loop import Hook
     from timelapse_nst.settings.config import RenderConfig
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -191,3 +192,12 @@ def bench_config(settings: BenchSettings, size: int, **extra: Any) -> RenderConf
 
     data: dict[str, Any] = {"size": size, "optimizer": {"iterations": settings.iterations}}
     return presets.resolve("classic", extra=deep_merge(data, extra))
+
+
+def render_job(job: dict[str, Any], content: str, config: RenderConfig, hooks: Sequence[Hook]) -> None:
+    """A bench subprocess's render of ``content``: the job's painting(s), folder and weights, no video."""
+    from timelapse_nst import api
+
+    api.render(
+        content, job["style"], out=job["out"], config=config, weights=job["weights"], make_video=False, hooks=hooks
+    )

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from timelapse_nst.bench.memory import peak_self_mb
+from timelapse_nst.bench.ours import render_job
 from timelapse_nst.bench.settings import BenchSettings
 
 SIZES = (512, 1024, 2048)
@@ -93,15 +94,7 @@ def tiling_child(job_json: str) -> None:
         print(json.dumps({**row, "error": f"does not fit: plan {row['estimate_mb']:.0f} MB"}))
         return
     stamps: list[float] = []
-    api.render(
-        job["content"],
-        job["style"],
-        out=job["out"],
-        config=config,
-        weights=job["weights"],
-        make_video=False,
-        hooks=[lambda step: stamps.append(time.perf_counter())],
-    )
+    render_job(job, job["content"], config, hooks=[lambda step: stamps.append(time.perf_counter())])
     intervals = sorted(b - a for a, b in itertools.pairwise(stamps[1:]))  # stamps[0]: iteration 0
     median = intervals[len(intervals) // 2] if intervals else float("nan")
     print(

@@ -16,6 +16,7 @@ import typer
 
 from timelapse_nst.errors import UserError
 
+# One typer declaration per option (typer reads them from the annotations): alike in shape by nature.
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, notes or warnings (errors still print).")]
 NoVideo = Annotated[bool, typer.Option("--no-video", help="Skip the video; make it later with `assemble`.")]
 Publish = Annotated[

@@ -15,7 +15,7 @@ killed at any moment and resumed paints every frame byte for byte as an uninterr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,9 +25,8 @@ from PIL import Image
 
 from timelapse_nst.clip.flow import Motion, motion, warp
 from timelapse_nst.clip.frame_config import frame_config
-from timelapse_nst.engine.determinism import deterministic_torch
 from timelapse_nst.engine.devices import pick_device, precision_name, recorded_activation_dtype
-from timelapse_nst.engine.loop import Hook, RenderInterrupted, Step, paint
+from timelapse_nst.engine.loop import Hook, Step, paint
 from timelapse_nst.engine.objective import Objective
 from timelapse_nst.engine.temporal import TemporalObjective, long_term_weights, temporal_loss
 from timelapse_nst.engine.tensors import to_uint8
@@ -37,19 +36,18 @@ from timelapse_nst.rendering.capture import CaptureHook, FrameWriter
 from timelapse_nst.rendering.checkpoint import Checkpointer
 from timelapse_nst.rendering.inputs import input_hashes
 from timelapse_nst.rendering.interruption import Interrupted, StopRequest, stop_signals
-from timelapse_nst.rendering.plan import is_out_of_memory, plan_render, recorded_tiling
+from timelapse_nst.rendering.plan import plan_render, recorded_tiling
 from timelapse_nst.rendering.session import (
-    Notify,
-    ProgressFactory,
     RenderResult,
+    Session,
     log_hook,
     network_features,
     objectives,
+    painting_stops,
     save_final,
 )
 from timelapse_nst.rendering.status import video_state
 from timelapse_nst.runfolder.clip import ClipFrame, ClipLogWriter, ClipRecord, clip_record, read_clip_log
-from timelapse_nst.runfolder.folder import RunFolder
 from timelapse_nst.runfolder.log import LogWriter
 from timelapse_nst.settings.config import RenderConfig
 from timelapse_nst.settings.scales import ScalePlan, total_iterations
@@ -70,27 +68,14 @@ class FrameStart:
         return self.kind != "warped"
 
 
-class ClipSession:
-    """Paints the clip render held by ``run`` (manifest written, source/ decoded, folder locked)."""
+class ClipSession(Session):
+    """Paints the clip render held by ``run`` (its source/ decoded), frame by frame."""
 
-    def __init__(
-        self,
-        run: RunFolder,
-        config: RenderConfig,
-        vgg: torch.nn.Sequential,
-        *,
-        hooks: Sequence[Hook] = (),
-        notify: Notify = lambda message: None,
-        progress_factory: ProgressFactory | None = None,
-    ) -> None:
-        self.run, self.config, self.vgg = run, config, vgg
-        self.hooks, self.notify, self.progress_factory = hooks, notify, progress_factory
-        self.manifest = run.read_manifest()
+    def _begin(self) -> None:
         record = clip_record(self.manifest)
         if record is None:
-            raise UserError(f"{run.root} holds a still render, not a clip")
+            raise UserError(f"{self.run.root} holds a still render, not a clip")
         self.record: ClipRecord = record
-        self.started = time.monotonic()
         self.elapsed_before = 0.0
         self.finished: list[ClipFrame] = []
         self.progress: Any = None
@@ -98,12 +83,6 @@ class ClipSession:
     @property
     def frames(self) -> int:
         return self.record.frames
-
-    def execute(self, state: dict[str, Any] | None) -> bool:
-        """Paint the frames not finished yet, the first of them from ``state`` (the last checkpoint)
-        when it is that frame's; True when the clip was already complete and its video up to date."""
-        with deterministic_torch():  # and afterwards a notebook's own RNG and threads as they were
-            return self._execute(state)
 
     def _execute(self, state: dict[str, Any] | None) -> bool:
         done = self._finished_frames()
@@ -261,35 +240,32 @@ class ClipSession:
             if index == 0:  # frame 0's painting is the timelapse: captured as a still render's
                 hooks = [CaptureHook(writer, capture), log_hook(log), *hooks]
             hooks += self._progress_hooks(index, total)
+            out_of_memory = (
+                f"the {self.device.type} ran out of memory in frame {index + 1}; the last checkpoint is intact: "
+                f"continue in tiles: timelapse-nst resume {self.run.root} --set tiling.mode=on"
+            )
             try:
-                begin = state["image"] if state is not None else start.image  # None: fresh, from config.init
-                image = paint(
-                    config,
-                    make,
-                    None if begin is None else begin.to(self.device),
-                    hooks=hooks,
-                    after_step=saver,
-                    should_stop=stop.is_set,
-                    scale=int(state["scale"]) if state else 0,
-                    iteration=int(state["iteration"]) if state else 0,
-                    optimizer_state=state["optimizer"] if state else None,
-                    measured=state.get("measured") if state else None,
-                )
-                if index == self.frames - 1:
-                    saver.mark_complete()
-            except RenderInterrupted as interrupted:
-                raise Interrupted(
-                    f"stopped in frame {index + 1} of {self.frames} after iteration {interrupted.iteration} of "
-                    f"{total} (checkpoint saved); resume with: timelapse-nst resume {self.run.root}",
-                    signum=stop.signum,
-                ) from None
-            except (torch.OutOfMemoryError, RuntimeError) as error:
-                if not is_out_of_memory(error):
-                    raise
-                raise UserError(
-                    f"the {self.device.type} ran out of memory in frame {index + 1}; the last checkpoint is intact: "
-                    f"continue in tiles: timelapse-nst resume {self.run.root} --set tiling.mode=on"
-                ) from None
+                with painting_stops(
+                    self.run,
+                    stop,
+                    lambda iteration: f"in frame {index + 1} of {self.frames} after iteration {iteration} of {total}",
+                    lambda: out_of_memory,
+                ):
+                    begin = state["image"] if state is not None else start.image  # None: fresh, from config.init
+                    image = paint(
+                        config,
+                        make,
+                        None if begin is None else begin.to(self.device),
+                        hooks=hooks,
+                        after_step=saver,
+                        should_stop=stop.is_set,
+                        scale=int(state["scale"]) if state else 0,
+                        iteration=int(state["iteration"]) if state else 0,
+                        optimizer_state=state["optimizer"] if state else None,
+                        measured=state.get("measured") if state else None,
+                    )
+                    if index == self.frames - 1:
+                        saver.mark_complete()
             finally:
                 log.close()
         losses = dict(last[0].losses) if last else dict(state["losses"] if state else {})

@@ -8,7 +8,8 @@ cleanly on a signal), write final.png. The video is the api's next step (assembl
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from timelapse_nst.images import load_image, png_format, resize_long_edge, resiz
 from timelapse_nst.rendering.capture import CaptureHook, FrameWriter
 from timelapse_nst.rendering.checkpoint import Checkpointer
 from timelapse_nst.rendering.inputs import input_hashes, region_files
-from timelapse_nst.rendering.interruption import Interrupted, stop_signals
+from timelapse_nst.rendering.interruption import Interrupted, StopRequest, stop_signals
 from timelapse_nst.rendering.plan import is_out_of_memory, plan_render, recorded_tiling
 from timelapse_nst.rendering.regions import RegionImages, guides_at, read_regions
 from timelapse_nst.rendering.status import video_state
@@ -52,8 +53,29 @@ class RenderResult:
     published: tuple[Path, ...] = ()  # the publishing kit, when asked for (`publish=True`)
 
 
-class RenderSession:
-    """Paints the render held by ``run`` (whose manifest is written and folder locked)."""
+@contextmanager
+def painting_stops(
+    run: RunFolder, stop: StopRequest, where: Callable[[int], str], out_of_memory: Callable[[], str]
+) -> Iterator[None]:
+    """Around the optimiser: its stop at a signal becomes ``Interrupted`` (``where(iteration)`` it
+    stopped, the checkpoint saved, how to resume); a device out of memory, ``out_of_memory()``'s line."""
+    try:
+        yield
+    except RenderInterrupted as interrupted:
+        raise Interrupted(
+            f"stopped {where(interrupted.iteration)} (checkpoint saved); resume with: timelapse-nst resume {run.root}",
+            signum=stop.signum,
+        ) from None
+    except (torch.OutOfMemoryError, RuntimeError) as error:
+        if not is_out_of_memory(error):
+            raise
+        raise UserError(out_of_memory()) from None
+
+
+class Session:
+    """What a still render and a clip share: the run folder (manifest written, folder locked), its
+    configuration, the network, the hooks and where notes go; ``execute`` paints under
+    deterministic torch, the caller's torch state put back afterwards."""
 
     def __init__(
         self,
@@ -68,15 +90,28 @@ class RenderSession:
         self.run, self.config, self.vgg = run, config, vgg
         self.hooks, self.notify, self.progress_factory = hooks, notify, progress_factory
         self.manifest = run.read_manifest()
-        self.total = total_iterations(config)
         self.started = time.monotonic()
-        self.tiled: list[bool] = []  # per scale, from the memory plan (set with the objective factory)
+        self._begin()
+
+    def _begin(self) -> None:
+        """The kind's own state, read from the run folder (after the shared state above)."""
 
     def execute(self, state: dict[str, Any] | None) -> bool:
-        """Paint from ``state`` (a checkpoint, or None for a fresh start); True when the render was
-        already complete and its video is up to date (nothing left to make)."""
+        """Paint from ``state`` (the last checkpoint, or None for a fresh start); True when the
+        render was already complete and its video is up to date (nothing left to make)."""
         with deterministic_torch():  # and afterwards a notebook's own RNG and threads as they were
             return self._execute(state)
+
+    def _execute(self, state: dict[str, Any] | None) -> bool:
+        raise NotImplementedError
+
+
+class RenderSession(Session):
+    """Paints the still render held by ``run``."""
+
+    def _begin(self) -> None:
+        self.total = total_iterations(self.config)
+        self.tiled: list[bool] = []  # per scale, from the memory plan (set with the objective factory)
 
     def _execute(self, state: dict[str, Any] | None) -> bool:
         if state is not None and state.get("complete") and self.run.final.exists():
@@ -142,7 +177,16 @@ class RenderSession:
                 + self._tiling_note()
             )
             try:
-                with stop_signals() as stop, write_errors(self.run.root):
+                with (
+                    stop_signals() as stop,
+                    write_errors(self.run.root),
+                    painting_stops(
+                        self.run,
+                        stop,
+                        lambda iteration: f"after iteration {iteration} of {self.total}",
+                        lambda: self._out_of_memory(device, saver),
+                    ),
+                ):
                     image = paint(
                         self.config,
                         make_objective,
@@ -158,16 +202,6 @@ class RenderSession:
                     )
                     self.save_final(image)
                     saver.mark_complete()
-            except RenderInterrupted as interrupted:
-                raise Interrupted(
-                    f"stopped after iteration {interrupted.iteration} of {self.total} (checkpoint saved); "
-                    f"resume with: timelapse-nst resume {self.run.root}",
-                    signum=stop.signum,
-                ) from None
-            except (torch.OutOfMemoryError, RuntimeError) as error:
-                if not is_out_of_memory(error):
-                    raise
-                raise UserError(self._out_of_memory(device, saver)) from None
             finally:
                 if progress is not None and hasattr(progress, "close"):
                     progress.close()

@@ -53,6 +53,8 @@ def _check_layer(name: str) -> str:
 class Layers(BaseModel):
     """Which VGG19 layers carry content and style, and how much each style layer counts."""
 
+    # The models here declare each key as a Field with its description, then its validator: alike
+    # in shape by nature (pydantic reads them from the class), as the clip settings below are.
     model_config = _FROZEN
     content: list[str] = Field(
         default_factory=lambda: list(DEFAULT_CONTENT_LAYERS),

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from timelapse_nst.settings.schedules import ordered_span
+
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
@@ -99,10 +101,12 @@ class Reveal(BaseModel):
         "center-out, edges-in (around `center`); order (a grey paint-order image, dark first: --reveal FILE); "
         "regions (each style's region over its own span in `regions`: needs --masks or --regions)",
     )
-    between: tuple[Fraction, Fraction] = Field(
-        (0.0, 2 / 3),
-        description="the part of the render the reveal spans, as fractions [start, end]: nothing is "
-        "painted before start, everything from end on (default: the first two thirds)",
+    between: Annotated[tuple[Fraction, Fraction], ordered_span("the reveal must end after it starts: between is")] = (
+        Field(
+            (0.0, 2 / 3),
+            description="the part of the render the reveal spans, as fractions [start, end]: nothing is "
+            "painted before start, everything from end on (default: the first two thirds)",
+        )
     )
     edge: float = Field(
         0.15,
@@ -133,13 +137,6 @@ class Reveal(BaseModel):
         description="how many times the guide moves between start and end (each move costs the optimiser "
         "one extra evaluation: 16 steps in a 1000-iteration render is +1.6%)",
     )
-
-    @field_validator("between")
-    @classmethod
-    def _between_ordered(cls, between: tuple[float, float]) -> tuple[float, float]:
-        if between[1] <= between[0]:
-            raise ValueError(f"the reveal must end after it starts: between is {list(between)}")
-        return between
 
     @field_validator("regions")
     @classmethod

@@ -21,6 +21,7 @@ import math
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -33,6 +34,20 @@ from pydantic import (
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+def ordered_span(refusal: str) -> AfterValidator:
+    """A [first, last] span's check: it must end after it starts, else ``refusal`` and the span."""
+
+    def check(between: tuple[float, float]) -> tuple[float, float]:
+        if between[1] <= between[0]:
+            raise ValueError(f"{refusal} {list(between)}")
+        return between
+
+    return AfterValidator(check)
+
+
+Span = Annotated[tuple[Fraction, Fraction], ordered_span("between must be [first, last] with first < last, got")]
 
 
 class Constant(BaseModel):
@@ -53,18 +68,11 @@ class _Ramp(BaseModel):
     model_config = _FROZEN
     start: Finite = Field(description="the value where the ramp starts (held before it)")
     end: Finite = Field(description="the value where the ramp ends (held after it)")
-    between: tuple[Fraction, Fraction] = Field(
+    between: Span = Field(
         (0.0, 1.0),
         description="the part of the render the ramp spans, as fractions of its iterations "
         "(e.g. [0.3, 0.8]): before it start holds, after it end",
     )
-
-    @field_validator("between")
-    @classmethod
-    def _ordered(cls, between: tuple[float, float]) -> tuple[float, float]:
-        if between[1] <= between[0]:
-            raise ValueError(f"between must be [first, last] with first < last, got {list(between)}")
-        return between
 
     def at(self, iteration: int, total: int) -> float:
         first, last = self.between
