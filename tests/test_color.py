@@ -85,7 +85,7 @@ def test_in_luminance_mode_the_style_sees_no_colour(random_vgg, content_path, st
 
 
 def test_a_luminance_render_keeps_the_photo_s_chroma(tmp_path, content_path, style_path):
-    """final.png's Cb and Cr equal the photo's within one level on average (the README's measure)."""
+    """final.png's Cb and Cr equal the photo's within one level on average (docs/colour.md's measure)."""
     config = presets.resolve(
         "classic", overrides=["size=64", "optimizer.iterations=8", "color.preserve=luminance", "capture.spacing=every"]
     )

@@ -1,7 +1,7 @@
 """A long render stays flat: a real render process, watched from outside with psutil
 (``bench/flat.py``), holds as much memory and as many open files at iteration 300 as at 100.
 
-The benchmark's figure is the longer one (iteration 100 against 1000, README "Performance"): at
+The benchmark's figure is the longer one (iteration 100 against 1000, docs/performance.md): at
 64 px an iteration costs ~0.2 s of one core, too much for the suite; 100 against 300 still
 catches what grows with every iteration (a kept tensor, graph or frame, a file left open).
 """

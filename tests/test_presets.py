@@ -176,7 +176,7 @@ def test_presets_ship_inside_the_wheel(tmp_path):
     ).stdout.splitlines()
     assert out[0].startswith(str(tmp_path / "site")) and int(out[1]) >= 6
     # The benchmark's sample photo and painting ship too: `timelapse-nst bench` works from a wheel.
-    shipped = "['chelsea.jpg', 'starry_night.jpg', 'tubingen.jpg', 'udnie.jpg', 'wave.jpg']"  # the README's too
+    shipped = "['chelsea.jpg', 'starry_night.jpg', 'tubingen.jpg', 'udnie.jpg', 'wave.jpg']"  # the docs' examples too
     assert out[2].startswith(shipped) and str(tmp_path / "site") in out[2]
 
 

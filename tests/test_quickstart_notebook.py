@@ -7,13 +7,16 @@ sizes; every other cell is the one users run. The notebook is stored without out
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import re
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import ffprobe_video, require_tool
+from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "examples" / "quickstart.ipynb"
@@ -56,36 +59,57 @@ def test_the_quickstart_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch:
     said = "".join(out["text"] for out in _outputs(install, "stream"))
     assert f"from {REPO / 'timelapse_nst'}" in said  # the checkout, found and not installed over
 
-    # 1. The live notebook view: a picture and a line under each render, updated to the end.
+    # 1. The live notebook view: a picture and a line under each render, updated to the end
+    #    (a clip's line counts its frames: 0.5 s at 6 fps, the parameter cell's tiny clip).
     renders = [cell for cell in code if 'preview="notebook"' in cell.source]
-    assert len(renders) == 3
+    clip_cell = next(cell for cell in renders if "neckar.mp4" in cell.source)
+    assert len(renders) == 5
     for cell in renders:
         shown = _outputs(cell, "display_data")
         pictures = [out for out in shown if "image/jpeg" in out["data"]]
         lines = [out["data"]["text/html"] for out in shown if "text/html" in out["data"]]
         assert pictures and base64.b64decode(pictures[0]["data"]["image/jpeg"])[:2] == b"\xff\xd8"
-        assert lines and re.search(r"done: iteration 4/4", lines[-1]), lines
+        done = r"done: frame 3/3, iteration" if cell is clip_cell else r"done: iteration 4/4"
+        assert lines and re.search(done, lines[-1]), lines
 
-    # 2. The videos it shows are the run folders' H.264 timelapses.
+    # 2. The videos it shows are the run folders' H.264 videos: two timelapses, and the painted clip.
     videos = []
     for cell in code:
         for out in [*_outputs(cell, "execute_result"), *_outputs(cell, "display_data")]:
             found = re.search(r'src="data:video/mp4;base64,([^"]+)"', out["data"].get("text/html", ""))
             if found:
                 videos.append(base64.b64decode(found[1]))
-    assert len(videos) == 2
-    for name, video in zip(("first", "slow-reveal"), videos, strict=True):
-        run_video = tmp_path / "runs" / name / "timelapse.mp4"
-        assert run_video.read_bytes() == video
+    assert len(videos) == 3
+    shown = zip(("first/timelapse.mp4", "slow-reveal/timelapse.mp4", "clip/stylised.mp4"), videos, strict=True)
+    for name, video in shown:
+        run_video = tmp_path / "runs" / name
+        assert run_video.read_bytes() == video, name
         probe = ffprobe_video(run_video)
-        assert probe["codec_name"] == "h264" and (probe["width"], probe["height"]) == (320, 180)
+        assert probe["codec_name"] == "h264", name
+        if name.startswith("clip/"):  # the clip as painted: 48 px wide (4:3), one video frame per painted frame
+            assert (probe["width"], probe["height"]) == (48, 36)
+            frames = list((tmp_path / "runs" / "clip" / "stylised").glob("*.png"))
+            assert int(probe["nb_read_frames"]) == 3 == len(frames)
+        else:
+            assert (probe["width"], probe["height"]) == (320, 180)
+    clip_record = yaml.safe_load((tmp_path / "runs" / "clip" / "render.yaml").read_text(encoding="utf-8"))["clip"]
+    assert clip_record["frames"] == 3 and clip_record["audio"] is True  # neckar.mp4's sound kept
 
-    # 3. The pictures: the painting, and the colour-kept one beside it, as PNG images.
+    # 3. The pictures: the painting, the colour-kept one beside it, the two-region painting beside its
+    #    photo and mask, as PNG images; the masked render painted with both masks, at 64 px.
     pictures = [
         out
         for cell in code
         for out in _outputs(cell, "execute_result") + _outputs(cell, "display_data")
         if "image/png" in out["data"]
     ]
-    assert len(pictures) >= 3  # the inputs, the first painting, the row with the colour-kept version
+    assert len(pictures) >= 4  # the inputs, the first painting, the two rows
     assert (tmp_path / "runs" / "own-colours" / "final.png").is_file()
+    regions_cell = next(cell for cell in code if "masks=" in cell.source)
+    [row] = [out for out in _outputs(regions_cell, "execute_result") if "image/png" in out["data"]]
+    shown = Image.open(io.BytesIO(base64.b64decode(row["data"]["image/png"])))
+    assert shown.height == 256 and shown.width > 3 * 256  # three 4:3 pictures in a row
+    painted = tmp_path / "runs" / "regions" / "final.png"
+    assert Image.open(painted).size == (64, 48)
+    masks = sorted(path.name for path in (tmp_path / "runs" / "regions" / "inputs").iterdir() if "mask" in path.name)
+    assert len(masks) == 2, masks

@@ -1,6 +1,7 @@
 """The README's examples run as written from a checkout: its Python example, and its command-line
 examples at tiny sizes (random weights chosen by the environment, options appended to each
-command); and what it says decides the pixels, and its module tables, are what the code has."""
+command), as do the command line page's (docs/cli.md); and what the docs say decides the pixels
+(docs/big-paintings.md), and their module tables (docs/how-it-works.md), are what the code has."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from conftest import ffprobe_video
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")
+CLI_PAGE = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
 RANDOM = {**os.environ, "TIMELAPSE_NST_WEIGHTS": "random"}
 
 # Appended to each command: the last --size wins, the rest only make the video tiny and quick.
@@ -25,6 +27,9 @@ TINY = {
     "--set video.preset=ultrafast --quiet",
     "clip": "--end 2.25 --fps 8",  # after a render's: two frames of the clip
     "assemble": "--resolution 720p --duration 0.5 --fps 8 --quiet",
+    "publish": "--loop-seconds 1 --quiet",
+    "resume": "--quiet",
+    "status": "",
 }
 
 
@@ -32,13 +37,38 @@ def python_blocks(text: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
 
 
+def plain_blocks(text: str) -> list[str]:
+    """The fenced blocks without a language (commands), in order; a block with one (```python,
+    ```yaml) is skipped whole."""
+    blocks, body, language = [], None, None
+    for line in text.splitlines():
+        if body is None and line.startswith("```"):
+            body, language = [], line[3:].strip()
+        elif body is not None and line.strip() == "```":
+            if not language:
+                blocks.append("\n".join(body))
+            body = None
+        elif body is not None:
+            body.append(line)
+    return blocks
+
+
+def _commands(blocks: list[str]) -> list[str]:
+    return [line for block in blocks for line in block.splitlines() if line.startswith("timelapse-nst ")]
+
+
+def readme_commands(text: str) -> list[str]:
+    """The commands of the README's first block (the one-line start) and of every block under
+    "One example per use"."""
+    uses = text.split("\n## One example per use\n")[1].split("\n## ")[0]
+    return _commands([plain_blocks(text)[0], *plain_blocks(uses)])
+
+
 def command_examples(text: str) -> list[str]:
-    """The commands of the first block (the one-line start) and of the block under "Examples"."""
-    blocks = re.findall(r"```\n(.*?)```", text, flags=re.DOTALL)
+    """The commands of the block under "Examples" (the command line page's)."""
     examples = re.search(r"\nExamples[^\n]*\n(?:[^\n]+\n)*?\n```\n(.*?)```", text, flags=re.DOTALL)
-    assert examples is not None, "the README has no Examples block"
-    lines = [*blocks[0].splitlines(), *examples[1].splitlines()]
-    return [line for line in lines if line.startswith("timelapse-nst ")]
+    assert examples is not None, "the page has no Examples block"
+    return _commands([examples[1]])
 
 
 def in_a_checkout(tmp_path: Path) -> Path:
@@ -47,11 +77,7 @@ def in_a_checkout(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.slow
-def test_the_readme_command_examples_run(tmp_path):
-    checkout = in_a_checkout(tmp_path)
-    commands = command_examples(README)
-    assert len(commands) >= 8 and any(" assemble " in command for command in commands)
+def run_commands(commands: list[str], checkout: Path) -> None:
     for command in commands:
         words = shlex.split(command)
         named = [path for word in words for path in word.split(",") if path.startswith("examples/")]  # --masks A,B
@@ -63,11 +89,46 @@ def test_the_readme_command_examples_run(tmp_path):
             argv += ["--size", "64"]  # a region must cover a cell of the deepest style layer (16 px)
         result = subprocess.run(argv, cwd=checkout, env=RANDOM, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, f"{command}\n{result.stderr}"
+
+
+def check_chelsea_and_morph(checkout: Path) -> None:
     shorts = ffprobe_video(checkout / "runs" / "chelsea" / "shorts.mp4")
     assert (shorts["width"], shorts["height"]) == (720, 1280)  # --layout shorts: the named 720p turned 9:16
     assert (checkout / "runs" / "chelsea" / "timelapse.mp4").is_file()  # beside the landscape video, not over it
     morph = (checkout / "runs" / "morph" / "render.yaml").read_text(encoding="utf-8")
     assert morph.count("sha256") == 3  # the photo and both paintings
+
+
+@pytest.mark.slow
+def test_the_readme_command_examples_run(tmp_path):
+    checkout = in_a_checkout(tmp_path)
+    commands = readme_commands(README)
+    assert len(commands) >= 14
+    for kind in ("render", "assemble", "status", "resume", "publish"):
+        assert any(command.startswith(f"timelapse-nst {kind} ") for command in commands), kind
+    assert any(".mp4 " in command for command in commands) and any("--masks" in command for command in commands)
+    run_commands(commands, checkout)
+    check_chelsea_and_morph(checkout)
+    assert (checkout / "runs" / "chelsea" / "thumbnail.jpg").is_file()  # publish made its kit
+    status = subprocess.run(
+        [sys.executable, "-m", "timelapse_nst", "status", "runs/chelsea"],
+        cwd=checkout,
+        env=RANDOM,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "— complete" in status.stdout, status.stdout
+
+
+@pytest.mark.slow
+def test_the_command_line_page_examples_run(tmp_path):
+    """docs/cli.md's examples (the README's until it became the front page) run as written."""
+    checkout = in_a_checkout(tmp_path)
+    commands = command_examples(CLI_PAGE)
+    assert len(commands) >= 8 and any(" assemble " in command for command in commands)
+    run_commands(commands, checkout)
+    check_chelsea_and_morph(checkout)
 
 
 def test_the_readme_python_example_runs(tmp_path):
@@ -88,20 +149,20 @@ def test_the_readme_python_example_runs(tmp_path):
     assert landscape["width"] > landscape["height"] and shorts["width"] < shorts["height"]
 
 
-def test_what_resume_may_change_is_what_the_readme_says():
-    """The README lists what ``resume --set`` may change: exactly the keys outside the render hash."""
+def test_what_resume_may_change_is_what_the_docs_say():
+    """docs/big-paintings.md lists what ``resume --set`` may change: exactly the keys outside the
+    render hash."""
     from timelapse_nst.settings.config import NOT_RENDER_KEYS
 
-    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    text = " ".join((REPO / "docs" / "big-paintings.md").read_text(encoding="utf-8").split())
     sentence = text.split("`resume --set` accepts only what does not decide the pixels:")[1].split(";")[0]
     assert set(re.findall(r"`(\w+)`", sentence)) == NOT_RENDER_KEYS - {"name", "description"}
 
 
 def test_how_it_works_names_every_module_of_the_tree():
-    """Every module is in the README's tables (by its own path, or its package's), and every path
-    named there exists."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text.split("## How it works")[1].split("\n## ")[0]
+    """Every module is in the tables of docs/how-it-works.md (by its own path, or its package's),
+    and every path named there exists."""
+    section = (REPO / "docs" / "how-it-works.md").read_text(encoding="utf-8")
     named = set(re.findall(r"`([\w/]+(?:\.py|/))`", section))
     package = REPO / "timelapse_nst"
     assert named and all((package / name).exists() for name in named), sorted(named)

@@ -25,7 +25,7 @@ _WINDOWS_TOO_LONG = {206}  # ERROR_FILENAME_EXCED_RANGE, which Python reports as
 
 
 class ExitCode(IntEnum):
-    """Every exit code of the command line (scripts rely on them: README, "Using it")."""
+    """Every exit code of the command line (scripts rely on them: docs/cli.md, "Using it")."""
 
     OK = 0
     USER_ERROR = 2  # bad input or a refusal: one line on stderr, nothing (more) done

@@ -29,7 +29,7 @@ class BatchGroup(TyperGroup):
 
 
 def batch_run_command(
-    jobs_file: Annotated[Path, typer.Argument(metavar="JOBS.yaml", help="The jobs file (see the README).")],
+    jobs_file: Annotated[Path, typer.Argument(metavar="JOBS.yaml", help="The jobs file (see the docs: Batches).")],
     out: Annotated[
         Optional[Path], typer.Option("--out", "-o", help="Batch folder (default: runs/ + the jobs file's name).")
     ] = None,

@@ -1,6 +1,6 @@
 """The batch folder: its layout, batch.yaml, each job's recorded outcome, and each job's state.
 
-Layout (documented in the README)::
+Layout (documented in docs/batch.md)::
 
     batch.yaml          the resolved jobs (absolute paths, overrides, resources), tool version
     runs/<job>/         each job's run folder (render.yaml, frames/, final.png, timelapse.mp4, ...)

@@ -291,7 +291,7 @@ def to_table(report: BenchReport) -> list[Table | str]:
 
 
 def to_markdown(report: BenchReport) -> str:
-    """The same tables as Markdown, for the README's Performance section."""
+    """The same tables as Markdown, for the documentation's Performance page (docs/performance.md)."""
     m = report.machine
     lines = [
         f"Measured on {m['cpu']} ({m['threads']} threads, torch {m['torch']}, ours in {m['precision']}), "

@@ -106,7 +106,7 @@ def bench(
         ),
     ] = None,
     markdown: Annotated[
-        bool, typer.Option("--markdown", help="Print the tables as Markdown (for the README).")
+        bool, typer.Option("--markdown", help="Print the tables as Markdown (for the documentation).")
     ] = False,
     weights: Annotated[
         str, typer.Option(help="VGG19 weights: random (timing only), torchvision, or a .pth PATH.")

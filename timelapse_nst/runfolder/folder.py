@@ -1,6 +1,6 @@
 """The run folder: its layout (every path, once), its lock and its manifest. No torch.
 
-Layout (a stable contract, documented in the README)::
+Layout (a stable contract, documented in docs/run-folder.md)::
 
     render.yaml        resolved config, input hashes, weights source, tool version
     inputs/            byte copies of the content, style and init files (resume needs nothing else)

@@ -307,7 +307,7 @@ class Clip(BaseModel):
         le=1e6,
         allow_inf_nan=False,
         description="how many times harder the temporal loss holds a pixel that neither moved (flow under "
-        "0.25 px) nor changed (its 5x5 neighbourhood within 3 levels) since the previous frame: a still "
+        "0.3 px) nor changed (its 5x5 neighbourhood within 3 levels) since the previous frame: a still "
         "background stays put instead of creeping on towards convergence frame after frame; 1: Ruder et "
         "al.'s uniform weight",
     )
@@ -494,7 +494,7 @@ INIT_STARTS = ("content", "style", "noise")
 """The starts ``init`` names; anything else is an image file."""
 
 NOT_RENDER_KEYS = frozenset({"name", "description", "checkpoint", "video", "final", "credits", "tiling"})
-"""Top-level keys that do not decide the pixels (the README's "Big paintings" lists them for
+"""Top-level keys that do not decide the pixels (docs/big-paintings.md lists them for
 ``resume --set``): changing them keeps a render resumable and its ``render_hash``. ``name``,
 ``description`` and ``credits`` are words; ``checkpoint`` is when the state is saved; ``video`` is
 made from the frames afterwards; ``final`` is final.png's format (the same painting, written anew);
