@@ -27,6 +27,7 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import torch
@@ -110,6 +111,7 @@ class GuideBatch:
     root: torch.Tensor  # (n,) float32
     bounds: tuple[int, ...]  # the partial guides' spans in index: bounds[k]..bounds[k + 1]
     soft: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))  # rows with root < 1
+    soft_root: torch.Tensor = field(default_factory=lambda: torch.empty(0, 1))  # (s, 1): their roots
     scatters: dict[int, Scatter] = field(default_factory=dict, compare=False, repr=False)  # per grid size
 
     def scatter(self, positions: int) -> Scatter:
@@ -135,7 +137,7 @@ def batch_guides(guides: Sequence[LayerGuide]) -> GuideBatch:
     index, root = torch.cat([g.index for g in partial]), torch.cat([g.root for g in partial])
     # Rows of weight 1 are taken as they are: only a soft edge's rows are weighted.
     soft = torch.nonzero(root != 1).flatten()
-    return GuideBatch(tuple(guides), index, root, tuple(bounds), soft)
+    return GuideBatch(tuple(guides), index, root, tuple(bounds), soft, root[soft][:, None])
 
 
 def guided_grams(
@@ -178,7 +180,7 @@ def _rows(features: torch.Tensor) -> torch.Tensor:
 def _weigh(rows: torch.Tensor, batch: GuideBatch) -> torch.Tensor:
     """``rows`` (n, C) of ``batch``, each times its root, in place: only the soft rows are touched."""
     if batch.soft.numel():
-        soft = rows.index_select(0, batch.soft).mul_(batch.root[batch.soft].to(rows.dtype)[:, None])
+        soft = rows.index_select(0, batch.soft).mul_(batch.soft_root.to(rows.dtype))
         rows.index_copy_(0, batch.soft, soft)
     return rows
 
@@ -207,22 +209,115 @@ class _GuidedGrams(torch.autograd.Function):
     def backward(ctx: Any, *grads: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (picked,) = ctx.saved_tensors
         batch: GuideBatch = ctx.batch
-        _, channels, height, width = ctx.shape
-        # 1. Each span's rows' gradient (G' + G'ᵀ)/scale applied to them, into one buffer whose
-        #    last row is zero (the positions no guide holds read it).
+        channels = ctx.shape[1]
+        # Each span's rows' gradient (G' + G'ᵀ)/scale applied to them, into one buffer whose
+        # last row is zero (the positions no guide holds read it), then put in place.
         rows = torch.empty((picked.shape[0] + 1, channels), dtype=picked.dtype, device=picked.device)
         rows[-1].zero_()
         for grad, a, b, scale in zip(grads, batch.bounds, batch.bounds[1:], ctx.scales, strict=False):
             sym = (grad[0] + grad[0].T).div_(scale).to(picked.dtype)
             torch.mm(picked[a:b], sym, out=rows[a:b])
-        _weigh(rows[:-1], batch)
-        # 2. Gathered into the layer's positions; positions held more than once add the rest.
-        scatter = batch.scatter(height * width)
-        out = rows.index_select(0, scatter.first)
-        if scatter.extra_rows.numel():
-            out.index_add_(0, scatter.extra_positions, rows.index_select(0, scatter.extra_rows))
-        out = out.view(1, height, width, channels).permute(0, 3, 1, 2)  # channels_last
-        return (out if ctx.channels_last else out.contiguous()), None, None
+        return _placed(rows, batch, ctx.shape, channels_last=ctx.channels_last), None, None
+
+
+def _placed(rows: torch.Tensor, batch: GuideBatch, shape: torch.Size, *, channels_last: bool) -> torch.Tensor:
+    """The gradient of the activations (``shape``) from that of the batch's weighted rows: ``rows``
+    holds one more row, zero, for the positions no guide holds. Each row is weighted by its root,
+    then gathered into the layer's positions; positions held more than once add the rest."""
+    _, channels, height, width = shape
+    _weigh(rows[:-1], batch)
+    scatter = batch.scatter(height * width)
+    out = rows.index_select(0, scatter.first)
+    if scatter.extra_rows.numel():
+        out.index_add_(0, scatter.extra_positions, rows.index_select(0, scatter.extra_rows))
+    out = out.view(1, height, width, channels).permute(0, 3, 1, 2)  # channels_last
+    return out if channels_last else out.contiguous()
+
+
+Terms = Sequence[tuple[float, torch.Tensor]]
+"""What a guide's Gram is scored against: (coefficient, target Gram (1, C, C)) per style."""
+
+
+def guided_style_loss(features: torch.Tensor, batch: GuideBatch, terms: Sequence[Terms]) -> torch.Tensor:
+    """Σ over the batch's guides k and their ``terms[k]`` (c, T) of c·‖G_k − T‖², G_k each
+    guide's Gram (``guided_grams``) of ``features`` (1, C, h, w): a 0-dim fp32 tensor.
+
+    The style loss of one layer in one node: no Gram is kept, only its difference from the
+    target, already in the activations' dtype for the backward pass (see ``_GuidedStyle``)."""
+    channels = features.shape[1]
+    losses = []
+    partial: list[Terms] = []
+    for guide, scored in zip(batch.guides, terms, strict=True):
+        if not guide.full:
+            partial.append(scored)
+        elif scored:  # the plain Gram of the whole layer, scaled to the guide's mass
+            gram = gram_matrix(features) * (features.shape[-2] * features.shape[-1] / guide.mass)
+            losses += [coef * F.mse_loss(gram, target, reduction="sum") for coef, target in scored]
+    if any(partial):
+        scales = tuple(channels * guide.mass for guide in batch.guides if not guide.full)
+        losses.append(_GuidedStyle.apply(features, batch, scales, tuple(partial)))
+    return sum(losses[1:], start=losses[0]) if losses else torch.zeros((), device=features.device)
+
+
+class _GuidedStyle(torch.autograd.Function):
+    """``guided_style_loss`` of the partial guides, with ``_GuidedGrams``'s gather and backward.
+
+    Why one node: at the deep layers (C = 512) a Gram, its loss and their gradients are several
+    passes over C x C matrices each (the MSE and its backward, G' + G'ᵀ, the scale, the cast),
+    and each region repeats them. Here one product writes G − T (addmm: Rᵀ R / scale − T), the
+    loss is its dot with itself, and as dL/dG = 2c(G − T) is symmetric like G and T, the rows'
+    gradient is R (G − T) times 4c / scale: one cast kept from the forward pass, one product,
+    and the factor taken on the smaller of R (G − T) and G − T.
+    (Autograd's G' + G'ᵀ is taken as 2G': equal but for rounding.)"""
+
+    @staticmethod
+    def forward(
+        ctx: Any, features: torch.Tensor, batch: GuideBatch, scales: tuple[float, ...], terms: tuple[Terms, ...]
+    ) -> torch.Tensor:
+        picked = _weigh(_rows(features).index_select(0, batch.index), batch)
+        picked32 = picked.to(torch.promote_types(picked.dtype, torch.float32))
+        losses = []
+        slopes: list[tuple[torch.Tensor, float] | None] = []  # per guide: G − T and its factor, or none
+        for (a, b), scale, scored in zip(pairwise(batch.bounds), scales, terms, strict=True):
+            if not scored:  # no style of this guide's region counts now: no gradient either
+                slopes.append(None)
+                continue
+            rows = picked32[a:b]
+            if len(scored) == 1:
+                coef, target = scored[0]
+                slope = torch.addmm(target[0], rows.T, rows, beta=-1, alpha=1 / scale)  # G − T
+                losses.append(torch.dot(slope.view(-1), slope.view(-1)).mul_(coef))
+                factor = 4 * coef / scale
+            else:  # styles sharing the region: the gradient is Σ 4c(G − T) / scale
+                gram = torch.mm(rows.T, rows).div_(scale)
+                slope = torch.zeros_like(gram)
+                for coef, target in scored:
+                    diff = gram - target[0]
+                    losses.append(torch.dot(diff.view(-1), diff.view(-1)).mul_(coef))
+                    slope.add_(diff, alpha=4 * coef)
+                factor = 1 / scale
+            slopes.append((slope.to(picked.dtype), factor))
+        ctx.save_for_backward(picked)
+        ctx.batch, ctx.slopes, ctx.shape = batch, slopes, features.shape
+        ctx.channels_last = features.is_contiguous(memory_format=torch.channels_last)
+        return torch.stack(losses).sum() if len(losses) > 1 else losses[0]
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
+        (picked,) = ctx.saved_tensors
+        batch: GuideBatch = ctx.batch
+        channels = picked.shape[1]
+        rows = torch.empty((picked.shape[0] + 1, channels), dtype=picked.dtype, device=picked.device)
+        rows[-1].zero_()
+        for slope, (a, b) in zip(ctx.slopes, pairwise(batch.bounds), strict=True):
+            if slope is None:
+                rows[a:b].zero_()
+            elif b - a < channels:  # fewer rows than channels: the factor on the product
+                torch.mm(picked[a:b], slope[0], out=rows[a:b]).mul_(grad * slope[1])
+            else:
+                torch.mm(picked[a:b], slope[0] * (grad * slope[1]), out=rows[a:b])
+        ctx.slopes = None
+        return _placed(rows, batch, ctx.shape, channels_last=ctx.channels_last), None, None, None
 
 
 @dataclass
@@ -261,6 +356,35 @@ class GuidesAt:
             for part, gram in zip(slots, guided_grams(acts[name], batch) if slots else [], strict=True):
                 out[part][name] = gram
         return out
+
+    def style_loss(
+        self,
+        acts: Mapping[str, torch.Tensor],
+        layers: Mapping[str, float],
+        targets: Sequence[Mapping[str, torch.Tensor]],
+        blend: Sequence[float],
+    ) -> torch.Tensor | None:
+        """The style loss the objective takes from ``grams`` (``Objective.style_from_grams``),
+        each layer's in one node (``guided_style_loss``): Σ over styles s, their region's parts p
+        and ``layers`` n (weight w) of share_s · w · coverage · ‖G_pn − T_sn‖². None: no term."""
+        shares = self.shares(blend)
+        total: torch.Tensor | None = None
+        for name, weight in layers.items():
+            slots, batch = self.batch(name)
+            if not slots:
+                continue
+            terms = [
+                [
+                    (share * weight * self.coverage(part, name), target[name])
+                    for share, region, target in zip(shares, self.style_regions, targets, strict=True)
+                    if share > 0 and part in self.region_parts[region]
+                ]
+                for part in slots
+            ]
+            if any(terms):
+                loss = guided_style_loss(acts[name], batch, terms)
+                total = loss if total is None else total + loss
+        return total
 
     def batch(self, layer: str) -> tuple[tuple[int, ...], GuideBatch]:
         """The parts that reach ``layer``, and their guides there as one batch (made once)."""

@@ -265,12 +265,21 @@ class Objective:
         image = self.picture(image)
         acts = self.network(self.network_input(image, level))
         content = sum(content_loss(acts[n], targets.content[n]) for n in self.content_layers)
-        grams = self.image_grams(acts, scheduled)  # once per part of a region, whatever the number of styles
         return {
             "content": content / len(self.content_layers),
-            "style": self.style_from_grams(grams, scheduled),
+            "style": self.style(acts, scheduled),
             "tv": total_variation(image, self.tv_smoothing),
         }
+
+    def style(self, acts: Mapping[str, torch.Tensor], scheduled: Scheduled | None = None) -> torch.Tensor:
+        """The style loss of activations ``acts`` (``style_from_grams`` of their Grams). With guides,
+        each layer's Grams and losses are one node (``GuidesAt.style_loss``): the same sum."""
+        guides = self.guides_at(scheduled)
+        if guides is None:
+            return self.style_from_grams(self.image_grams(acts, scheduled), scheduled)
+        targets = self.targets(self._level(scheduled)).styles
+        style = guides.style_loss(acts, self.style_layers, targets, self._blend(scheduled))
+        return style if style is not None else torch.zeros((), device=self.content_image.device)
 
     def seed_parts(self, image: torch.Tensor, parts: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``parts`` of ``image`` as the seed scores them: its exact TV in place of a smoothed one."""
