@@ -104,14 +104,25 @@ class Scatter:
 class GuideBatch:
     """Several guides of one layer, gathered together: the positions of the partial ones in one
     index (their spans given by ``bounds``), so one gather serves them all and the backward pass
-    fills one tensor of the whole layer's size, not one per guide."""
+    fills one tensor of the whole layer's size, not one per guide.
+
+    Within each span the rows of weight 1 and the soft ones (0 < w < 1) are kept apart, the soft
+    ones last in one span and first in the next, so that the soft rows of two neighbouring guides
+    (the strip two regions share) are one run (``soft_runs``), weighted by one product in place:
+    about a third of the time of gathering them, weighing them and putting them back.
+
+    (Tried: a guide whose rows of weight 1 fill a rectangle of the grid, as a half of the canvas
+    does, copied as a slice of the layer instead of gathered. No faster on CPU: a (192, 127, 64)
+    bf16 slice copies in about the time its rows gather (0.25 ms), and the backward pass needs
+    them contiguous for its product all the same.)"""
 
     guides: tuple[LayerGuide, ...]
     index: torch.Tensor  # (n,) int64, every partial guide's positions one after the other
     root: torch.Tensor  # (n,) float32
     bounds: tuple[int, ...]  # the partial guides' spans in index: bounds[k]..bounds[k + 1]
     soft: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))  # rows with root < 1
-    soft_root: torch.Tensor = field(default_factory=lambda: torch.empty(0, 1))  # (s, 1): their roots
+    soft_runs: tuple[tuple[int, int], ...] = ()  # the soft rows as runs a..b of consecutive rows
+    roots: dict[torch.dtype, tuple[torch.Tensor, ...]] = field(default_factory=dict, compare=False, repr=False)
     scatters: dict[int, Scatter] = field(default_factory=dict, compare=False, repr=False)  # per grid size
 
     def scatter(self, positions: int) -> Scatter:
@@ -126,18 +137,48 @@ class GuideBatch:
             self.scatters[positions] = Scatter(rows, order[~first], held[~first])
         return self.scatters[positions]
 
+    def soft_roots(self, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+        """Each soft run's roots, (b - a, 1) in ``dtype`` (made once per dtype)."""
+        if dtype not in self.roots:
+            self.roots[dtype] = tuple(self.root[a:b, None].to(dtype) for a, b in self.soft_runs)
+        return self.roots[dtype]
+
+
+def _runs(spans: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Spans a..b of rows, touching ones merged, empty ones left out."""
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        if b <= a:
+            continue
+        if out and out[-1][1] == a:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return tuple(out)
+
 
 def batch_guides(guides: Sequence[LayerGuide]) -> GuideBatch:
     partial = [guide for guide in guides if not guide.full]
-    bounds = [0]
-    for guide in partial:
-        bounds.append(bounds[-1] + guide.index.numel())
     if not partial:
-        return GuideBatch(tuple(guides), torch.empty(0, dtype=torch.int64), torch.empty(0), tuple(bounds))
-    index, root = torch.cat([g.index for g in partial]), torch.cat([g.root for g in partial])
-    # Rows of weight 1 are taken as they are: only a soft edge's rows are weighted.
-    soft = torch.nonzero(root != 1).flatten()
-    return GuideBatch(tuple(guides), index, root, tuple(bounds), soft, root[soft][:, None])
+        return GuideBatch(tuple(guides), torch.empty(0, dtype=torch.int64), torch.empty(0), (0,))
+    bounds, indexes, roots, softs = [0], [], [], []
+    for k, guide in enumerate(partial):
+        # Rows of weight 1 are taken as they are: only a soft edge's rows are weighted.
+        hard = guide.root == 1
+        parts = [(hard, False), (~hard, True)]
+        offset = bounds[-1]
+        for keep, soft in parts if k % 2 == 0 else parts[::-1]:
+            index = guide.index[keep]
+            if soft:
+                softs.append((offset, offset + index.numel()))
+            indexes.append(index)
+            roots.append(guide.root[keep])
+            offset += index.numel()
+        bounds.append(offset)
+    index, root = torch.cat(indexes), torch.cat(roots)
+    soft_runs = _runs(softs)
+    soft = torch.cat([torch.arange(a, b, device=index.device) for a, b in soft_runs] or [index[:0]])
+    return GuideBatch(tuple(guides), index, root, tuple(bounds), soft, soft_runs)
 
 
 def guided_grams(
@@ -178,10 +219,9 @@ def _rows(features: torch.Tensor) -> torch.Tensor:
 
 
 def _weigh(rows: torch.Tensor, batch: GuideBatch) -> torch.Tensor:
-    """``rows`` (n, C) of ``batch``, each times its root, in place: only the soft rows are touched."""
-    if batch.soft.numel():
-        soft = rows.index_select(0, batch.soft).mul_(batch.soft_root.to(rows.dtype))
-        rows.index_copy_(0, batch.soft, soft)
+    """``rows`` (n, C) of ``batch``, each times its root, in place: only the soft runs are touched."""
+    for (a, b), root in zip(batch.soft_runs, batch.soft_roots(rows.dtype), strict=True):
+        rows[a:b].mul_(root)
     return rows
 
 
