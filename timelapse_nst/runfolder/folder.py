@@ -179,9 +179,7 @@ class RunFolder:
     def init_file(self, manifest: Mapping[str, Any]) -> InputFile | None:
         """The image the painting starts from (``init: PATH``), or None when it starts from the
         photo, the painting or noise."""
-        inputs = manifest.get("inputs")
-        entry = inputs.get("init") if isinstance(inputs, Mapping) else None
-        return self._input_file("init", entry) if entry is not None else None
+        return next(iter(self.input_entries(manifest, "init", "init")), None)
 
     def input_entries(self, manifest: Mapping[str, Any], key: str, role: str) -> list[InputFile]:
         """Other inputs the manifest lists under ``inputs.<key>`` (a list of entries, or one)."""
