@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from timelapse_nst.engine import reveal as paint
-from timelapse_nst.engine.objective import gram_matrix
+from timelapse_nst.engine.objective import gram_matrix, style_loss
 from timelapse_nst.settings.config import layer_stride
 from timelapse_nst.settings.regions import BLACK, Reveal
 
@@ -292,7 +292,7 @@ def guided_style_loss(features: torch.Tensor, batch: GuideBatch, terms: Sequence
             partial.append(scored)
         elif scored:  # the plain Gram of the whole layer, scaled to the guide's mass
             gram = gram_matrix(features) * (features.shape[-2] * features.shape[-1] / guide.mass)
-            losses += [coef * F.mse_loss(gram, target, reduction="sum") for coef, target in scored]
+            losses += [coef * style_loss(gram, target) for coef, target in scored]
     if any(partial):
         scales = tuple(channels * guide.mass for guide in batch.guides if not guide.full)
         losses.append(_GuidedStyle.apply(features, batch, scales, tuple(partial)))
@@ -440,7 +440,7 @@ class GuidesAt:
         batch indexed in the tile's own grid (``key`` names the tile for the cache)."""
         if (layer, key) not in self.tiles:
             slots, inside = [], []
-            for part in self.batch(layer)[0]:
+            for part in (p for p, guides in enumerate(self.parts) if layer in guides):
                 guide = self.parts[part][layer].within(*cut)
                 if guide.full or guide.index.numel():
                     slots.append(part)
