@@ -18,7 +18,10 @@ def run_ffmpeg(*arguments: str) -> None:
 
 
 def _encode(path: Path, fps: int, frames: int, video: str, inputs: list[str], *, sound: bool) -> Path:
-    audio = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"] if sound else []
+    # The tone lasts as long as the video: with an endless one, where -shortest cuts it depends on
+    # how far the encoder ran ahead (a loaded machine made clips 0.2 s longer, other bytes).
+    tone = f"sine=frequency=440:sample_rate=48000:duration={frames / fps}"
+    audio = ["-f", "lavfi", "-i", tone] if sound else []
     maps = ["-map", "[v]", *(["-map", f"{inputs.count('-i')}:a", "-c:a", "aac", "-shortest"] if sound else [])]
     run_ffmpeg(
         *inputs,
