@@ -160,6 +160,44 @@ def test_a_trim_outside_the_clip_or_over_the_limit_is_refused(pan, overrides, wo
         assert word in str(caught.value)
 
 
+def test_the_limit_counts_the_pictures_not_a_sound_track_that_outlasts_them(pan, tmp_path):
+    # 12 frames (1 s) of pictures under 10 s of sound: the file lasts 10 s, about 120 frames.
+    long_sound = tmp_path / "long-sound.mp4"
+    tone = "sine=frequency=220:sample_rate=48000:duration=10"
+    run_ffmpeg(
+        "-i",
+        str(pan),
+        "-f",
+        "lavfi",
+        "-i",
+        tone,
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        str(long_sound),
+    )
+    assert ffmpeg.probe(long_sound).duration == pytest.approx(10.0, abs=0.1)
+    source = clip_content(long_sound, config("clip.max_frames=20"))
+    assert source is not None and source.frames == 12
+    # Over the limit it is still refused, with the estimate the file's length gives.
+    with pytest.raises(UserError, match=r"about 120 frames \(10\.0 s at 12 fps\); the limit is 11"):
+        clip_content(long_sound, config("clip.max_frames=11"))
+
+
+def test_a_clip_of_unknown_length_over_the_limit_is_refused_without_a_made_up_estimate(pan, tmp_path):
+    raw = tmp_path / "pan.h264"  # a bare H.264 stream: ffmpeg names no duration
+    run_ffmpeg("-i", str(pan), "-map", "0:v", "-c:v", "copy", "-f", "h264", str(raw))
+    assert ffmpeg.probe(raw).duration is None
+    with pytest.raises(UserError, match=r"as more than 5 frames \(at 25 fps\).*--set clip\.max_frames=10\)$"):
+        clip_content(raw, config("clip.max_frames=5"))
+    assert 5 < clip_content(raw, config("clip.max_frames=40")).frames <= 40  # counted, under a higher limit
+
+
 def test_a_trim_of_a_photo_is_refused(tmp_path):
     photo = Path(__file__).parent.parent / "examples" / "tubingen.jpg"
     with pytest.raises(UserError, match="is an image"):

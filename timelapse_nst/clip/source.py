@@ -134,21 +134,23 @@ def open_clip(path: Path, media: ffmpeg.Media, settings: Clip, size: int) -> Cli
     assert stream is not None
     # 1. The trim lies within the clip.
     end = _checked_trim(path, media, settings)
-    # 2. The rate, the painted size and the frames' estimate, against the limit.
+    # 2. The rate and the painted size.
     fps = output_rate(settings.fps, stream)
     painted = painted_size(media, size)
-    if end is not None:
-        estimate = round((end - settings.start) * fps)
-        _refuse_over_limit(estimate, fps, settings.max_frames, about=True)
-    # 3. Every frame decodes; count them exactly.
+    # 3. Every frame decodes; count them exactly, up to one past the limit (a clip far over it is
+    # not decoded to its end). The container's duration is no count: a sound track that outlasts
+    # the pictures lengthens it, and a clip refused on it would have fitted.
+    limit = settings.max_frames
     try:
-        frames = ffmpeg.count_frames([*_selection(path, settings.start, end), "-vf", f"fps={fps}"])
+        selection = _selection(path, settings.start, end)
+        frames = ffmpeg.count_frames([*selection, "-vf", f"fps={fps}", "-frames:v", str(limit + 1)])
     except ffmpeg.MediaError as error:
         raise UserError(f"the video {_quote(path)} is damaged: {error}") from None
     if frames == 0:
         where = f" between {settings.start:g} s and {end:g} s" if settings.trims() and end is not None else ""
         raise UserError(f"the video {_quote(path)} has no frames to paint{where}")
-    _refuse_over_limit(frames, fps, settings.max_frames, about=False)
+    if frames > limit:  # how many it would be: the duration's estimate, at least what was counted
+        _refuse_over_limit(None if end is None else max(frames, round((end - settings.start) * fps)), fps, limit)
     return ClipSource(path, media, settings.start, end, fps, painted, frames)
 
 
@@ -228,15 +230,16 @@ def _checked_trim(path: Path, media: ffmpeg.Media, settings: Clip) -> float | No
     return settings.end if settings.end is not None else duration
 
 
-def _refuse_over_limit(frames: int, fps: Fraction, limit: int, *, about: bool) -> None:
-    if frames <= limit:
-        return
-    seconds = float(frames / fps)
+def _refuse_over_limit(estimate: int | None, fps: Fraction, limit: int) -> None:
+    """Refuse a clip over ``limit`` frames: about ``estimate`` of them (None: its length unknown)."""
     rate = f"{float(fps):.3g}"
+    if estimate is None:
+        told, raise_to = f"more than {limit} frames (at {rate} fps)", f"{limit * 2}"
+    else:
+        told, raise_to = f"about {estimate} frames ({float(estimate / fps):.1f} s at {rate} fps)", f"{estimate}"
     raise UserError(
-        f"this clip would be painted as {'about ' if about else ''}{frames} frames ({seconds:.1f} s at {rate} fps); "
-        f"the limit is {limit} (clip.max_frames): trim it (--start/--end), lower the rate (--fps) "
-        f"or raise the limit (--set clip.max_frames={frames})"
+        f"this clip would be painted as {told}; the limit is {limit} (clip.max_frames): trim it (--start/--end), "
+        f"lower the rate (--fps) or raise the limit (--set clip.max_frames={raise_to})"
     )
 
 
