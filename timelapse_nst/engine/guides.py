@@ -397,6 +397,23 @@ class GuidesAt:
                 out[part][name] = gram
         return out
 
+    def terms(
+        self, layer: str, weight: float, targets: Sequence[Mapping[str, torch.Tensor]], shares: Sequence[float]
+    ) -> tuple[tuple[int, ...], list[list[tuple[float, torch.Tensor]]]]:
+        """The parts that reach ``layer`` and, per part, what its Gram there is scored against:
+        (share_s · ``weight`` · coverage, T_s) for each style s of its region that counts now.
+        The one statement of the guided style loss; ``style_loss`` and the objective's
+        ``style_from_grams`` (tiles) both sum c·‖G − T‖² over it."""
+        slots, _ = self.batch(layer)
+        return slots, [
+            [
+                (share * weight * self.coverage(part, layer), target[layer])
+                for share, region, target in zip(shares, self.style_regions, targets, strict=True)
+                if share > 0 and part in self.region_parts[region]
+            ]
+            for part in slots
+        ]
+
     def style_loss(
         self,
         acts: Mapping[str, torch.Tensor],
@@ -404,25 +421,14 @@ class GuidesAt:
         targets: Sequence[Mapping[str, torch.Tensor]],
         blend: Sequence[float],
     ) -> torch.Tensor | None:
-        """The style loss the objective takes from ``grams`` (``Objective.style_from_grams``),
-        each layer's in one node (``guided_style_loss``): Σ over styles s, their region's parts p
-        and ``layers`` n (weight w) of share_s · w · coverage · ‖G_pn − T_sn‖². None: no term."""
+        """The style loss over ``terms``, each layer's Grams and losses in one node
+        (``guided_style_loss``). None: no term."""
         shares = self.shares(blend)
         total: torch.Tensor | None = None
         for name, weight in layers.items():
-            slots, batch = self.batch(name)
-            if not slots:
-                continue
-            terms = [
-                [
-                    (share * weight * self.coverage(part, name), target[name])
-                    for share, region, target in zip(shares, self.style_regions, targets, strict=True)
-                    if share > 0 and part in self.region_parts[region]
-                ]
-                for part in slots
-            ]
+            _, terms = self.terms(name, weight, targets, shares)
             if any(terms):
-                loss = guided_style_loss(acts[name], batch, terms)
+                loss = guided_style_loss(acts[name], self.batch(name)[1], terms)
                 total = loss if total is None else total + loss
         return total
 

@@ -240,21 +240,24 @@ class Objective:
         builds the whole image's Grams from tiles and scores them here too. A part's loss counts by
         its coverage (guides.py)."""
         targets = self.targets(self._level(scheduled))
-        per_part = [grams] if isinstance(grams, Mapping) else grams
         guides = self.guides_at(scheduled)
         blend = self._blend(scheduled)
-        shares = blend if guides is None else guides.shares(blend)
-        style = sum(
-            share
-            * sum(
-                w * (1.0 if guides is None else guides.coverage(p, n)) * style_loss(per_part[p][n], target[n])
-                for p in ((0,) if guides is None else guides.parts_of(i))
-                for n, w in self.style_layers.items()
-                if n in per_part[p]
+        if guides is None:
+            whole = grams if isinstance(grams, Mapping) else grams[0]
+            style = sum(
+                share * sum(w * style_loss(whole[n], target[n]) for n, w in self.style_layers.items())
+                for share, target in zip(blend, targets.styles, strict=True)
+                if share > 0
             )
-            for i, (share, target) in enumerate(zip(shares, targets.styles, strict=True))
-            if share > 0
-        )
+        else:
+            assert not isinstance(grams, Mapping), "guided Grams come per part"
+            shares = guides.shares(blend)
+            style = sum(
+                coef * style_loss(grams[part][n], target)
+                for n, w in self.style_layers.items()
+                for part, scored in zip(*guides.terms(n, w, targets.styles, shares), strict=True)
+                for coef, target in scored
+            )
         return style if isinstance(style, torch.Tensor) else torch.zeros((), device=self.content_image.device)
 
     def parts(self, image: torch.Tensor, scheduled: Scheduled | None = None) -> dict[str, torch.Tensor]:
