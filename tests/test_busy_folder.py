@@ -97,7 +97,9 @@ def test_two_restarts_at_once_one_paints_one_refuses_nothing_is_lost(tmp_path, c
     assert first.returncode == 0, first.stderr
     original = {p.relative_to(run).as_posix(): p.read_bytes() for p in run.rglob("*") if p.is_file()}
 
-    argv = ["timelapse-nst", "render", str(content_path), str(style_path), *QUICK, "--iterations", "20"]
+    # Long enough (seconds) that the loser, started at the same moment, finds the lock held even
+    # on a loaded machine (20 iterations once ended before the other process got there).
+    argv = ["timelapse-nst", "render", str(content_path), str(style_path), *QUICK, "--iterations", "200"]
     argv += ["--out", str(run), "--restart"]
     prepare = "import sys\nfrom timelapse_nst.cli import main\n"
     act = f"sys.argv = {argv!r}\nmain()\n"
