@@ -242,3 +242,24 @@ def test_the_chromium_figure_counts_the_page_polls_and_fails_when_the_page_stops
     with pytest.raises(RuntimeError, match="the preview page stopped polling"):
         preview.watched_render(settings, config, tmp_path / "stopped", stopped)
     assert stopped.painted[-1] - stopped.painted[0] > Quick.gap  # the render was long enough to tell
+
+
+def test_the_regions_study_evaluates_what_a_render_would(tmp_path: Path, content_path: Path, style_path: Path) -> None:
+    from timelapse_nst.bench.regions import build_variants
+
+    settings = BenchSettings(target_size=32, content=content_path, style=style_path)
+    variants = build_variants(settings, tmp_path, samples=9)
+    plain, masks, reveal = variants["plain"], variants["masks"], variants["reveal"]
+    assert plain.objective.guides is None and len(plain.objective.style_images) == 1
+    # Two paintings, each on its half of the canvas: one region per painting, nothing held.
+    assert masks.objective.guides is not None and len(masks.objective.style_images) == 2
+    assert len(masks.objective.guides.regions) == 2 and masks.objective.guides.hold is None
+    assert masks.objective.guides.regions[0, :, :8].min() == 1 and masks.objective.guides.regions[0, :, -8:].max() == 0
+    # The sweep's moments spread over a whole render: it starts, moves and ends within them.
+    clocks = [moment.reveal for moment in reveal.moments]
+    guides = reveal.objective.guides
+    assert guides is not None and clocks == sorted(clocks) and len(set(clocks)) > 3
+    assert guides.weights(clocks[0]).max() < 1 and guides.weights(clocks[-1]).min() == 1
+    assert sum(reveal.moved(k) for k in range(9)) == len(set(clocks)) - 1
+    assert not any(plain.moved(k) or masks.moved(k) for k in range(9))
+    assert reveal.evaluate(3) > 0 and reveal.image.grad is not None and reveal.image.grad.abs().sum() > 0

@@ -93,7 +93,7 @@ def run_bench(settings: BenchSettings, *, say: Say = lambda message: None) -> Be
         report.overheads = _guard(report, "overheads", lambda: measure_overheads(settings, work, target_run), {})
         say(f"colour modes and a second style ({settings.ab_rounds} interleaved rounds)")
         report.controls = _guard(report, "controls", lambda: measure_controls(settings, work), {})
-        say(f"two masked styles and a reveal ({settings.ab_rounds} interleaved rounds)")
+        say(f"two masked styles and a reveal ({settings.ab_rounds * settings.ab_iterations} evaluations each, in turn)")
         report.regions = _guard(report, "regions", lambda: measure_regions(settings, work), {})
         say(f"the live preview off, polled and open ({settings.ab_rounds} interleaved rounds)")
         report.preview = _guard(report, "preview", lambda: measure_preview(settings, work), {})
