@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from timelapse_nst.allocator import keep_freed_memory
 from timelapse_nst.batch.folder import BatchFolder, Outcome
 from timelapse_nst.batch.jobs import Job
 from timelapse_nst.errors import ExitCode, UserError, one_line
@@ -36,6 +37,7 @@ def run_job(job: Job, batch_dir: str, *, weights: str, threads: int, lock_wait: 
     ``lock_wait``: seconds to wait for a folder still held by a lost attempt (a lock on a
     network filesystem outlives its dead holder until the server's lease expires).
     """
+    keep_freed_memory()  # a worker's process is ours, local or on Ray (allocator.py)
     folder = BatchFolder(Path(batch_dir))
     with _job_log(folder.log(job.name)) as log:
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} on {socket.gethostname()} (pid {os.getpid()})\n")

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from timelapse_nst.allocator import keep_freed_memory
 from timelapse_nst.assembly.command import assemble_command
 from timelapse_nst.batch.command import batch_run_command, batch_status_command
 from timelapse_nst.cli import paint, tools  # noqa: F401 -- their commands register themselves
@@ -48,6 +49,7 @@ def main() -> None:
     """Entry point of the ``timelapse-nst`` script."""
     if hasattr(signal, "SIGXFSZ"):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit becomes EFBIG, handled
+    keep_freed_memory()  # this process is ours: no page faults for the blocks each evaluation frees
     app(prog_name="timelapse-nst")
 
 
