@@ -11,8 +11,9 @@ masked styles the most (docs/regions.md, "What it costs").
 and up to 256 MB freed at the heap's top is kept for the next evaluation: after the first few
 evaluations, ~150 faults per 256 px evaluation. It changes the whole process and cannot be undone
 (glibc's adaptive thresholds, once set, stay fixed), so only the processes timelapse-nst owns
-call it: the command line and the batch workers. The Python API leaves the caller's process as it found it; a notebook may call this
-itself. Elsewhere (macOS, Windows, musl) it does nothing: those allocators have other policies.
+call it: the command line and the batch workers. The Python API leaves the caller's process as
+it found it; a notebook may call this itself. Elsewhere (macOS, Windows, musl) it does nothing:
+those allocators have other policies.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ M_TRIM_THRESHOLD = -1  # glibc's <malloc.h>
 M_MMAP_THRESHOLD = -3
 BLOCKS = 32 << 20
 """Blocks up to this size come from the heap (larger ones are mapped and unmapped as before):
-the most any glibc accepts, and the size up to which its own threshold would adapt."""
+the size up to which glibc's own threshold would adapt, and the most glibc before 2.35 accepts."""
 KEPT = 256 << 20
 """Freed memory kept at the heap's top before it is given back. Larger thresholds (1 GiB for
 both) fault no less at 256 px and raised a 1024 px render's peak memory by 13% (this: 3%)."""
